@@ -1,0 +1,174 @@
+//! One error type per generator operation. Each hands back the value it was
+//! given, so a rejected `send` or `throw` loses nothing.
+
+use std::fmt;
+
+/// The message CPython gives for re-entering a running generator.
+const ALREADY_EXECUTING: &str = "generator already executing";
+
+/// Why [`Generator::start`](super::Generator::start) or
+/// [`Generator::resume`](super::Generator::resume) did not run the generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResumeError {
+    /// The generator is running: it was resumed from inside itself, or from
+    /// a generator it is delegating to. Python: `ValueError('generator
+    /// already executing')`.
+    Running,
+    /// The generator already finished; its return value was delivered by the
+    /// resume that finished it. Python: a bare `StopIteration`.
+    Closed,
+    /// [`start`](super::Generator::start) was called on a generator that has
+    /// already started. Use [`send`](super::Generator::send) to continue it.
+    Started,
+}
+
+impl fmt::Display for ResumeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ResumeError::Running => ALREADY_EXECUTING,
+            ResumeError::Closed => "generator is closed",
+            ResumeError::Started => "generator has already started",
+        })
+    }
+}
+
+impl std::error::Error for ResumeError {}
+
+/// Why [`Generator::send`](super::Generator::send) did not deliver its value.
+/// The value comes back inside the error.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SendError<S> {
+    /// The generator has not started, so no `yield` is waiting for a value.
+    /// The generator is unchanged. Python: `TypeError("can't send non-None
+    /// value to a just-started generator")`.
+    NotStarted(S),
+    /// The generator is running. Python: `ValueError('generator already
+    /// executing')`.
+    Running(S),
+    /// The generator already finished. Python: a bare `StopIteration`.
+    Closed(S),
+}
+
+impl<S> SendError<S> {
+    /// The value that was not delivered.
+    pub fn into_inner(self) -> S {
+        match self {
+            SendError::NotStarted(s) | SendError::Running(s) | SendError::Closed(s) => s,
+        }
+    }
+}
+
+impl<S> fmt::Debug for SendError<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::NotStarted(_) => "NotStarted(..)",
+            SendError::Running(_) => "Running(..)",
+            SendError::Closed(_) => "Closed(..)",
+        })
+    }
+}
+
+impl<S> fmt::Display for SendError<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::NotStarted(_) => "can't send a value to a just-started generator",
+            SendError::Running(_) => ALREADY_EXECUTING,
+            SendError::Closed(_) => "generator is closed",
+        })
+    }
+}
+
+impl<S> std::error::Error for SendError<S> {}
+
+/// Why [`Generator::throw`](super::Generator::throw) did not deliver its
+/// error. The error comes back inside.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ThrowError<E> {
+    /// The generator is running. Python: `ValueError('generator already
+    /// executing')`.
+    Running(E),
+    /// The generator already finished, so the error is handed straight back
+    /// and no code runs (PEP 342).
+    Closed(E),
+}
+
+impl<E> ThrowError<E> {
+    /// The error that was not thrown.
+    pub fn into_inner(self) -> E {
+        match self {
+            ThrowError::Running(e) | ThrowError::Closed(e) => e,
+        }
+    }
+}
+
+impl<E> fmt::Debug for ThrowError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ThrowError::Running(_) => "Running(..)",
+            ThrowError::Closed(_) => "Closed(..)",
+        })
+    }
+}
+
+impl<E> fmt::Display for ThrowError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ThrowError::Running(_) => ALREADY_EXECUTING,
+            ThrowError::Closed(_) => "generator is closed",
+        })
+    }
+}
+
+impl<E> std::error::Error for ThrowError<E> {}
+
+/// Why [`Generator::close`](super::Generator::close) did not finish cleanly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseError {
+    /// The generator is running. Python: `ValueError('generator already
+    /// executing')`.
+    Running,
+    /// The body caught [`GeneratorExit`](super::GeneratorExit) and yielded
+    /// again instead of finishing. The generator stays suspended at that new
+    /// yield; a second `close` unwinds it from there. Python:
+    /// `RuntimeError('generator ignored GeneratorExit')`.
+    IgnoredExit,
+}
+
+impl fmt::Display for CloseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CloseError::Running => ALREADY_EXECUTING,
+            CloseError::IgnoredExit => "generator ignored GeneratorExit",
+        })
+    }
+}
+
+impl std::error::Error for CloseError {}
+
+/// Why [`Yielder::yield_from`](super::Yielder::yield_from) delegated nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum YieldFromError {
+    /// The sub-generator is running: delegating to it would form a cycle.
+    /// Python: `ValueError('generator already executing')`.
+    Running,
+    /// The sub-generator had already finished, so nothing was yielded and
+    /// its return value is not delivered again. Python: `yield from`
+    /// evaluates to `None`.
+    Finished,
+    /// The sub-generator had already started. Python would resume it with
+    /// `None`; gencoro has no `None` for an arbitrary send type, so it
+    /// delegates only to generators that have not started.
+    Started,
+}
+
+impl fmt::Display for YieldFromError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            YieldFromError::Running => ALREADY_EXECUTING,
+            YieldFromError::Finished => "cannot delegate to a finished generator",
+            YieldFromError::Started => "cannot delegate to a generator that has already started",
+        })
+    }
+}
+
+impl std::error::Error for YieldFromError {}

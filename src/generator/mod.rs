@@ -1,0 +1,689 @@
+//! Python's generator protocol (PEP 255, 342, 380) on stackful coroutines.
+//!
+//! This is the only module that uses `corosensei`. A [`Generator`] owns a
+//! coroutine running on a pooled stack (see [`crate::stack`]); its body is a
+//! closure that receives a [`Yielder`] and may yield from any call depth.
+//!
+//! # Type parameters
+//!
+//! `Generator<Y, S, R>` follows Python's `Generator[YieldType, SendType,
+//! ReturnType]`: the body yields `Y`, each [`send`](Generator::send) delivers
+//! an `S` as the value of the suspended yield, and the body returns `R`.
+//!
+//! # State machine
+//!
+//! ```text
+//!             start / resume                      yield
+//!   Created ──────────────────▶ Running ◀──────────────────▶ Suspended
+//!      │                          │       send / resume / throw   │
+//!      │ close / throw / drop     │ return or panic               │ close / drop: unwind
+//!      ▼                          ▼                               ▼
+//!   Closed ◀──────────────────────┴───────────────────────────────┘
+//! ```
+//!
+//! | state       | `start`/`resume`/`send`           | `throw(e)`                    | `close()`                 |
+//! |-------------|-----------------------------------|-------------------------------|---------------------------|
+//! | `Created`   | runs the body (`send`: error, value handed back) | closes, no body code runs, returns `Returned(Err(e))` | closes, no body code runs |
+//! | `Suspended` | resumes at the yield              | the yield returns `Err(e)`    | unwinds the stack         |
+//! | `Running`   | [`Running`](ResumeError::Running) error | `Running` error          | `Running` error           |
+//! | `Closed`    | [`Closed`](ResumeError::Closed) error   | error handed back        | no-op                     |
+//!
+//! # Mapping Python to Rust
+//!
+//! * **Return value.** `StopIteration(value)` becomes [`Step::Returned`]. It
+//!   is delivered by the one resume that finishes the body; later resumes
+//!   report [`ResumeError::Closed`] (Python's bare `StopIteration`).
+//! * **The first resume.** Python only allows `None` there. Here
+//!   [`start`](Generator::start) runs a created generator to its first yield
+//!   without a value, and [`send`](Generator::send) on a created generator
+//!   is rejected with the value handed back, leaving the generator unchanged.
+//!   [`resume`](Generator::resume) is Python's `next()`: it starts a created
+//!   generator and otherwise sends `S::default()`, which for `S = ()` and
+//!   `S = Option<T>` is exactly Python's `None`.
+//! * **throw.** A generator that accepts thrown errors takes
+//!   `S = Result<T, E>` and returns `R = Result<U, E>`.
+//!   [`throw(e)`](Generator::throw) resumes the suspended yield with `Err(e)`;
+//!   the body handles it with `match` or lets it escape with `?`, which
+//!   finishes the generator with `Err(e)`, exactly as an uncaught exception
+//!   comes out of Python's `throw`.
+//! * **close.** [`close`](Generator::close) makes the suspended yield unwind
+//!   with a [`GeneratorExit`] panic payload, so every destructor on the
+//!   coroutine's stack runs, the way `GeneratorExit` runs `finally` blocks.
+//!   The unwind does not run the panic hook, so nothing is printed. Code may
+//!   catch it with [`std::panic::catch_unwind`] (Python's `except
+//!   GeneratorExit`); if it then yields again, `close` reports
+//!   [`CloseError::IgnoredExit`].
+//! * **Exceptions** other than thrown errors are panics: a panic in the body
+//!   propagates to whoever resumed it, and the generator is closed.
+//! * **PEP 479** has no counterpart: a Rust body cannot raise
+//!   `StopIteration` by accident, because finishing is a `return`.
+//! * **Re-entrancy.** Every method takes `&self`, so a generator can be
+//!   shared (`Rc<Generator>`) and even reached from its own body. Resuming
+//!   it from inside is reported as [`ResumeError::Running`], never undefined
+//!   behaviour. While a generator delegates with
+//!   [`yield_from`](Yielder::yield_from), it and every delegator up the chain
+//!   count as running.
+//!
+//! # Dropping
+//!
+//! Dropping a suspended generator closes it, so its destructors run exactly
+//! once, also while the thread is already panicking. A panic raised by the
+//! body while it is being closed by `drop` propagates, unless the thread is
+//! already panicking, in which case it is reported on stderr and swallowed
+//! (Python sends it to `sys.unraisablehook`). A body that keeps catching
+//! `GeneratorExit` and yielding is closed again, up to a bound; after that
+//! its stack is leaked rather than reused, so nothing on it dangles.
+//!
+//! # `panic = "abort"`
+//!
+//! Closing a suspended generator needs unwinding. Built with
+//! `panic = "abort"`, closing or dropping a *suspended* generator cannot run
+//! the destructors on its stack: they are skipped (as with
+//! [`std::mem::forget`]) and the stack is leaked, never reused. Generators
+//! that are created-but-unstarted or finished are unaffected.
+//!
+//! # Threads
+//!
+//! A generator is `!Send`: it stays on the thread that made it, whose stack
+//! pool it borrows from. This also keeps thread-locals read across a yield
+//! sound.
+//!
+//! ```compile_fail
+//! fn assert_send<T: Send>() {}
+//! assert_send::<gencoro::Generator<u32>>();
+//! ```
+
+mod error;
+mod yielder;
+
+use std::cell::{Cell, UnsafeCell};
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+
+use corosensei::{Coroutine, CoroutineResult};
+
+pub use error::{CloseError, ResumeError, SendError, ThrowError, YieldFromError};
+pub use yielder::Yielder;
+
+use crate::stack::{self, DEFAULT_STACK_SIZE, StackError};
+
+/// What a resume produced: a yielded value, or the body's return value.
+///
+/// Python: the value `next`/`send`/`throw` returns, or the
+/// `StopIteration.value` it raises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step<Y, R> {
+    /// The body yielded this value and is suspended.
+    Yielded(Y),
+    /// The body returned this value and the generator is closed.
+    Returned(R),
+}
+
+impl<Y, R> Step<Y, R> {
+    /// The yielded value, if the body yielded.
+    pub fn yielded(self) -> Option<Y> {
+        match self {
+            Step::Yielded(y) => Some(y),
+            Step::Returned(_) => None,
+        }
+    }
+
+    /// The return value, if the body returned.
+    pub fn returned(self) -> Option<R> {
+        match self {
+            Step::Yielded(_) => None,
+            Step::Returned(r) => Some(r),
+        }
+    }
+}
+
+/// A generator's lifecycle state. Python: `inspect.getgeneratorstate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Made but not started: none of the body has run. `GEN_CREATED`.
+    Created,
+    /// Executing now; only observable from inside the body or code it calls.
+    /// `GEN_RUNNING`.
+    Running,
+    /// Paused at a yield, possibly inside `yield_from`. `GEN_SUSPENDED`.
+    Suspended,
+    /// Finished by returning, panicking, or being closed. `GEN_CLOSED`.
+    Closed,
+}
+
+/// The panic payload that [`Generator::close`] raises at the suspended
+/// yield to unwind the body. Python's `GeneratorExit`.
+///
+/// Catching it with [`std::panic::catch_unwind`] is Python's `except
+/// GeneratorExit:`. A body that catches it should finish (return or let it
+/// propagate with [`std::panic::resume_unwind`]); yielding again makes
+/// `close` report [`CloseError::IgnoredExit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct GeneratorExit;
+
+/// Payload raised in a delegator when the generator it delegates to ignored
+/// `GeneratorExit` (PEP 380: `RuntimeError` raised at the `yield from`).
+#[derive(Debug)]
+struct IgnoredGeneratorExit;
+
+/// What the coroutine is resumed with.
+enum Input<S> {
+    /// The first resume, which carries no value.
+    Start,
+    /// A value for the suspended yield.
+    Value(S),
+    /// Unwind from the suspended yield.
+    Close,
+}
+
+/// A pooled stack, as corosensei sees it.
+struct PooledStack(stack::Stack);
+
+// SAFETY: `stack::Stack` is a region of at least `stack::MIN_STACK_SIZE`
+// (16 KiB, above corosensei's 4 KiB minimum) usable bytes below a page-aligned
+// `base`, with a guard page below it that `limit` includes. The region stays
+// mapped and unused by anyone else until the `stack::Stack` is dropped.
+unsafe impl corosensei::stack::Stack for PooledStack {
+    #[inline]
+    fn base(&self) -> corosensei::stack::StackPointer {
+        self.0.base()
+    }
+
+    #[inline]
+    fn limit(&self) -> corosensei::stack::StackPointer {
+        self.0.limit_with_guard()
+    }
+}
+
+type Co<Y, S, R> = Coroutine<Input<S>, Y, R, PooledStack>;
+
+/// How many times `drop` closes a body that keeps ignoring `GeneratorExit`
+/// before it gives up and leaks the stack.
+const DROP_CLOSE_ATTEMPTS: usize = 16;
+
+/// A Python-style generator running on its own stack.
+///
+/// `Y` is what the body yields, `S` what [`send`](Generator::send) delivers
+/// to the suspended yield, `R` what the body returns. See the
+/// [module docs](self) for the state machine and the Python mapping.
+///
+/// # Examples
+///
+/// A running average fed by `send`:
+///
+/// ```
+/// use gencoro::{Generator, Step};
+///
+/// let averager = Generator::new(|co| {
+///     let (mut total, mut count) = (0.0, 0.0);
+///     let mut average = f64::NAN;
+///     loop {
+///         let value: f64 = co.yield_(average);
+///         total += value;
+///         count += 1.0;
+///         average = total / count;
+///     }
+/// });
+/// averager.start().unwrap(); // run to the first yield
+/// assert_eq!(averager.send(10.0).unwrap(), Step::Yielded(10.0));
+/// assert_eq!(averager.send(30.0).unwrap(), Step::Yielded(20.0));
+/// ```
+pub struct Generator<Y, S = (), R = ()> {
+    state: Cell<State>,
+    /// `Some` while `Created`, `Running` or `Suspended`.
+    co: UnsafeCell<Option<Co<Y, S, R>>>,
+    stack_size: usize,
+    /// The return value caught by the `Iterator` implementation.
+    returned: Cell<Option<R>>,
+}
+
+impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
+    /// Makes a generator with the default stack size. None of the body runs
+    /// until the first [`start`](Self::start) or [`resume`](Self::resume).
+    ///
+    /// # Panics
+    ///
+    /// Panics if no stack can be mapped (see [`StackError`]); use
+    /// [`try_new`](Self::try_new) to handle that.
+    pub fn new<F>(body: F) -> Self
+    where
+        F: FnOnce(&Yielder<Y, S>) -> R + 'static,
+    {
+        match Self::try_new(body) {
+            Ok(g) => g,
+            Err(e) => panic!("gencoro: cannot create a generator: {e}"),
+        }
+    }
+
+    /// Makes a generator with the default stack size, or reports why no
+    /// stack could be had.
+    pub fn try_new<F>(body: F) -> Result<Self, StackError>
+    where
+        F: FnOnce(&Yielder<Y, S>) -> R + 'static,
+    {
+        Self::with_stack_size(DEFAULT_STACK_SIZE, body)
+    }
+
+    fn with_stack_size<F>(stack_size: usize, body: F) -> Result<Self, StackError>
+    where
+        F: FnOnce(&Yielder<Y, S>) -> R + 'static,
+    {
+        let stack = stack::Stack::allocate(stack_size)?;
+        let stack_size = stack.size();
+        let co = Coroutine::with_stack(PooledStack(stack), move |inner, _start: Input<S>| {
+            body(Yielder::from_inner(inner))
+        });
+        Ok(Generator {
+            state: Cell::new(State::Created),
+            co: UnsafeCell::new(Some(co)),
+            stack_size,
+            returned: Cell::new(None),
+        })
+    }
+}
+
+impl<Y, S, R> Generator<Y, S, R> {
+    /// The current state. Python: `inspect.getgeneratorstate(g)`.
+    #[inline]
+    pub fn state(&self) -> State {
+        self.state.get()
+    }
+
+    /// Whether the body is executing now. Python: `gi_running`.
+    pub fn is_running(&self) -> bool {
+        self.state.get() == State::Running
+    }
+
+    /// Whether the generator is paused at a yield. Python: `gi_suspended`.
+    pub fn is_suspended(&self) -> bool {
+        self.state.get() == State::Suspended
+    }
+
+    /// Whether the generator has finished. Python: `gi_frame is None`.
+    pub fn is_closed(&self) -> bool {
+        self.state.get() == State::Closed
+    }
+
+    /// Usable bytes of this generator's stack.
+    pub fn stack_size(&self) -> usize {
+        self.stack_size
+    }
+
+    /// Runs a created generator up to its first yield or its return.
+    /// Python: `next(g)` on a new generator.
+    ///
+    /// # Errors
+    ///
+    /// [`ResumeError::Started`] if the generator already started,
+    /// [`ResumeError::Running`] if it is running, [`ResumeError::Closed`] if
+    /// it finished.
+    #[inline]
+    pub fn start(&self) -> Result<Step<Y, R>, ResumeError> {
+        match self.state.get() {
+            State::Created => Ok(self.resume_unchecked(Input::Start)),
+            State::Suspended => Err(ResumeError::Started),
+            State::Running => Err(ResumeError::Running),
+            State::Closed => Err(ResumeError::Closed),
+        }
+    }
+
+    /// Delivers `value` as the result of the suspended yield and runs the
+    /// body to its next yield or its return. Python: `g.send(value)`.
+    ///
+    /// # Errors
+    ///
+    /// The value comes back inside the error: [`SendError::NotStarted`] on a
+    /// created generator (which is left unchanged), [`SendError::Running`],
+    /// or [`SendError::Closed`].
+    #[inline]
+    pub fn send(&self, value: S) -> Result<Step<Y, R>, SendError<S>> {
+        match self.state.get() {
+            State::Suspended => Ok(self.resume_unchecked(Input::Value(value))),
+            State::Created => Err(SendError::NotStarted(value)),
+            State::Running => Err(SendError::Running(value)),
+            State::Closed => Err(SendError::Closed(value)),
+        }
+    }
+
+    /// Python's `next(g)`: starts a created generator, or sends
+    /// `S::default()` to a suspended one. For `S = ()` and `S = Option<T>`
+    /// that default is exactly Python's `None`.
+    ///
+    /// # Errors
+    ///
+    /// [`ResumeError::Running`] or [`ResumeError::Closed`].
+    #[inline]
+    pub fn resume(&self) -> Result<Step<Y, R>, ResumeError>
+    where
+        S: Default,
+    {
+        match self.state.get() {
+            State::Created => Ok(self.resume_unchecked(Input::Start)),
+            State::Suspended => Ok(self.resume_unchecked(Input::Value(S::default()))),
+            State::Running => Err(ResumeError::Running),
+            State::Closed => Err(ResumeError::Closed),
+        }
+    }
+
+    /// Unwinds a suspended generator so every destructor on its stack runs.
+    /// Python: `g.close()`.
+    ///
+    /// * On a created generator: closes it without running any body code.
+    /// * On a closed generator: does nothing.
+    /// * On a suspended generator: raises [`GeneratorExit`] at the yield. If
+    ///   it propagates, or the body catches it and returns, the generator is
+    ///   closed and `close` returns `Ok(())`.
+    ///
+    /// # Errors
+    ///
+    /// [`CloseError::IgnoredExit`] if the body caught `GeneratorExit` and
+    /// yielded again (it stays suspended there), or if a generator it was
+    /// delegating to did. [`CloseError::Running`] if called from inside.
+    ///
+    /// # Panics
+    ///
+    /// A panic other than `GeneratorExit` raised while unwinding propagates
+    /// out of `close`, and the generator is closed.
+    pub fn close(&self) -> Result<(), CloseError> {
+        match self.state.get() {
+            State::Closed => Ok(()),
+            State::Created => {
+                self.discard_unstarted();
+                Ok(())
+            }
+            State::Running => Err(CloseError::Running),
+            State::Suspended => self.close_suspended(),
+        }
+    }
+
+    /// Resumes the coroutine.
+    ///
+    /// The caller has checked that the state is `Created` (with
+    /// `Input::Start`) or `Suspended` (with any other input).
+    #[inline]
+    fn resume_unchecked(&self, input: Input<S>) -> Step<Y, R> {
+        self.state.set(State::Running);
+        // If the body panics, the panic unwinds through here: mark the
+        // generator closed and recycle its stack on the way out.
+        let on_panic = ClosedOnUnwind(self);
+        // SAFETY: the state was `Created` or `Suspended` and is now `Running`.
+        // Every method checks the state before it touches `co`, so no other
+        // reference to it exists until this call returns, and `Generator` is
+        // `!Sync`, so no other thread can reach it.
+        let co = unsafe { &mut *self.co.get() };
+        let co = co.as_mut().expect("a created or suspended generator owns its coroutine");
+        let result = co.resume(input);
+        std::mem::forget(on_panic);
+        match result {
+            CoroutineResult::Yield(y) => {
+                self.state.set(State::Suspended);
+                Step::Yielded(y)
+            }
+            CoroutineResult::Return(r) => {
+                self.finish();
+                Step::Returned(r)
+            }
+        }
+    }
+
+    /// Marks the generator closed and returns a finished coroutine's stack
+    /// to the pool.
+    #[inline]
+    fn finish(&self) {
+        self.state.set(State::Closed);
+        // SAFETY: the coroutine has just returned, so nothing is running on
+        // it and no other reference to `co` exists (see `resume_unchecked`).
+        let co = unsafe { &mut *self.co.get() };
+        if let Some(co) = co.take() {
+            if co.done() {
+                drop(co.into_stack());
+            }
+        }
+    }
+
+    /// Closes a created generator: drops the body without running it.
+    fn discard_unstarted(&self) {
+        // SAFETY: the state is `Created`, so the coroutine is not running and
+        // no other reference to `co` exists.
+        let co = unsafe { &mut *self.co.get() };
+        if let Some(mut co) = co.take() {
+            // Not started, so this only drops the closure.
+            co.force_unwind();
+            drop(co.into_stack());
+        }
+        self.state.set(State::Closed);
+    }
+
+    #[cfg(panic = "abort")]
+    fn close_suspended(&self) -> Result<(), CloseError> {
+        // No unwinding: skip the destructors and never reuse the stack.
+        // SAFETY: the state is `Suspended`, so no other reference exists.
+        let co = unsafe { &mut *self.co.get() };
+        std::mem::forget(co.take());
+        self.state.set(State::Closed);
+        Ok(())
+    }
+
+    #[cfg(not(panic = "abort"))]
+    fn close_suspended(&self) -> Result<(), CloseError> {
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.resume_unchecked(Input::Close)));
+        match outcome {
+            // The body caught GeneratorExit and yielded: it stays suspended.
+            Ok(Step::Yielded(_)) => Err(CloseError::IgnoredExit),
+            // It caught GeneratorExit and returned (3.11 discards the value).
+            Ok(Step::Returned(_)) => Ok(()),
+            Err(payload) if payload.is::<GeneratorExit>() => Ok(()),
+            Err(payload) if payload.is::<IgnoredGeneratorExit>() => Err(CloseError::IgnoredExit),
+            Err(payload) => panic::resume_unwind(payload),
+        }
+    }
+}
+
+impl<Y, T, U, E> Generator<Y, Result<T, E>, Result<U, E>> {
+    /// Raises `error` at the suspended yield: the yield returns `Err(error)`.
+    /// Python: `g.throw(error)`.
+    ///
+    /// * If the body handles it and yields, `throw` returns
+    ///   [`Step::Yielded`].
+    /// * If the body returns, or lets the error escape with `?`, `throw`
+    ///   returns [`Step::Returned`] and the generator is closed.
+    /// * On a created generator no body code runs: the generator is closed
+    ///   and `throw` returns `Returned(Err(error))`.
+    ///
+    /// # Errors
+    ///
+    /// The error comes back inside: [`ThrowError::Closed`] on a finished
+    /// generator, [`ThrowError::Running`] if called from inside.
+    ///
+    /// ```
+    /// use gencoro::{Generator, Step};
+    ///
+    /// let g = Generator::new(|co| -> Result<&str, String> {
+    ///     match co.yield_(1) {
+    ///         Err(e) if e == "retry" => {}
+    ///         other => { other?; }
+    ///     }
+    ///     co.yield_(2)?;
+    ///     Ok("done")
+    /// });
+    /// assert_eq!(g.start().unwrap(), Step::Yielded(1));
+    /// assert_eq!(g.throw("retry".to_string()).unwrap(), Step::Yielded(2));
+    /// assert_eq!(g.throw("fatal".to_string()).unwrap(), Step::Returned(Err("fatal".to_string())));
+    /// ```
+    pub fn throw(&self, error: E) -> Result<Step<Y, Result<U, E>>, ThrowError<E>> {
+        match self.state.get() {
+            State::Suspended => Ok(self.resume_unchecked(Input::Value(Err(error)))),
+            State::Created => {
+                self.discard_unstarted();
+                Ok(Step::Returned(Err(error)))
+            }
+            State::Running => Err(ThrowError::Running(error)),
+            State::Closed => Err(ThrowError::Closed(error)),
+        }
+    }
+}
+
+impl<Y, R> Generator<Y, (), R> {
+    /// The return value, once iteration has finished it. The
+    /// [`Iterator`] implementation keeps it here; it can be taken once.
+    pub fn take_return(&self) -> Option<R> {
+        self.returned.take()
+    }
+}
+
+/// A generator whose send type is `()` iterates over its yields. When the
+/// body returns, iteration ends and the return value waits in
+/// [`take_return`](Generator::take_return).
+///
+/// ```
+/// use gencoro::Generator;
+///
+/// let mut countdown = Generator::new(|co| {
+///     for i in (1..=3).rev() {
+///         co.yield_(i);
+///     }
+///     "liftoff"
+/// });
+/// assert_eq!(countdown.by_ref().collect::<Vec<_>>(), [3, 2, 1]);
+/// assert_eq!(countdown.take_return(), Some("liftoff"));
+/// ```
+impl<Y, R> Iterator for Generator<Y, (), R> {
+    type Item = Y;
+
+    fn next(&mut self) -> Option<Y> {
+        match self.resume() {
+            Ok(Step::Yielded(y)) => Some(y),
+            Ok(Step::Returned(r)) => {
+                self.returned.set(Some(r));
+                None
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+impl<Y, S, R> Drop for Generator<Y, S, R> {
+    fn drop(&mut self) {
+        match self.state.get() {
+            State::Created => self.discard_unstarted(),
+            State::Suspended => self.close_on_drop(),
+            State::Running | State::Closed => {}
+        }
+    }
+}
+
+impl<Y, S, R> Generator<Y, S, R> {
+    fn close_on_drop(&self) {
+        for _ in 0..DROP_CLOSE_ATTEMPTS {
+            let closed = if std::thread::panicking() {
+                // A second panic escaping a destructor while unwinding would
+                // abort: report it instead, as Python's unraisable hook does.
+                match panic::catch_unwind(AssertUnwindSafe(|| self.close())) {
+                    Ok(result) => result,
+                    Err(payload) => {
+                        eprintln!(
+                            "gencoro: a generator panicked while being dropped during a panic: {}",
+                            panic_message(&*payload)
+                        );
+                        Ok(())
+                    }
+                }
+            } else {
+                self.close()
+            };
+            if closed.is_ok() || self.state.get() == State::Closed {
+                return;
+            }
+        }
+        eprintln!(
+            "gencoro: a dropped generator ignored GeneratorExit {DROP_CLOSE_ATTEMPTS} times; \
+             leaking its stack"
+        );
+        // SAFETY: the state is `Suspended`, so no other reference exists.
+        let co = unsafe { &mut *self.co.get() };
+        std::mem::forget(co.take());
+        self.state.set(State::Closed);
+    }
+}
+
+/// The text of a panic payload, for diagnostics.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "<non-string panic payload>"
+    }
+}
+
+/// Marks a generator closed if a resume unwinds.
+struct ClosedOnUnwind<'a, Y, S, R>(&'a Generator<Y, S, R>);
+
+impl<Y, S, R> Drop for ClosedOnUnwind<'_, Y, S, R> {
+    #[cold]
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
+impl<Y, S, R> fmt::Debug for Generator<Y, S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Generator")
+            .field("state", &self.state.get())
+            .field("stack_size", &self.stack_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Makes generators with non-default settings.
+///
+/// ```
+/// use gencoro::{Generator, GeneratorBuilder, Step};
+///
+/// let g: Generator<i32> = GeneratorBuilder::new()
+///     .stack_size(64 * 1024)
+///     .build(|co| { co.yield_(1); })
+///     .expect("a stack could be mapped");
+/// assert_eq!(g.stack_size(), 64 * 1024);
+/// assert_eq!(g.start().unwrap(), Step::Yielded(1));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct GeneratorBuilder {
+    stack_size: usize,
+}
+
+impl Default for GeneratorBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GeneratorBuilder {
+    /// Default settings: a [`DEFAULT_STACK_SIZE`] stack.
+    pub fn new() -> Self {
+        GeneratorBuilder { stack_size: DEFAULT_STACK_SIZE }
+    }
+
+    /// Usable stack bytes, rounded up to whole pages and to at least
+    /// [`stack::MIN_STACK_SIZE`]. Stacks of each size are pooled separately.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// Makes the generator.
+    ///
+    /// # Errors
+    ///
+    /// A [`StackError`] if no stack could be mapped.
+    pub fn build<Y, S, R, F>(self, body: F) -> Result<Generator<Y, S, R>, StackError>
+    where
+        Y: 'static,
+        S: 'static,
+        R: 'static,
+        F: FnOnce(&Yielder<Y, S>) -> R + 'static,
+    {
+        Generator::with_stack_size(self.stack_size, body)
+    }
+}

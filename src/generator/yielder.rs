@@ -1,0 +1,135 @@
+//! The handle a generator body yields through.
+
+use std::fmt;
+use std::panic;
+
+use super::{
+    CloseError, Generator, GeneratorExit, IgnoredGeneratorExit, Input, State, Step, YieldFromError,
+};
+
+/// The handle a generator body receives: it suspends the body, handing a
+/// value out, and returns what the generator is resumed with.
+///
+/// It can be passed down to plain functions, so code several calls deep can
+/// yield or delegate: the stack is the coroutine's own. It cannot leave the
+/// body: it is only ever borrowed, and it is neither `Send` nor `Sync`.
+///
+/// ```
+/// use gencoro::{Generator, Yielder};
+///
+/// // An ordinary recursive function that yields from deep inside.
+/// fn walk(co: &Yielder<u32>, depth: u32) {
+///     if depth > 0 {
+///         walk(co, depth - 1);
+///         co.yield_(depth);
+///     }
+/// }
+///
+/// let g = Generator::new(|co| walk(co, 3));
+/// assert_eq!(g.collect::<Vec<_>>(), [1, 2, 3]);
+/// ```
+#[repr(transparent)]
+pub struct Yielder<Y, S = ()> {
+    inner: corosensei::Yielder<Input<S>, Y>,
+}
+
+impl<Y, S> Yielder<Y, S> {
+    #[inline]
+    pub(super) fn from_inner(inner: &corosensei::Yielder<Input<S>, Y>) -> &Self {
+        // SAFETY: `Yielder` is `repr(transparent)` over the corosensei
+        // yielder, so the two references have the same layout, and the
+        // lifetime is carried over unchanged.
+        unsafe { &*(inner as *const corosensei::Yielder<Input<S>, Y> as *const Self) }
+    }
+
+    /// Suspends the body, handing `value` to whoever resumed the generator,
+    /// and returns the value the generator is next resumed with. Python:
+    /// `received = yield value`.
+    ///
+    /// If the generator is closed while suspended here, this unwinds with a
+    /// [`GeneratorExit`] payload instead of returning.
+    #[inline]
+    pub fn yield_(&self, value: Y) -> S {
+        match self.inner.suspend(value) {
+            Input::Value(s) => s,
+            Input::Close => raise_generator_exit(),
+            Input::Start => unreachable!("a started generator is never resumed with Start"),
+        }
+    }
+
+    /// Delegates to `sub` until it returns, then returns its return value.
+    /// Python (PEP 380): `result = yield from sub`.
+    ///
+    /// While delegating, every value `sub` yields goes straight to this
+    /// generator's caller, and every value sent to this generator goes to
+    /// `sub`. With `S = Result<T, E>`, a [`throw`](Generator::throw) is such
+    /// a value too, so it is forwarded to `sub`; an error `sub` lets escape
+    /// comes back as its `Err` return value, for this body to handle or
+    /// propagate with `?`. Closing this generator closes `sub` first,
+    /// innermost first, then unwinds this body; if `sub` ignores
+    /// `GeneratorExit`, this body unwinds with that error instead.
+    ///
+    /// # Errors
+    ///
+    /// Nothing is yielded and [`YieldFromError`] says why when `sub` is
+    /// running (a delegation cycle), already finished (Python evaluates to
+    /// `None`), or already started.
+    ///
+    /// ```
+    /// use gencoro::Generator;
+    ///
+    /// let inner = || Generator::new(|co| { co.yield_(1); co.yield_(2); "inner done" });
+    /// let outer = Generator::new(move |co| {
+    ///     let result = co.yield_from(&inner()).unwrap();
+    ///     co.yield_(3);
+    ///     result
+    /// });
+    /// let mut outer = outer;
+    /// assert_eq!(outer.by_ref().collect::<Vec<_>>(), [1, 2, 3]);
+    /// assert_eq!(outer.take_return(), Some("inner done"));
+    /// ```
+    pub fn yield_from<R2>(&self, sub: &Generator<Y, S, R2>) -> Result<R2, YieldFromError> {
+        let mut step = match sub.state() {
+            State::Created => sub.resume_unchecked(Input::Start),
+            State::Running => return Err(YieldFromError::Running),
+            State::Suspended => return Err(YieldFromError::Started),
+            State::Closed => return Err(YieldFromError::Finished),
+        };
+        loop {
+            let yielded = match step {
+                Step::Returned(r) => return Ok(r),
+                Step::Yielded(y) => y,
+            };
+            step = match self.inner.suspend(yielded) {
+                Input::Value(s) => match sub.state() {
+                    State::Suspended => sub.resume_unchecked(Input::Value(s)),
+                    // Someone else resumed or closed `sub` meanwhile.
+                    State::Closed => return Err(YieldFromError::Finished),
+                    State::Running => return Err(YieldFromError::Running),
+                    State::Created => unreachable!("a started generator is never created again"),
+                },
+                Input::Close => match sub.close() {
+                    Ok(()) => raise_generator_exit(),
+                    Err(CloseError::IgnoredExit) => {
+                        panic::resume_unwind(Box::new(IgnoredGeneratorExit))
+                    }
+                    Err(CloseError::Running) => return Err(YieldFromError::Running),
+                },
+                Input::Start => unreachable!("a started generator is never resumed with Start"),
+            };
+        }
+    }
+}
+
+/// Unwinds the body from the suspended yield. `resume_unwind` skips the
+/// panic hook, so closing prints nothing.
+#[cold]
+fn raise_generator_exit() -> ! {
+    panic::resume_unwind(Box::new(GeneratorExit))
+}
+
+impl<Y, S> fmt::Debug for Yielder<Y, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Yielder").finish_non_exhaustive()
+    }
+}
