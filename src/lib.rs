@@ -36,6 +36,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod generator;
+pub mod runtime;
 pub mod stack;
 
 pub use generator::{

@@ -103,6 +103,7 @@ use std::panic::{self, AssertUnwindSafe};
 use corosensei::{Coroutine, CoroutineResult};
 
 pub use error::{CloseError, ResumeError, SendError, ThrowError, YieldFromError};
+pub(crate) use yielder::RawYielder;
 pub use yielder::Yielder;
 
 use crate::stack::{self, DEFAULT_STACK_SIZE, StackError};

@@ -121,6 +121,61 @@ impl<Y, S> Yielder<Y, S> {
     }
 }
 
+/// A [`Yielder`] reachable without a borrow, for the runtime: a task's wait
+/// functions (`sleep`, `join`, ...) are plain calls that were not handed the
+/// yielder, so the runtime keeps this in the task record.
+///
+/// It remembers the coroutine's stack range and refuses to suspend from any
+/// other stack, so code running in a plain generator nested inside a task
+/// cannot suspend the task from the wrong stack.
+pub(crate) struct RawYielder<Y, S> {
+    ptr: *const Yielder<Y, S>,
+    stack_low: usize,
+    stack_high: usize,
+}
+
+impl<Y, S> Clone for RawYielder<Y, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<Y, S> Copy for RawYielder<Y, S> {}
+
+impl<Y, S> Yielder<Y, S> {
+    /// Detaches this yielder. `stack_size` is the usable size of the stack
+    /// the body runs on; the range check uses it.
+    pub(crate) fn raw(&self, stack_size: usize) -> RawYielder<Y, S> {
+        // The corosensei yielder is the parent link stored at the top of
+        // the coroutine's own stack, so its address bounds the stack from
+        // above.
+        let high = self as *const Self as usize + 64;
+        RawYielder { ptr: self, stack_low: high.saturating_sub(stack_size + 64), stack_high: high }
+    }
+}
+
+impl<Y, S> RawYielder<Y, S> {
+    /// Suspends the coroutine, or returns `Err(value)` if the caller is not
+    /// running on that coroutine's stack.
+    ///
+    /// # Safety
+    ///
+    /// The generator whose body received the yielder must not have finished
+    /// (its stack may have been reused by another coroutine since), and it
+    /// must be the generator currently running on this thread.
+    pub(crate) unsafe fn suspend(&self, value: Y) -> Result<S, Y> {
+        let marker = 0u8;
+        let here = std::ptr::addr_of!(marker) as usize;
+        if here < self.stack_low || here >= self.stack_high {
+            return Err(value);
+        }
+        // SAFETY: the caller guarantees the generator is alive and running,
+        // so the yielder at the top of its stack is alive; and we are
+        // executing on that very stack, as corosensei requires of `suspend`.
+        Ok(unsafe { &*self.ptr }.yield_(value))
+    }
+}
+
 /// Unwinds the body from the suspended yield. `resume_unwind` skips the
 /// panic hook, so closing prints nothing.
 #[cold]

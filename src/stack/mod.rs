@@ -53,7 +53,7 @@ pub use pool::{PoolStats, force_mprotect_guards, pool_stats};
 /// address space, not memory. Change it per generator with
 /// [`GeneratorBuilder::stack_size`](crate::GeneratorBuilder::stack_size), or
 /// per event loop with
-/// `runtime::Builder::stack_size`.
+/// [`runtime::Builder::stack_size`](crate::runtime::Builder::stack_size).
 pub const DEFAULT_STACK_SIZE: usize = 128 * 1024;
 
 /// Smallest usable stack size accepted; smaller requests are rounded up.

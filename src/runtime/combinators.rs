@@ -1,0 +1,512 @@
+//! Waiting on several tasks: `gather`, `wait`, `as_completed`, and on one
+//! with a twist: `shield`, `wait_for`. Each follows CPython 3.11's
+//! `tasks.py` step for step, since the number of loop iterations a
+//! combinator takes shows in traces.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::core::{TimerAction, TimerCall, current_core};
+use super::error::{Error, ErrorKind};
+use super::future::FutureCell;
+use super::task::{
+    CallbackKind, FutState, Task, TaskCell, TaskContext, TaskObj, add_task_callback, cancel_task,
+};
+
+fn erased<T: 'static>(cell: &Rc<TaskCell<T>>) -> Rc<dyn TaskObj> {
+    cell.clone()
+}
+
+/// Distinct tasks, in first-seen order.
+fn distinct<T: 'static>(cells: &[Rc<TaskCell<T>>]) -> Vec<Rc<TaskCell<T>>> {
+    let mut out: Vec<Rc<TaskCell<T>>> = Vec::with_capacity(cells.len());
+    for cell in cells {
+        if !out.iter().any(|c| Rc::ptr_eq(c, cell)) {
+            out.push(cell.clone());
+        }
+    }
+    out
+}
+
+/// Waits for every task and returns their values in argument order.
+/// Python: `await asyncio.gather(*tasks)`.
+///
+/// The first failure is returned as soon as it happens; the other tasks are
+/// **not** cancelled and keep running (B6.2). A task cancelled from outside
+/// counts as a failure with a cancellation error.
+///
+/// # Cancellation
+///
+/// Cancelling the task waiting here cancels every task not yet done; the
+/// wait then returns a cancellation once they have all finished (B6.5).
+///
+/// # Errors
+///
+/// The first failure, or a cancellation.
+pub fn gather<T: 'static>(tasks: impl IntoIterator<Item = Task<T>>) -> Result<Vec<T>, Error> {
+    let children: Vec<Rc<TaskCell<T>>> = tasks.into_iter().map(|t| t.cell).collect();
+    gather_children(&children, false)?;
+    children.iter().map(|c| c.take_result()).collect()
+}
+
+/// Waits for every task and returns each outcome in argument order,
+/// failures in place. Python: `gather(*tasks, return_exceptions=True)`.
+///
+/// # Cancellation
+///
+/// As [`gather`]: cancelling the waiter cancels the children, and the wait
+/// returns a cancellation.
+///
+/// # Errors
+///
+/// Only a cancellation of the gather itself.
+pub fn gather_outcomes<T: 'static>(
+    tasks: impl IntoIterator<Item = Task<T>>,
+) -> Result<Vec<Result<T, Error>>, Error> {
+    let children: Vec<Rc<TaskCell<T>>> = tasks.into_iter().map(|t| t.cell).collect();
+    gather_children(&children, true)?;
+    Ok(children.iter().map(|c| c.take_result()).collect())
+}
+
+struct GatherState {
+    nfinished: Cell<usize>,
+    nfuts: usize,
+    cancel_requested: Cell<bool>,
+}
+
+/// Python's `gather` and `_GatheringFuture`: returns once the outer future
+/// is done, with its failure if it has one.
+fn gather_children<T: 'static>(
+    children: &[Rc<TaskCell<T>>],
+    return_exceptions: bool,
+) -> Result<(), Error> {
+    if children.is_empty() {
+        return Ok(());
+    }
+    let cx = TaskContext::current("gather")?;
+    let unique = distinct(children);
+    let outer = FutureCell::new("gather");
+    let state = Rc::new(GatherState {
+        nfinished: Cell::new(0),
+        nfuts: unique.len(),
+        cancel_requested: Cell::new(false),
+    });
+    {
+        let kids: Vec<Rc<dyn TaskObj>> = unique.iter().map(erased).collect();
+        let state = state.clone();
+        outer.set_cancel_hook(Box::new(move |core, msg| {
+            let mut any = false;
+            for kid in &kids {
+                any |= cancel_task(kid, core, msg);
+            }
+            if any {
+                state.cancel_requested.set(true);
+            }
+            any
+        }));
+    }
+    for kid in &unique {
+        let (outer, state, child) = (outer.clone(), state.clone(), erased(kid));
+        let on_done = move || {
+            state.nfinished.set(state.nfinished.get() + 1);
+            let Ok(core) = current_core() else { return };
+            if outer.is_done() {
+                return;
+            }
+            if !return_exceptions {
+                if let Some(e) = child.failure() {
+                    outer.set_failure(&core, e);
+                    return;
+                }
+            }
+            if state.nfinished.get() == state.nfuts {
+                if state.cancel_requested.get() {
+                    let e = child
+                        .failure()
+                        .filter(Error::is_cancelled)
+                        .unwrap_or_else(|| Error::cancelled(None));
+                    outer.set_failure(&core, e);
+                } else {
+                    outer.set_done(&core);
+                }
+            }
+        };
+        add_task_callback(&erased(kid), &cx.core, CallbackKind::Call(Box::new(on_done)));
+    }
+    outer.wait(&cx)
+}
+
+/// When [`wait`] returns. Python: `asyncio.FIRST_COMPLETED` and friends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReturnWhen {
+    /// As soon as any task finishes or is cancelled.
+    FirstCompleted,
+    /// As soon as any task fails (a cancellation does not count), or when
+    /// all are done.
+    FirstException,
+    /// When every task is done.
+    AllCompleted,
+}
+
+/// What [`wait`] returns: the tasks done and those still pending, each in
+/// argument order. Python: the `(done, pending)` sets.
+#[derive(Debug)]
+pub struct Waited<T> {
+    /// Tasks that were done when the wait returned.
+    pub done: Vec<Task<T>>,
+    /// Tasks still pending.
+    pub pending: Vec<Task<T>>,
+}
+
+/// Waits until `return_when` holds or `timeout` passes, and reports which
+/// tasks are done. It never fails on a timeout and never cancels anything.
+/// Python: `await asyncio.wait(tasks, timeout=..., return_when=...)`.
+///
+/// # Cancellation
+///
+/// Cancelling the waiter makes `wait` return the cancellation; the tasks
+/// are left running.
+///
+/// # Errors
+///
+/// [`ErrorKind::Misuse`] for an empty set (`Set of Tasks/Futures is
+/// empty.`), or a cancellation.
+pub fn wait<T: 'static>(
+    tasks: impl IntoIterator<Item = Task<T>>,
+    return_when: ReturnWhen,
+    timeout: Option<Duration>,
+) -> Result<Waited<T>, Error> {
+    let cells: Vec<Rc<TaskCell<T>>> = tasks.into_iter().map(|t| t.cell).collect();
+    if cells.is_empty() {
+        return Err(Error::kind_msg(ErrorKind::Misuse, "Set of Tasks/Futures is empty."));
+    }
+    let cx = TaskContext::current("wait")?;
+    let unique = distinct(&cells);
+    let waiter = FutureCell::new("wait");
+    let timeout_handle = timeout.map(|delay| {
+        let w = waiter.clone();
+        let call = TimerCall::new(Box::new(move || release(&w)));
+        cx.core.push_timer(cx.core.now() + delay, TimerAction::Call(call.clone()));
+        call
+    });
+    let counter = Rc::new(Cell::new(unique.len()));
+    let mut registrations = Vec::with_capacity(unique.len());
+    for kid in &unique {
+        let (waiter, counter, child) = (waiter.clone(), counter.clone(), erased(kid));
+        let timeout_handle = timeout_handle.clone();
+        let on_completion = move || {
+            counter.set(counter.get().saturating_sub(1));
+            let failed = child.header().state() == FutState::Finished && child.failure().is_some();
+            if counter.get() == 0
+                || return_when == ReturnWhen::FirstCompleted
+                || (return_when == ReturnWhen::FirstException && failed)
+            {
+                if let Some(h) = &timeout_handle {
+                    h.cancel();
+                }
+                release(&waiter);
+            }
+        };
+        let id =
+            add_task_callback(&erased(kid), &cx.core, CallbackKind::Call(Box::new(on_completion)));
+        registrations.push(id);
+    }
+    let waited = waiter.wait(&cx);
+    if let Some(h) = &timeout_handle {
+        h.cancel();
+    }
+    for (kid, id) in unique.iter().zip(registrations) {
+        kid.header().remove_callback(id);
+    }
+    waited?;
+    let (done, pending): (Vec<_>, Vec<_>) =
+        unique.into_iter().map(|cell| Task { cell }).partition(|t| t.is_done());
+    Ok(Waited { done, pending })
+}
+
+/// Python's `_release_waiter`.
+fn release(waiter: &FutureCell) {
+    if let Ok(core) = current_core() {
+        waiter.set_done(&core);
+    }
+}
+
+/// Iterates over outcomes in the order the tasks finish; each `next` waits
+/// for the next one. Python: `for f in asyncio.as_completed(tasks): await f`.
+///
+/// With a timeout, once it passes every remaining item is a timeout error.
+///
+/// ```
+/// use std::time::Duration;
+/// use gencoro::runtime::{self, Builder, Clock};
+///
+/// let order = Builder::new().clock(Clock::virtual_time()).run(|| {
+///     let slow = runtime::spawn(|| { runtime::sleep(Duration::from_secs(2))?; Ok("slow") });
+///     let fast = runtime::spawn(|| { runtime::sleep(Duration::from_secs(1))?; Ok("fast") });
+///     runtime::as_completed([slow, fast], None)?.collect::<Result<Vec<_>, _>>()
+/// });
+/// assert_eq!(order.unwrap(), ["fast", "slow"]);
+/// ```
+///
+/// # Errors
+///
+/// Outside a task: [`ErrorKind::NoRunningLoop`].
+pub fn as_completed<T: 'static>(
+    tasks: impl IntoIterator<Item = Task<T>>,
+    timeout: Option<Duration>,
+) -> Result<AsCompleted<T>, Error> {
+    let core = current_core()?;
+    let cells: Vec<Rc<TaskCell<T>>> = tasks.into_iter().map(|t| t.cell).collect();
+    let unique = distinct(&cells);
+    let shared = Rc::new(AsCompletedShared {
+        done: RefCell::new(VecDeque::new()),
+        todo: RefCell::new(Vec::new()),
+        getter: RefCell::new(None),
+        timeout_handle: RefCell::new(None),
+    });
+    for kid in &unique {
+        let (s, k) = (shared.clone(), kid.clone());
+        let id = add_task_callback(
+            &erased(kid),
+            &core,
+            CallbackKind::Call(Box::new(move || s.on_completion(&k))),
+        );
+        shared.todo.borrow_mut().push((kid.clone(), id));
+    }
+    if let Some(delay) = timeout.filter(|_| !unique.is_empty()) {
+        let s = shared.clone();
+        let call = TimerCall::new(Box::new(move || s.on_timeout()));
+        core.push_timer(core.now() + delay, TimerAction::Call(call.clone()));
+        *shared.timeout_handle.borrow_mut() = Some(call);
+    }
+    Ok(AsCompleted { remaining: unique.len(), shared })
+}
+
+struct AsCompletedShared<T> {
+    /// Finished tasks not yet handed out; `None` marks a timeout.
+    done: RefCell<VecDeque<Option<Rc<TaskCell<T>>>>>,
+    todo: RefCell<Vec<(Rc<TaskCell<T>>, u64)>>,
+    getter: RefCell<Option<Rc<FutureCell>>>,
+    timeout_handle: RefCell<Option<Rc<TimerCall>>>,
+}
+
+impl<T: 'static> AsCompletedShared<T> {
+    fn on_completion(&self, task: &Rc<TaskCell<T>>) {
+        {
+            let mut todo = self.todo.borrow_mut();
+            if todo.is_empty() {
+                return; // the timeout came first
+            }
+            todo.retain(|(t, _)| !Rc::ptr_eq(t, task));
+            if todo.is_empty() {
+                if let Some(h) = self.timeout_handle.borrow_mut().take() {
+                    h.cancel();
+                }
+            }
+        }
+        self.put(Some(task.clone()));
+    }
+
+    fn on_timeout(&self) {
+        let todo = std::mem::take(&mut *self.todo.borrow_mut());
+        for (task, id) in todo {
+            task.header().remove_callback(id);
+            self.put(None);
+        }
+    }
+
+    /// Python: `Queue.put_nowait`, waking the getter.
+    fn put(&self, item: Option<Rc<TaskCell<T>>>) {
+        self.done.borrow_mut().push_back(item);
+        if let Some(getter) = self.getter.borrow_mut().take() {
+            release(&getter);
+        }
+    }
+}
+
+/// The iterator [`as_completed`] returns.
+pub struct AsCompleted<T> {
+    remaining: usize,
+    shared: Rc<AsCompletedShared<T>>,
+}
+
+impl<T: 'static> Iterator for AsCompleted<T> {
+    type Item = Result<T, Error>;
+
+    fn next(&mut self) -> Option<Result<T, Error>> {
+        if self.remaining == 0 {
+            return None;
+        }
+        loop {
+            let item = self.shared.done.borrow_mut().pop_front();
+            if let Some(item) = item {
+                self.remaining -= 1;
+                return Some(match item {
+                    Some(task) => task.take_result(),
+                    None => Err(Error::timeout()),
+                });
+            }
+            let cx = match TaskContext::current("as_completed") {
+                Ok(cx) => cx,
+                Err(e) => return Some(Err(e)),
+            };
+            let getter = FutureCell::new("as_completed");
+            *self.shared.getter.borrow_mut() = Some(getter.clone());
+            if let Err(e) = getter.wait(&cx) {
+                self.shared.getter.borrow_mut().take();
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for AsCompleted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsCompleted").field("remaining", &self.remaining).finish()
+    }
+}
+
+/// Waits for `task` while shielding it from cancellation. Python:
+/// `await asyncio.shield(task)`.
+///
+/// # Cancellation
+///
+/// Cancelling the waiter makes this wait return a cancellation at once,
+/// while `task` keeps running (B5.8). If `task` itself is cancelled, the
+/// wait returns a cancellation too.
+///
+/// # Errors
+///
+/// The task's failure, or a cancellation.
+pub fn shield<T: 'static>(task: &Task<T>) -> Result<T, Error> {
+    if task.is_done() {
+        return task.cell.take_result();
+    }
+    let cx = TaskContext::current("shield")?;
+    let outer = FutureCell::new("shield");
+    let inner = erased(&task.cell);
+    let inner_id = {
+        let (outer, inner2) = (outer.clone(), inner.clone());
+        let on_inner_done = move || {
+            let Ok(core) = current_core() else { return };
+            if outer.is_cancelled() {
+                return;
+            }
+            match inner2.header().state() {
+                FutState::Cancelled => {
+                    outer.cancel_plain(&core, None);
+                }
+                _ => match inner2.failure() {
+                    Some(e) => {
+                        outer.set_failure(&core, e);
+                    }
+                    None => {
+                        outer.set_done(&core);
+                    }
+                },
+            }
+        };
+        add_task_callback(&inner, &cx.core, CallbackKind::Call(Box::new(on_inner_done)))
+    };
+    {
+        let inner = inner.clone();
+        outer.add_callback(
+            &cx.core,
+            CallbackKind::Call(Box::new(move || {
+                if !inner.header().is_done() {
+                    inner.header().remove_callback(inner_id);
+                }
+            })),
+        );
+    }
+    outer.wait(&cx)?;
+    task.cell.take_result()
+}
+
+/// Waits for `task` for at most `timeout`; on time-out cancels it, waits
+/// until it has really finished, and returns a timeout error. Python 3.11:
+/// `await asyncio.wait_for(task, timeout)`.
+///
+/// `None` waits without limit. A zero timeout cancels a task that is not
+/// done yet, so a task that never started never runs its body. If the task
+/// swallows the cancellation and returns a value, that value is returned.
+///
+/// # Cancellation
+///
+/// Cancelling the waiter cancels `task` too, waits for it to finish, and
+/// returns the cancellation.
+///
+/// # Errors
+///
+/// The task's failure, [`ErrorKind::Timeout`], or a cancellation.
+pub fn wait_for<T: 'static>(timeout: Option<Duration>, task: &Task<T>) -> Result<T, Error> {
+    let Some(timeout) = timeout else {
+        return task.join();
+    };
+    let cx = TaskContext::current("wait_for")?;
+    if timeout.is_zero() {
+        if task.is_done() {
+            return task.result();
+        }
+        cancel_and_wait(&cx, &task.cell)?;
+        return timeout_if_cancelled(task.result());
+    }
+    let waiter = FutureCell::new("wait_for");
+    let timeout_handle = {
+        let w = waiter.clone();
+        let call = TimerCall::new(Box::new(move || release(&w)));
+        cx.core.push_timer(cx.core.now() + timeout, TimerAction::Call(call.clone()));
+        call
+    };
+    let cb = {
+        let w = waiter.clone();
+        add_task_callback(
+            &erased(&task.cell),
+            &cx.core,
+            CallbackKind::Call(Box::new(move || release(&w))),
+        )
+    };
+    let outcome = (|| {
+        if let Err(e) = waiter.wait(&cx) {
+            if task.is_done() {
+                return task.result();
+            }
+            task.cell.header().remove_callback(cb);
+            cancel_and_wait(&cx, &task.cell)?;
+            return Err(e);
+        }
+        if task.is_done() {
+            return task.result();
+        }
+        task.cell.header().remove_callback(cb);
+        cancel_and_wait(&cx, &task.cell)?;
+        timeout_if_cancelled(task.result())
+    })();
+    timeout_handle.cancel();
+    outcome
+}
+
+fn timeout_if_cancelled<T>(result: Result<T, Error>) -> Result<T, Error> {
+    match result {
+        Err(e) if e.is_cancelled() => Err(Error::timeout()),
+        other => other,
+    }
+}
+
+/// Python's `_cancel_and_wait`: cancels and waits until it has finished.
+fn cancel_and_wait<T: 'static>(cx: &TaskContext, task: &Rc<TaskCell<T>>) -> Result<(), Error> {
+    let waiter = FutureCell::new("cancellation");
+    let w = waiter.clone();
+    let id = add_task_callback(
+        &erased(task),
+        &cx.core,
+        CallbackKind::Call(Box::new(move || release(&w))),
+    );
+    cancel_task(&erased(task), &cx.core, None);
+    let waited = waiter.wait(cx);
+    task.header().remove_callback(id);
+    waited
+}

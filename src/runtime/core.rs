@@ -1,0 +1,404 @@
+//! The loop core: ready queue, timers, clock, and the one place that picks
+//! what runs next. It mirrors CPython's `BaseEventLoop._run_once`.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::clock::Clock;
+use super::error::{Error, ErrorKind};
+use super::task::{TaskObj, Wake};
+
+/// Work posted from another thread, run on the loop's thread.
+pub(crate) type RemoteCall = Box<dyn FnOnce() + Send>;
+
+/// One entry of the ready queue. Python: a `Handle` in `loop._ready`.
+pub(crate) enum Handle {
+    /// A task's `__step` with nothing to deliver: its first step, or the
+    /// step after `sleep(0)`.
+    Step(Rc<dyn TaskObj>),
+    /// A task's `__wakeup`: deliver `Wake` if the task still waits with
+    /// this token.
+    Wakeup(Rc<dyn TaskObj>, u32, Wake),
+    /// A due timer's callback.
+    Timer(TimerAction),
+    /// A callback scheduled with `call_soon`, such as a done callback.
+    Call(Box<dyn FnOnce()>),
+}
+
+/// What a timer does when it fires.
+pub(crate) enum TimerAction {
+    /// Completes a task's sleep (`_set_result_unless_cancelled`); the task
+    /// itself resumes one iteration later, through its wake-up.
+    Sleep(Rc<dyn TaskObj>, u32),
+    /// Runs a cancellable callback (`call_later`, `call_soon` with handle).
+    Call(Rc<TimerCall>),
+}
+
+impl TimerAction {
+    fn is_cancelled(&self) -> bool {
+        match self {
+            TimerAction::Sleep(task, token) => !task.header().sleep_pending(*token),
+            TimerAction::Call(call) => call.cancelled.get(),
+        }
+    }
+}
+
+/// A cancellable callback. Python: `TimerHandle`.
+pub(crate) struct TimerCall {
+    cancelled: Cell<bool>,
+    f: Cell<Option<Box<dyn FnOnce()>>>,
+}
+
+impl TimerCall {
+    pub(crate) fn new(f: Box<dyn FnOnce()>) -> Rc<TimerCall> {
+        Rc::new(TimerCall { cancelled: Cell::new(false), f: Cell::new(Some(f)) })
+    }
+
+    pub(crate) fn cancel(&self) {
+        self.cancelled.set(true);
+        drop(self.f.take());
+    }
+}
+
+struct TimerEntry {
+    when: Duration,
+    seq: u64,
+    action: TimerAction,
+}
+
+impl PartialEq for TimerEntry {
+    fn eq(&self, other: &Self) -> bool {
+        (self.when, self.seq) == (other.when, other.seq)
+    }
+}
+impl Eq for TimerEntry {}
+impl PartialOrd for TimerEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for TimerEntry {
+    /// Reversed, so `BinaryHeap` pops the earliest `(when, seq)` first:
+    /// equal deadlines fire first in, first out.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.when, other.seq).cmp(&(self.when, self.seq))
+    }
+}
+
+/// Tasks that are not done, for `all_tasks` and for shutdown.
+#[derive(Default)]
+struct Registry {
+    slots: Vec<Option<Weak<dyn TaskObj>>>,
+    free: Vec<usize>,
+    live: usize,
+}
+
+/// The event loop's state. One per `run`, reachable from the thread-local
+/// `CORE` while it runs.
+pub(crate) struct Core {
+    pub(crate) clock: Clock,
+    pub(crate) stack_size: usize,
+    ready: RefCell<VecDeque<Handle>>,
+    timers: RefCell<BinaryHeap<TimerEntry>>,
+    seq: Cell<u64>,
+    current: RefCell<Option<Rc<dyn TaskObj>>>,
+    registry: RefCell<Registry>,
+    next_callback_id: Cell<u64>,
+    remote_tx: Sender<RemoteCall>,
+    remote_rx: Receiver<RemoteCall>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+thread_local! {
+    static CORE: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+}
+
+/// The loop running on this thread.
+pub(crate) fn current_core() -> Result<Rc<Core>, Error> {
+    CORE.with(|c| c.borrow().clone())
+        .ok_or_else(|| Error::kind_msg(ErrorKind::NoRunningLoop, "no running event loop"))
+}
+
+/// Whether a loop is running on this thread.
+pub(crate) fn loop_running() -> bool {
+    CORE.with(|c| c.borrow().is_some())
+}
+
+/// Installs `core` as this thread's loop until the guard drops.
+pub(crate) struct Installed(Rc<Core>);
+
+impl Installed {
+    pub(crate) fn new(core: Rc<Core>) -> Installed {
+        CORE.with(|c| *c.borrow_mut() = Some(core.clone()));
+        Installed(core)
+    }
+
+    pub(crate) fn core(&self) -> &Rc<Core> {
+        &self.0
+    }
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let _ = CORE.try_with(|c| c.borrow_mut().take());
+        self.0.teardown();
+    }
+}
+
+impl Core {
+    pub(crate) fn new(clock: Clock, stack_size: usize) -> Rc<Core> {
+        let (remote_tx, remote_rx) = crossbeam_channel::unbounded();
+        Rc::new(Core {
+            clock,
+            stack_size,
+            ready: RefCell::new(VecDeque::new()),
+            timers: RefCell::new(BinaryHeap::new()),
+            seq: Cell::new(0),
+            current: RefCell::new(None),
+            registry: RefCell::new(Registry::default()),
+            next_callback_id: Cell::new(0),
+            remote_tx,
+            remote_rx,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// Loop time. Python: `loop.time()`.
+    pub(crate) fn now(&self) -> Duration {
+        self.clock.now()
+    }
+
+    /// Appends to the ready queue. Python: `call_soon`.
+    #[inline]
+    pub(crate) fn push(&self, handle: Handle) {
+        self.ready.borrow_mut().push_back(handle);
+    }
+
+    /// Arms a timer. Python: `call_at`.
+    pub(crate) fn push_timer(&self, when: Duration, action: TimerAction) {
+        let seq = self.seq.get();
+        self.seq.set(seq + 1);
+        self.timers.borrow_mut().push(TimerEntry { when, seq, action });
+    }
+
+    pub(crate) fn next_callback_id(&self) -> u64 {
+        let id = self.next_callback_id.get();
+        self.next_callback_id.set(id + 1);
+        id
+    }
+
+    /// The task whose step is running. Python: `current_task()`.
+    pub(crate) fn current(&self) -> Option<Rc<dyn TaskObj>> {
+        self.current.borrow().clone()
+    }
+
+    pub(crate) fn set_current(&self, task: Option<Rc<dyn TaskObj>>) -> Option<Rc<dyn TaskObj>> {
+        self.current.replace(task)
+    }
+
+    pub(crate) fn register(&self, task: Weak<dyn TaskObj>) -> usize {
+        let mut reg = self.registry.borrow_mut();
+        reg.live += 1;
+        match reg.free.pop() {
+            Some(i) => {
+                reg.slots[i] = Some(task);
+                i
+            }
+            None => {
+                reg.slots.push(Some(task));
+                reg.slots.len() - 1
+            }
+        }
+    }
+
+    pub(crate) fn unregister(&self, slot: usize) {
+        let mut reg = self.registry.borrow_mut();
+        if reg.slots.get_mut(slot).and_then(Option::take).is_some() {
+            reg.live -= 1;
+            reg.free.push(slot);
+        }
+    }
+
+    /// Every task that is not done. Python: `all_tasks()`.
+    pub(crate) fn pending_tasks(&self) -> Vec<Rc<dyn TaskObj>> {
+        self.registry.borrow().slots.iter().flatten().filter_map(Weak::upgrade).collect()
+    }
+
+    pub(crate) fn remote(&self) -> (Sender<RemoteCall>, Arc<AtomicUsize>) {
+        (self.remote_tx.clone(), self.in_flight.clone())
+    }
+
+    /// Runs iterations until `done()` holds.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Deadlock`] when nothing is ready, no timer is armed and
+    /// no outside work is in flight, yet `done()` does not hold.
+    pub(crate) fn run_until(&self, done: &dyn Fn() -> bool) -> Result<(), Error> {
+        while !done() {
+            if !self.run_once() {
+                return Err(self.deadlock());
+            }
+        }
+        Ok(())
+    }
+
+    /// One iteration. Python: `_run_once`. Returns false when nothing can
+    /// ever happen again.
+    fn run_once(&self) -> bool {
+        self.drain_remote();
+        // 1. Drop cancelled timers from the top of the heap.
+        let earliest = {
+            let mut timers = self.timers.borrow_mut();
+            while timers.peek().is_some_and(|t| t.action.is_cancelled()) {
+                timers.pop();
+            }
+            timers.peek().map(|t| t.when)
+        };
+        // 2 and 3. Wait for something to happen: no wait if anything is
+        // ready, else until the earliest timer, else for outside work.
+        if self.ready.borrow().is_empty() {
+            match earliest {
+                Some(when) => {
+                    let now = self.now();
+                    if when > now {
+                        self.wait(when - now);
+                    }
+                }
+                None => {
+                    if self.in_flight.load(AtomicOrdering::Acquire) == 0 {
+                        return false;
+                    }
+                    if let Ok(call) = self.remote_rx.recv() {
+                        self.push(Handle::Call(Box::new(call)));
+                    }
+                }
+            }
+        }
+        // 4. Append every due timer to the ready queue, in deadline order,
+        // behind what is already ready.
+        let now = self.now();
+        {
+            let mut timers = self.timers.borrow_mut();
+            let mut ready = self.ready.borrow_mut();
+            while timers.peek().is_some_and(|t| t.when <= now) {
+                let entry = timers.pop().expect("peeked");
+                if !entry.action.is_cancelled() {
+                    ready.push_back(Handle::Timer(entry.action));
+                }
+            }
+        }
+        // 5. Run exactly the handles ready now; what they schedule runs in
+        // the next iteration.
+        let ntodo = self.ready.borrow().len();
+        for _ in 0..ntodo {
+            match self.pick() {
+                Some(handle) => self.run_handle(handle),
+                None => break,
+            }
+        }
+        true
+    }
+
+    /// The single point where the loop chooses what runs next: the front of
+    /// the FIFO ready queue. A schedule policy plugs in here.
+    #[inline]
+    fn pick(&self) -> Option<Handle> {
+        self.ready.borrow_mut().pop_front()
+    }
+
+    /// Blocks for at most `timeout`, or lets virtual time pass.
+    fn wait(&self, timeout: Duration) {
+        if self.clock.is_virtual() || self.in_flight.load(AtomicOrdering::Acquire) == 0 {
+            self.clock.pass(timeout);
+        } else if let Ok(call) = self.remote_rx.recv_timeout(timeout) {
+            self.push(Handle::Call(Box::new(call)));
+        }
+    }
+
+    fn drain_remote(&self) {
+        while let Ok(call) = self.remote_rx.try_recv() {
+            self.push(Handle::Call(Box::new(call)));
+        }
+    }
+
+    fn run_handle(&self, handle: Handle) {
+        match handle {
+            Handle::Step(task) => task.step(self, Wake::Go),
+            Handle::Wakeup(task, token, wake) => {
+                if task.header().token() == token {
+                    task.step(self, wake);
+                }
+            }
+            Handle::Timer(TimerAction::Sleep(task, token)) => {
+                if task.header().finish_sleep(token) {
+                    self.push(Handle::Wakeup(task, token, Wake::Go));
+                }
+            }
+            Handle::Timer(TimerAction::Call(call)) => {
+                if !call.cancelled.get() {
+                    if let Some(f) = call.f.take() {
+                        run_callback(f);
+                    }
+                }
+            }
+            Handle::Call(f) => run_callback(f),
+        }
+    }
+
+    /// Explains what the stuck tasks wait on.
+    fn deadlock(&self) -> Error {
+        let mut lines = Vec::new();
+        for task in self.pending_tasks() {
+            lines.push(format!("  {} waits on {}", task.describe(), task.header().waiting_on()));
+        }
+        Error::kind_msg(
+            ErrorKind::Deadlock,
+            format!(
+                "deadlock: no task is ready, no timer is armed and no outside work is in \
+                 flight, so the main task can never finish; stuck tasks:\n{}",
+                lines.join("\n")
+            ),
+        )
+    }
+
+    /// Breaks the reference cycles of tasks that never finished, so their
+    /// generators are dropped (and their stacks unwound) now.
+    fn teardown(&self) {
+        let stuck = self.pending_tasks();
+        self.ready.borrow_mut().clear();
+        self.timers.borrow_mut().clear();
+        for task in &stuck {
+            task.abandon();
+        }
+        *self.registry.borrow_mut() = Registry::default();
+        self.current.borrow_mut().take();
+    }
+}
+
+/// Runs a callback; a panic in it is reported and the loop goes on.
+/// Python: `Handle._run` hands exceptions to the exception handler.
+fn run_callback(f: Box<dyn FnOnce()>) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
+        eprintln!("gencoro: exception in callback: {}", crate::generator::panic_message(&*payload));
+    }
+}
+
+impl fmt::Debug for Core {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Core")
+            .field("clock", &self.clock)
+            .field("ready", &self.ready.borrow().len())
+            .field("timers", &self.timers.borrow().len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,346 @@
+//! An asyncio-style event loop on stackful tasks.
+//!
+//! Waiting is a plain function call, [`sleep`], [`Task::join`],
+//! [`gather`]: no `async`, no `.await`, from any call depth. Underneath, a
+//! task is a [`Generator`](crate::Generator) that yields what it waits for
+//! and is resumed with the outcome; the loop drives it exactly the way
+//! CPython 3.11's `asyncio` drives a coroutine.
+//!
+//! ```
+//! use std::time::Duration;
+//! use gencoro::runtime::{self, Builder, Clock};
+//!
+//! // Python:
+//! //   async def crawl(url, secs): print('crawling', url); await asyncio.sleep(secs); print('OK', url)
+//! //   async def main(): await asyncio.gather(*(asyncio.create_task(crawl(u, s)) for ...))
+//! fn crawl(url: &'static str, secs: u64) -> Result<(), runtime::Error> {
+//!     println!("crawling {url}");
+//!     runtime::sleep(Duration::from_secs(secs))?;
+//!     println!("OK {url}");
+//!     Ok(())
+//! }
+//!
+//! let clock = Clock::virtual_time();
+//! Builder::new().clock(clock.clone()).run(|| {
+//!     let tasks = [("url_1", 1), ("url_2", 2)].map(|(u, s)| runtime::spawn(move || crawl(u, s)));
+//!     runtime::gather(tasks)?;
+//!     Ok(())
+//! }).unwrap();
+//! assert_eq!(clock.now(), Duration::from_secs(2));
+//! ```
+//!
+//! # How the loop decides the order (CPython's `_run_once`)
+//!
+//! * The ready queue is FIFO. Each iteration runs exactly the entries that
+//!   were ready when it began; what they schedule runs in the next one.
+//! * Due timers are appended *behind* what is already ready, in deadline
+//!   order; equal deadlines fire first in, first out.
+//! * A task's timer only completes its sleep; the task resumes one
+//!   iteration later, through its wake-up.
+//! * A new task starts only when its creator next waits.
+//! * Done callbacks and waiting tasks' wake-ups are queued in registration
+//!   order when a task finishes; a callback is never called inline.
+//!
+//! # Cancellation
+//!
+//! [`Task::cancel`] makes the wait the task is suspended in return an
+//! [`Error`] of kind [`ErrorKind::Cancelled`], at that very point. The task
+//! may clean up and propagate it with `?` (the task then ends cancelled), or
+//! ignore it and go on. Every waiting function documents what cancelling it
+//! does to the work it waits on.
+//!
+//! # Threads
+//!
+//! The loop and its tasks stay on the thread that called [`run`]. Other
+//! threads reach it through a [`LoopHandle`].
+
+mod clock;
+mod combinators;
+mod core;
+mod error;
+mod future;
+mod task;
+mod task_group;
+mod timeout;
+
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+pub use clock::Clock;
+pub use combinators::{
+    AsCompleted, ReturnWhen, Waited, as_completed, gather, gather_outcomes, shield, wait, wait_for,
+};
+pub use error::{Error, ErrorKind};
+pub use task::{Task, TaskBuilder, TaskRef, all_tasks, current_task, spawn};
+pub use task_group::{TaskGroup, task_group};
+pub use timeout::{Timeout, timeout, timeout_at};
+
+use self::core::{Core, Handle, Installed, TimerAction, TimerCall, current_core, loop_running};
+use self::task::{Suspend, TaskCell, TaskContext, Waiter, Wake, cancel_task};
+use crate::stack::DEFAULT_STACK_SIZE;
+
+/// Runs `main` as a task on a new event loop with a real clock and returns
+/// its result. Python: `asyncio.run(main())`.
+///
+/// When `main` returns, every task still pending is cancelled and its
+/// cleanup runs before `run` returns. See [`Builder`] for the clock and the
+/// stack size.
+///
+/// # Errors
+///
+/// `main`'s own failure; [`ErrorKind::NestedRun`] if a loop is already
+/// running on this thread (`main` is then dropped without running);
+/// [`ErrorKind::Deadlock`] if `main` waits on something that can never
+/// happen.
+pub fn run<T, F>(main: F) -> Result<T, Error>
+where
+    T: 'static,
+    F: FnOnce() -> Result<T, Error> + 'static,
+{
+    Builder::new().run(main)
+}
+
+/// Configures an event loop: its clock and its tasks' stack size.
+///
+/// ```
+/// use gencoro::runtime::{Builder, Clock};
+///
+/// let answer = Builder::new()
+///     .clock(Clock::virtual_time())
+///     .stack_size(64 * 1024)
+///     .run(|| Ok(42))
+///     .unwrap();
+/// assert_eq!(answer, 42);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    clock: Clock,
+    stack_size: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// A real clock and [`DEFAULT_STACK_SIZE`] stacks.
+    pub fn new() -> Builder {
+        Builder { clock: Clock::real_time(), stack_size: DEFAULT_STACK_SIZE }
+    }
+
+    /// The clock to run on; see [`Clock`].
+    pub fn clock(mut self, clock: Clock) -> Builder {
+        self.clock = clock;
+        self
+    }
+
+    /// Usable stack bytes of every task.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// Runs `main` to completion; see [`run`].
+    ///
+    /// # Errors
+    ///
+    /// As [`run`].
+    pub fn run<T, F>(self, main: F) -> Result<T, Error>
+    where
+        T: 'static,
+        F: FnOnce() -> Result<T, Error> + 'static,
+    {
+        if loop_running() {
+            return Err(Error::kind_msg(
+                ErrorKind::NestedRun,
+                "asyncio.run() cannot be called from a running event loop",
+            ));
+        }
+        let installed = Installed::new(Core::new(self.clock, self.stack_size));
+        let core = installed.core().clone();
+        let main_task = TaskCell::spawn(&core, None, main)?;
+        let outcome = core.run_until(&|| main_task.header().is_done());
+        let shutdown = cancel_pending(&core);
+        drop(installed);
+        outcome?;
+        shutdown?;
+        main_task.take_result()
+    }
+}
+
+/// Cancels every pending task and runs the loop until they are all done.
+/// Python: `asyncio.runners._cancel_all_tasks`.
+fn cancel_pending(core: &Rc<Core>) -> Result<(), Error> {
+    let pending = core.pending_tasks();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    for task in &pending {
+        cancel_task(task, core, None);
+    }
+    core.run_until(&|| pending.iter().all(|t| t.header().is_done()))?;
+    for task in &pending {
+        if let Some(e) = task.failure().filter(|e| !e.is_cancelled()) {
+            eprintln!(
+                "gencoro: unhandled exception during run() shutdown in {}: {e}",
+                task.describe()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Suspends the current task for `delay`. `sleep(Duration::ZERO)` yields
+/// to the back of the ready queue and returns in the next iteration.
+/// Python: `asyncio.sleep(delay)`.
+///
+/// # Cancellation
+///
+/// Cancelling the task while it sleeps makes `sleep` return the
+/// cancellation at once (in the next iteration); the timer is dropped.
+///
+/// # Errors
+///
+/// A cancellation, or [`ErrorKind::NoRunningLoop`] outside a task.
+pub fn sleep(delay: Duration) -> Result<(), Error> {
+    let cx = TaskContext::current("sleep")?;
+    if delay.is_zero() {
+        return match cx.suspend(Suspend::Yield)? {
+            Wake::Go => Ok(()),
+            Wake::Cancel(e) => Err(e),
+        };
+    }
+    let header = cx.task.header();
+    let token = header.next_token();
+    header.start_sleep(token);
+    cx.core.push_timer(cx.core.now() + delay, TimerAction::Sleep(cx.task.clone(), token));
+    let wake = cx.suspend(Suspend::Wait(Waiter::Sleep));
+    // Python's `finally: h.cancel()`: a cancelled sleep drops its timer.
+    header.finish_sleep(token);
+    match wake? {
+        Wake::Go => Ok(()),
+        Wake::Cancel(e) => Err(e),
+    }
+}
+
+/// The loop's time: how long its clock has run. Python: `loop.time()`.
+///
+/// # Errors
+///
+/// [`ErrorKind::NoRunningLoop`] outside a running loop.
+pub fn time() -> Result<Duration, Error> {
+    Ok(current_core()?.now())
+}
+
+/// A callback scheduled on the loop; cancel it before it runs with
+/// [`cancel`](CallHandle::cancel). Python: `Handle` / `TimerHandle`.
+pub struct CallHandle {
+    call: Rc<TimerCall>,
+}
+
+impl CallHandle {
+    /// Keeps the callback from running, if it has not run yet.
+    pub fn cancel(&self) {
+        self.call.cancel();
+    }
+}
+
+impl fmt::Debug for CallHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallHandle").finish_non_exhaustive()
+    }
+}
+
+/// Runs `callback` in the next loop iteration, after everything already
+/// ready. Python: `loop.call_soon`.
+///
+/// # Errors
+///
+/// [`ErrorKind::NoRunningLoop`] outside a running loop.
+pub fn call_soon(callback: impl FnOnce() + 'static) -> Result<CallHandle, Error> {
+    let core = current_core()?;
+    let call = TimerCall::new(Box::new(callback));
+    core.push(Handle::Timer(TimerAction::Call(call.clone())));
+    Ok(CallHandle { call })
+}
+
+/// Runs `callback` once `delay` has passed. Python: `loop.call_later`.
+///
+/// # Errors
+///
+/// [`ErrorKind::NoRunningLoop`] outside a running loop.
+pub fn call_later(delay: Duration, callback: impl FnOnce() + 'static) -> Result<CallHandle, Error> {
+    let core = current_core()?;
+    let call = TimerCall::new(Box::new(callback));
+    core.push_timer(core.now() + delay, TimerAction::Call(call.clone()));
+    Ok(CallHandle { call })
+}
+
+/// A handle other threads use to reach the loop: it is `Send` and `Sync`.
+///
+/// Work handed over with [`call_soon_threadsafe`](Self::call_soon_threadsafe)
+/// runs on the loop's thread in a coming iteration, and wakes a loop that is
+/// waiting for its next timer. While an [`InFlight`] guard lives, the loop
+/// knows outside work is under way and does not report a deadlock.
+#[derive(Clone)]
+pub struct LoopHandle {
+    tx: crossbeam_channel::Sender<Box<dyn FnOnce() + Send>>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl LoopHandle {
+    /// The handle of the running loop. Python: `get_running_loop()`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NoRunningLoop`] outside a running loop.
+    pub fn current() -> Result<LoopHandle, Error> {
+        let (tx, in_flight) = current_core()?.remote();
+        Ok(LoopHandle { tx, in_flight })
+    }
+
+    /// Schedules `callback` on the loop's thread. Python:
+    /// `loop.call_soon_threadsafe`. Returns false if the loop has ended.
+    pub fn call_soon_threadsafe(&self, callback: impl FnOnce() + Send + 'static) -> bool {
+        self.tx.send(Box::new(callback)).is_ok()
+    }
+
+    /// Declares outside work under way until the guard is dropped.
+    pub fn in_flight(&self) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight { in_flight: self.in_flight.clone(), tx: self.tx.clone() }
+    }
+}
+
+impl fmt::Debug for LoopHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopHandle")
+            .field("in_flight", &self.in_flight.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// Outside work the loop waits for; see [`LoopHandle::in_flight`].
+pub struct InFlight {
+    in_flight: Arc<AtomicUsize>,
+    tx: crossbeam_channel::Sender<Box<dyn FnOnce() + Send>>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        // Wake a loop blocked waiting for outside work, so it can notice.
+        let _ = self.tx.send(Box::new(|| {}));
+    }
+}
+
+impl fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InFlight").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,852 @@
+//! Tasks: a generator driven by the loop, plus the future it completes.
+//!
+//! # The task state machine
+//!
+//! A task is a [`Generator`] that yields what it waits for ([`Suspend`]) and
+//! is resumed with the outcome ([`Wake`]), the way asyncio began on
+//! `yield from`. Its record mirrors CPython's `Task`:
+//!
+//! | field               | CPython                   | meaning                                  |
+//! |---------------------|---------------------------|------------------------------------------|
+//! | `state`             | `_state`                  | pending, cancelled or finished           |
+//! | `must_cancel`       | `_must_cancel`            | deliver a cancellation at the next step  |
+//! | `cancel_msg`        | `_cancel_message`         | its message                              |
+//! | `cancels_requested` | `_num_cancels_requested`  | `cancelling()` / `uncancel()`            |
+//! | `waiter`            | `_fut_waiter`             | what the suspended task waits on         |
+//! | `callbacks`         | `_callbacks`              | done callbacks and waiters' wake-ups     |
+//!
+//! ```text
+//!   spawn ──▶ Pending ──step──▶ (running) ──yield Wait──▶ Pending, waiter set
+//!                ▲                  │   └──yield Yield──▶ Pending, step queued
+//!                └──wake-up─────────┘
+//!   return Ok ──▶ Finished(value)   return Err(cancelled) / must_cancel ──▶ Cancelled
+//!   return Err / panic ──▶ Finished(error)
+//! ```
+//!
+//! Every wake-up carries a `token`, bumped at each suspension, so a stale
+//! wake-up (one that lost a race with a cancellation) is ignored.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::core::{Core, Handle, current_core};
+use super::error::{Error, ErrorKind};
+use crate::generator::{
+    Generator, GeneratorBuilder, GeneratorExit, RawYielder, State, Step, Yielder,
+};
+
+/// What a task hands the loop when it suspends.
+pub(crate) enum Suspend {
+    /// Go to the back of the ready queue (`sleep(0)`, a bare `yield`).
+    Yield,
+    /// Wait on this; a wake-up has been registered with it already.
+    Wait(Waiter),
+}
+
+/// What a task is resumed with.
+#[derive(Clone)]
+pub(crate) enum Wake {
+    /// Carry on: what it waited for is done (inspect it for the outcome).
+    Go,
+    /// The wait is cancelled: return this error from it.
+    Cancel(Error),
+}
+
+/// What a suspended task waits on. Python: `Task._fut_waiter`.
+#[derive(Clone)]
+pub(crate) enum Waiter {
+    /// Its own sleep timer.
+    Sleep,
+    /// A future-like object: a task, or an internal future.
+    Future(Rc<dyn Awaitable>),
+}
+
+/// Something a task can wait on and that can be cancelled.
+pub(crate) trait Awaitable {
+    /// Python: `fut.cancel(msg)`. True if this request cancelled it.
+    fn cancel(self: Rc<Self>, core: &Core, msg: Option<&str>) -> bool;
+    /// For deadlock reports: what this is.
+    fn describe(&self) -> String;
+}
+
+/// A done callback or a waiting task's wake-up. Python: `fut._callbacks`.
+pub(crate) struct Callback {
+    pub(crate) id: u64,
+    pub(crate) kind: CallbackKind,
+}
+
+pub(crate) enum CallbackKind {
+    /// Wake the task if it still waits with this token.
+    Wakeup(Rc<dyn TaskObj>, u32),
+    /// Run a closure through the loop.
+    Call(Box<dyn FnOnce()>),
+}
+
+impl Callback {
+    /// Queues the callback. `wake` is what a waiting task receives.
+    pub(crate) fn schedule(self, core: &Core, wake: &Wake) {
+        match self.kind {
+            CallbackKind::Wakeup(task, token) => {
+                core.push(Handle::Wakeup(task, token, wake.clone()))
+            }
+            CallbackKind::Call(f) => core.push(Handle::Call(f)),
+        }
+    }
+}
+
+/// Python's future states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FutState {
+    Pending,
+    Cancelled,
+    Finished,
+}
+
+/// The part of a task record that does not depend on its result type.
+pub(crate) struct Header {
+    pub(crate) id: u64,
+    name: RefCell<Option<String>>,
+    state: Cell<FutState>,
+    must_cancel: Cell<bool>,
+    cancel_msg: RefCell<Option<String>>,
+    cancels_requested: Cell<u32>,
+    waiter: RefCell<Option<Waiter>>,
+    token: Cell<u32>,
+    /// `Some(token)` while the task's sleep timer is pending.
+    sleep: Cell<Option<u32>>,
+    callbacks: RefCell<Vec<Callback>>,
+    yielder: Cell<Option<RawYielder<Suspend, Wake>>>,
+    slot: Cell<usize>,
+}
+
+static NEXT_TASK_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Header {
+    fn new(name: Option<String>) -> Header {
+        Header {
+            id: NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed),
+            name: RefCell::new(name),
+            state: Cell::new(FutState::Pending),
+            must_cancel: Cell::new(false),
+            cancel_msg: RefCell::new(None),
+            cancels_requested: Cell::new(0),
+            waiter: RefCell::new(None),
+            token: Cell::new(0),
+            sleep: Cell::new(None),
+            callbacks: RefCell::new(Vec::new()),
+            yielder: Cell::new(None),
+            slot: Cell::new(usize::MAX),
+        }
+    }
+
+    pub(crate) fn name(&self) -> String {
+        match &*self.name.borrow() {
+            Some(name) => name.clone(),
+            None => format!("Task-{}", self.id),
+        }
+    }
+
+    pub(crate) fn set_name(&self, name: String) {
+        *self.name.borrow_mut() = Some(name);
+    }
+
+    pub(crate) fn state(&self) -> FutState {
+        self.state.get()
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.state.get() != FutState::Pending
+    }
+
+    pub(crate) fn token(&self) -> u32 {
+        self.token.get()
+    }
+
+    /// Starts a new suspension; wake-ups for older ones are now stale.
+    pub(crate) fn next_token(&self) -> u32 {
+        let token = self.token.get().wrapping_add(1);
+        self.token.set(token);
+        token
+    }
+
+    pub(crate) fn start_sleep(&self, token: u32) {
+        self.sleep.set(Some(token));
+    }
+
+    pub(crate) fn sleep_pending(&self, token: u32) -> bool {
+        self.sleep.get() == Some(token)
+    }
+
+    /// The sleep timer fired: true if the sleep was still pending.
+    pub(crate) fn finish_sleep(&self, token: u32) -> bool {
+        let pending = self.sleep_pending(token);
+        if pending {
+            self.sleep.set(None);
+        }
+        pending
+    }
+
+    pub(crate) fn cancelling(&self) -> u32 {
+        self.cancels_requested.get()
+    }
+
+    pub(crate) fn uncancel(&self) -> u32 {
+        let n = self.cancels_requested.get().saturating_sub(1);
+        self.cancels_requested.set(n);
+        n
+    }
+
+    pub(crate) fn add_callback(&self, core: &Core, kind: CallbackKind) -> u64 {
+        let id = core.next_callback_id();
+        self.callbacks.borrow_mut().push(Callback { id, kind });
+        id
+    }
+
+    pub(crate) fn remove_callback(&self, id: u64) {
+        self.callbacks.borrow_mut().retain(|cb| cb.id != id);
+    }
+
+    fn make_cancelled_error(&self) -> Error {
+        Error::cancelled(self.cancel_msg.borrow().as_deref())
+    }
+
+    pub(crate) fn waiting_on(&self) -> String {
+        match &*self.waiter.borrow() {
+            None => "nothing (it is ready to run)".to_owned(),
+            Some(Waiter::Sleep) => "a sleep".to_owned(),
+            Some(Waiter::Future(f)) => f.describe(),
+        }
+    }
+}
+
+/// The type-erased view of a task the loop works with.
+pub(crate) trait TaskObj {
+    fn header(&self) -> &Header;
+    /// Python: `Task.__step`, entered from `__wakeup` or the ready queue.
+    fn step(self: Rc<Self>, core: &Core, wake: Wake);
+    /// The failure the task finished with, if it failed or was cancelled.
+    fn failure(&self) -> Option<Error>;
+    /// Drops the generator of a task that will never finish.
+    fn abandon(&self);
+    fn describe(&self) -> String {
+        format!("task '{}'", self.header().name())
+    }
+}
+
+/// Python: `task.add_done_callback(cb)`: appended while the task is
+/// pending, queued at once (never called inline) if it is done.
+pub(crate) fn add_task_callback(task: &Rc<dyn TaskObj>, core: &Core, kind: CallbackKind) -> u64 {
+    let h = task.header();
+    if h.is_done() {
+        let id = core.next_callback_id();
+        let wake = match h.state() {
+            FutState::Cancelled => {
+                Wake::Cancel(task.failure().unwrap_or_else(|| Error::cancelled(None)))
+            }
+            _ => Wake::Go,
+        };
+        Callback { id, kind }.schedule(core, &wake);
+        id
+    } else {
+        h.add_callback(core, kind)
+    }
+}
+
+/// Python: `Task.cancel(msg)`.
+pub(crate) fn cancel_task(task: &Rc<dyn TaskObj>, core: &Core, msg: Option<&str>) -> bool {
+    let h = task.header();
+    if h.is_done() {
+        return false;
+    }
+    h.cancels_requested.set(h.cancels_requested.get() + 1);
+    let waiter = h.waiter.borrow().clone();
+    if let Some(waiter) = waiter {
+        if cancel_waiter(task, &waiter, core, msg) {
+            // The waiter may be a task that swallows the cancellation, so
+            // it stays recorded and may be cancelled again later.
+            return true;
+        }
+    }
+    h.must_cancel.set(true);
+    *h.cancel_msg.borrow_mut() = msg.map(str::to_owned);
+    true
+}
+
+fn cancel_waiter(task: &Rc<dyn TaskObj>, waiter: &Waiter, core: &Core, msg: Option<&str>) -> bool {
+    match waiter {
+        Waiter::Future(f) => f.clone().cancel(core, msg),
+        Waiter::Sleep => {
+            let h = task.header();
+            match h.sleep.get() {
+                Some(token) => {
+                    h.sleep.set(None);
+                    core.push(Handle::Wakeup(
+                        task.clone(),
+                        token,
+                        Wake::Cancel(Error::cancelled(msg)),
+                    ));
+                    true
+                }
+                None => false,
+            }
+        }
+    }
+}
+
+/// What a finished task holds.
+enum Outcome<T> {
+    Pending,
+    Value(T),
+    Taken,
+    Failed(Error),
+}
+
+/// A task record: header, generator, outcome.
+pub(crate) struct TaskCell<T> {
+    header: Header,
+    generator: Generator<Suspend, Wake, Result<T, Error>>,
+    outcome: RefCell<Outcome<T>>,
+}
+
+impl<T: 'static> TaskCell<T> {
+    /// Makes a task and queues its first step. Python: `loop.create_task`.
+    pub(crate) fn spawn<F>(
+        core: &Rc<Core>,
+        name: Option<String>,
+        body: F,
+    ) -> Result<Rc<Self>, Error>
+    where
+        F: FnOnce() -> Result<T, Error> + 'static,
+    {
+        let stack_size = core.stack_size;
+        let generator = GeneratorBuilder::new()
+            .stack_size(stack_size)
+            .build(move |co: &Yielder<Suspend, Wake>| {
+                // The loop set this task as current before starting it.
+                if let Some(task) = current_core().ok().and_then(|core| core.current()) {
+                    task.header().yielder.set(Some(co.raw(stack_size)));
+                }
+                match panic::catch_unwind(AssertUnwindSafe(body)) {
+                    Ok(result) => result,
+                    // Closing the task's generator must unwind all the way.
+                    Err(payload) if payload.is::<GeneratorExit>() => panic::resume_unwind(payload),
+                    Err(payload) => Err(Error::panicked(payload)),
+                }
+            })
+            .map_err(|e| {
+                Error::kind_msg(ErrorKind::Misuse, format!("cannot create a task: {e}"))
+            })?;
+        let cell = Rc::new(TaskCell {
+            header: Header::new(name),
+            generator,
+            outcome: RefCell::new(Outcome::Pending),
+        });
+        let erased: Rc<dyn TaskObj> = cell.clone();
+        cell.header.slot.set(core.register(Rc::downgrade(&erased)));
+        core.push(Handle::Step(erased));
+        Ok(cell)
+    }
+
+    fn complete(self: &Rc<Self>, core: &Core, state: FutState, outcome: Outcome<T>) {
+        let h = &self.header;
+        h.state.set(state);
+        *self.outcome.borrow_mut() = outcome;
+        h.waiter.borrow_mut().take();
+        core.unregister(h.slot.get());
+        let wake = match state {
+            FutState::Cancelled => {
+                Wake::Cancel(self.failure().unwrap_or_else(|| Error::cancelled(None)))
+            }
+            _ => Wake::Go,
+        };
+        let callbacks = std::mem::take(&mut *h.callbacks.borrow_mut());
+        for cb in callbacks {
+            cb.schedule(core, &wake);
+        }
+    }
+
+    /// Takes the value, or clones the failure. Python: `Task.result()`.
+    pub(crate) fn take_result(&self) -> Result<T, Error> {
+        let mut outcome = self.outcome.borrow_mut();
+        match &*outcome {
+            Outcome::Pending => Err(Error::kind_msg(ErrorKind::InvalidState, "Result is not set.")),
+            Outcome::Taken => Err(Error::kind_msg(
+                ErrorKind::InvalidState,
+                "the task's value was already taken by an earlier join or result",
+            )),
+            Outcome::Failed(e) => Err(e.clone()),
+            Outcome::Value(_) => match std::mem::replace(&mut *outcome, Outcome::Taken) {
+                Outcome::Value(v) => Ok(v),
+                _ => unreachable!("matched Value above"),
+            },
+        }
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+impl<T: 'static> TaskObj for TaskCell<T> {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn step(self: Rc<Self>, core: &Core, wake: Wake) {
+        let h = &self.header;
+        if h.is_done() {
+            return;
+        }
+        let mut wake = wake;
+        if h.must_cancel.get() {
+            if !matches!(wake, Wake::Cancel(_)) {
+                wake = Wake::Cancel(h.make_cancelled_error());
+            }
+            h.must_cancel.set(false);
+        }
+        h.waiter.borrow_mut().take();
+        let previous = core.set_current(Some(self.clone()));
+        let step = match (self.generator.state(), wake) {
+            (State::Created, Wake::Go) => self.generator.start().ok(),
+            // Cancelled before its first step: no body code runs.
+            (State::Created, Wake::Cancel(e)) => {
+                let _ = self.generator.close();
+                Some(Step::Returned(Err(e)))
+            }
+            (_, wake) => self.generator.send(wake).ok(),
+        };
+        core.set_current(previous);
+        match step {
+            Some(Step::Yielded(Suspend::Yield)) => core.push(Handle::Step(self)),
+            Some(Step::Yielded(Suspend::Wait(waiter))) => {
+                *h.waiter.borrow_mut() = Some(waiter.clone());
+                if h.must_cancel.get() {
+                    let msg = h.cancel_msg.borrow().clone();
+                    let erased: Rc<dyn TaskObj> = self.clone();
+                    if cancel_waiter(&erased, &waiter, core, msg.as_deref()) {
+                        h.must_cancel.set(false);
+                    }
+                }
+            }
+            Some(Step::Returned(Ok(value))) => {
+                if h.must_cancel.replace(false) {
+                    // Cancelled right before the body returned.
+                    let e = h.make_cancelled_error();
+                    self.complete(core, FutState::Cancelled, Outcome::Failed(e));
+                } else {
+                    self.complete(core, FutState::Finished, Outcome::Value(value));
+                }
+            }
+            Some(Step::Returned(Err(e))) if e.is_cancelled() => {
+                self.complete(core, FutState::Cancelled, Outcome::Failed(e));
+            }
+            Some(Step::Returned(Err(e))) => {
+                self.complete(core, FutState::Finished, Outcome::Failed(e))
+            }
+            None => {
+                let e =
+                    Error::kind_msg(ErrorKind::Misuse, "the task's generator could not be resumed");
+                self.complete(core, FutState::Finished, Outcome::Failed(e));
+            }
+        }
+    }
+
+    fn failure(&self) -> Option<Error> {
+        match &*self.outcome.borrow() {
+            Outcome::Failed(e) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    fn abandon(&self) {
+        self.header.waiter.borrow_mut().take();
+        self.header.callbacks.borrow_mut().clear();
+        if self.generator.state() != State::Running {
+            // Unwinds the suspended body, running its destructors.
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| self.generator.close()));
+        }
+    }
+}
+
+impl<T: 'static> Awaitable for TaskCell<T> {
+    fn cancel(self: Rc<Self>, core: &Core, msg: Option<&str>) -> bool {
+        let erased: Rc<dyn TaskObj> = self;
+        cancel_task(&erased, core, msg)
+    }
+
+    fn describe(&self) -> String {
+        format!("task '{}'", self.header.name())
+    }
+}
+
+/// The running task and its loop, for the wait functions.
+pub(crate) struct TaskContext {
+    pub(crate) core: Rc<Core>,
+    pub(crate) task: Rc<dyn TaskObj>,
+}
+
+impl TaskContext {
+    /// The task whose step is running on this thread.
+    pub(crate) fn current(what: &str) -> Result<TaskContext, Error> {
+        let core = current_core()?;
+        let task = core.current().ok_or_else(|| {
+            Error::kind_msg(
+                ErrorKind::NoRunningLoop,
+                format!("{what} must be called from inside a task"),
+            )
+        })?;
+        Ok(TaskContext { core, task })
+    }
+
+    /// Suspends the running task.
+    pub(crate) fn suspend(&self, what: Suspend) -> Result<Wake, Error> {
+        let yielder = self.task.header().yielder.get().ok_or_else(not_on_task_stack)?;
+        // SAFETY: `core.current()` names this task only while the loop is
+        // inside its step (set before the resume, restored right after), so
+        // its generator has not finished and is the one running on this
+        // thread. The raw yielder checks that we are on its stack.
+        unsafe { yielder.suspend(what) }.map_err(|_| not_on_task_stack())
+    }
+
+    /// Registers a wake-up of this task with a future, then waits on it.
+    pub(crate) fn wait_on(
+        &self,
+        target: Rc<dyn Awaitable>,
+        header: &Header,
+    ) -> Result<Wake, Error> {
+        let token = self.task.header().next_token();
+        header.add_callback(&self.core, CallbackKind::Wakeup(self.task.clone(), token));
+        self.suspend(Suspend::Wait(Waiter::Future(target)))
+    }
+}
+
+fn not_on_task_stack() -> Error {
+    Error::kind_msg(
+        ErrorKind::Misuse,
+        "a task can only wait from its own stack, not from a generator running inside it",
+    )
+}
+
+/// A handle to a task: join it, cancel it, inspect it. Python: `asyncio.Task`.
+///
+/// Cheap to clone; all clones refer to the same task. Dropping a handle does
+/// not cancel the task: it runs on, and `run` cancels whatever is still
+/// pending when `main` returns.
+///
+/// ```
+/// use gencoro::runtime::{self, Builder, Clock};
+/// use std::time::Duration;
+///
+/// let v = Builder::new().clock(Clock::virtual_time()).run(|| {
+///     let task = runtime::spawn(|| {
+///         runtime::sleep(Duration::from_secs(1))?;
+///         Ok(21)
+///     });
+///     Ok(task.join()? * 2)
+/// });
+/// assert_eq!(v.unwrap(), 42);
+/// ```
+#[must_use = "a task runs without its handle, but its result is lost"]
+pub struct Task<T> {
+    pub(crate) cell: Rc<TaskCell<T>>,
+}
+
+impl<T> Clone for Task<T> {
+    fn clone(&self) -> Self {
+        Task { cell: self.cell.clone() }
+    }
+}
+
+impl<T: 'static> Task<T> {
+    /// Waits until the task is done and returns its value, or why it failed:
+    /// it was cancelled, it panicked, or it returned an error. Python:
+    /// `await task`.
+    ///
+    /// If the task is already done, returns at once without yielding to the
+    /// loop. The value is moved out: a second retrieval reports
+    /// [`ErrorKind::InvalidState`]; failures can be retrieved any number of
+    /// times.
+    ///
+    /// # Cancellation
+    ///
+    /// Cancelling the task that waits here cancels this task too (Python
+    /// B5.7); the wait then returns this task's outcome, which is a
+    /// cancellation unless the task suppressed it. Use
+    /// [`shield`](super::shield) to keep this task running.
+    ///
+    /// # Errors
+    ///
+    /// This task's failure, a cancellation of the wait, or a misuse: joining
+    /// the task from itself (`Task cannot await on itself`), or from outside
+    /// a task while it is not done.
+    pub fn join(&self) -> Result<T, Error> {
+        if !self.cell.header.is_done() {
+            let cx = TaskContext::current("join")?;
+            if std::ptr::addr_eq(Rc::as_ptr(&cx.task), Rc::as_ptr(&self.cell)) {
+                return Err(Error::kind_msg(ErrorKind::Misuse, "Task cannot await on itself"));
+            }
+            let target: Rc<dyn Awaitable> = self.cell.clone();
+            if let Wake::Cancel(e) = cx.wait_on(target, &self.cell.header)? {
+                return Err(e);
+            }
+        }
+        self.cell.take_result()
+    }
+
+    /// The outcome without waiting. Python: `task.result()`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidState`] if the task is not done (`Result is not
+    /// set.`) or its value was taken; otherwise as [`join`](Self::join).
+    pub fn result(&self) -> Result<T, Error> {
+        self.cell.take_result()
+    }
+
+    /// The failure the task finished with, if any. Python:
+    /// `task.exception()` (a cancellation counts as a failure here).
+    pub fn failure(&self) -> Option<Error> {
+        self.cell.failure()
+    }
+
+    /// Requests cancellation. Python: `task.cancel()`.
+    ///
+    /// The wait the task is suspended in returns a cancellation error; the
+    /// task may clean up and propagate it, or suppress it and go on. A task
+    /// cancelled before its first step never runs its body. Returns false if
+    /// the task is already done.
+    pub fn cancel(&self) -> bool {
+        self.cancel_inner(None)
+    }
+
+    /// [`cancel`](Self::cancel) with a message. Python: `task.cancel(msg)`.
+    pub fn cancel_with(&self, message: &str) -> bool {
+        self.cancel_inner(Some(message))
+    }
+
+    fn cancel_inner(&self, msg: Option<&str>) -> bool {
+        let Ok(core) = current_core() else {
+            return false;
+        };
+        let erased: Rc<dyn TaskObj> = self.cell.clone();
+        cancel_task(&erased, &core, msg)
+    }
+
+    /// Whether the task finished, failed or was cancelled. Python: `done()`.
+    pub fn is_done(&self) -> bool {
+        self.cell.header.is_done()
+    }
+
+    /// Whether the task ended cancelled. Python: `cancelled()`.
+    pub fn is_cancelled(&self) -> bool {
+        self.cell.header.state() == FutState::Cancelled
+    }
+
+    /// Pending cancellation requests. Python: `cancelling()`.
+    pub fn cancelling(&self) -> u32 {
+        self.cell.header.cancelling()
+    }
+
+    /// Withdraws one cancellation request; returns the remaining count.
+    /// Python: `uncancel()`.
+    pub fn uncancel(&self) -> u32 {
+        self.cell.header.uncancel()
+    }
+
+    /// Schedules `callback` to run through the loop when the task is done,
+    /// after the callbacks registered before it. If the task is already
+    /// done, it is scheduled at once, never called inline. Python:
+    /// `add_done_callback`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NoRunningLoop`] outside a running loop.
+    pub fn add_done_callback(
+        &self,
+        callback: impl FnOnce(&Task<T>) + 'static,
+    ) -> Result<(), Error> {
+        let core = current_core()?;
+        let task = self.clone();
+        let call: Box<dyn FnOnce()> = Box::new(move || callback(&task));
+        let erased: Rc<dyn TaskObj> = self.cell.clone();
+        add_task_callback(&erased, &core, CallbackKind::Call(call));
+        Ok(())
+    }
+
+    /// The task's name: the one given, or `Task-<id>`.
+    pub fn name(&self) -> String {
+        self.cell.header.name()
+    }
+
+    /// Renames the task. Python: `set_name`.
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.cell.header.set_name(name.into());
+    }
+
+    /// A process-wide unique id; default names are built from it.
+    pub fn id(&self) -> u64 {
+        self.cell.header.id
+    }
+
+    /// A type-erased handle to the same task.
+    pub fn as_ref(&self) -> TaskRef {
+        TaskRef { task: self.cell.clone() }
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.cell.header.id)
+            .field("name", &self.cell.header.name())
+            .field("state", &self.cell.header.state())
+            .finish()
+    }
+}
+
+/// A task of any result type, as [`current_task`] and [`all_tasks`] return
+/// it.
+#[derive(Clone)]
+pub struct TaskRef {
+    task: Rc<dyn TaskObj>,
+}
+
+impl TaskRef {
+    /// The task's name.
+    pub fn name(&self) -> String {
+        self.task.header().name()
+    }
+
+    /// Renames the task.
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.task.header().set_name(name.into());
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> u64 {
+        self.task.header().id
+    }
+
+    /// Whether the task is done.
+    pub fn is_done(&self) -> bool {
+        self.task.header().is_done()
+    }
+
+    /// Whether the task ended cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.task.header().state() == FutState::Cancelled
+    }
+
+    /// Requests cancellation; see [`Task::cancel`].
+    pub fn cancel(&self) -> bool {
+        current_core().map(|core| cancel_task(&self.task, &core, None)).unwrap_or(false)
+    }
+
+    /// Pending cancellation requests; see [`Task::cancelling`].
+    pub fn cancelling(&self) -> u32 {
+        self.task.header().cancelling()
+    }
+
+    /// Withdraws one cancellation request; see [`Task::uncancel`].
+    pub fn uncancel(&self) -> u32 {
+        self.task.header().uncancel()
+    }
+
+    /// What the task is waiting on, in words.
+    pub fn waiting_on(&self) -> String {
+        self.task.header().waiting_on()
+    }
+}
+
+impl PartialEq for TaskRef {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::addr_eq(Rc::as_ptr(&self.task), Rc::as_ptr(&other.task))
+    }
+}
+
+impl Eq for TaskRef {}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskRef")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("state", &self.task.header().state())
+            .finish()
+    }
+}
+
+/// Starts a task running `body`. It starts only when the spawning task next
+/// waits (Python B0.4). Python: `asyncio.create_task`.
+///
+/// # Panics
+///
+/// Panics outside a running loop, or if no stack can be mapped; use
+/// [`TaskBuilder::spawn`] to get those as errors.
+pub fn spawn<T, F>(body: F) -> Task<T>
+where
+    T: 'static,
+    F: FnOnce() -> Result<T, Error> + 'static,
+{
+    match TaskBuilder::new().spawn(body) {
+        Ok(task) => task,
+        Err(e) => panic!("gencoro::runtime::spawn: {e}"),
+    }
+}
+
+/// Spawns tasks with a name.
+#[derive(Debug, Default, Clone)]
+pub struct TaskBuilder {
+    name: Option<String>,
+}
+
+impl TaskBuilder {
+    /// A builder with no name set (the task is called `Task-<id>`).
+    pub fn new() -> TaskBuilder {
+        TaskBuilder::default()
+    }
+
+    /// Names the task.
+    pub fn name(mut self, name: impl Into<String>) -> TaskBuilder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Starts the task; see [`spawn`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NoRunningLoop`] outside a running loop (Python: `no
+    /// running event loop`), or a stack allocation failure.
+    pub fn spawn<T, F>(self, body: F) -> Result<Task<T>, Error>
+    where
+        T: 'static,
+        F: FnOnce() -> Result<T, Error> + 'static,
+    {
+        let core = current_core()?;
+        Ok(Task { cell: TaskCell::spawn(&core, self.name, body)? })
+    }
+}
+
+/// The task running now, or `None` inside a plain callback. Python:
+/// `asyncio.current_task()`.
+///
+/// # Errors
+///
+/// [`ErrorKind::NoRunningLoop`] outside a running loop.
+pub fn current_task() -> Result<Option<TaskRef>, Error> {
+    Ok(current_core()?.current().map(|task| TaskRef { task }))
+}
+
+/// Every task of the running loop that is not done, including the current
+/// one. Python: `asyncio.all_tasks()`.
+///
+/// # Errors
+///
+/// [`ErrorKind::NoRunningLoop`] outside a running loop.
+pub fn all_tasks() -> Result<Vec<TaskRef>, Error> {
+    Ok(current_core()?.pending_tasks().into_iter().map(|task| TaskRef { task }).collect())
+}
