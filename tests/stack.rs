@@ -1,0 +1,390 @@
+//! Process-level tests of the stack pool: overflow reporting, the guard-page
+//! modes, stack reuse, and the `scale` example's output.
+//!
+//! Tests that crash a process or change process-wide state run in a child:
+//! either an example binary, or this test binary re-run with
+//! [`CHILD_ENV`] set and `--exact <test name>`, so that only the child does
+//! the dangerous part.
+
+use std::ffi::OsStr;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use gencoro::stack::{self, DEFAULT_STACK_SIZE, GuardMode, PoolStats, StackError};
+use gencoro::{Generator, GeneratorBuilder, Step};
+
+/// Set in a child process to the name of the test it runs as the child.
+const CHILD_ENV: &str = "GENCORO_STACK_TEST_CHILD";
+
+/// Examples the tests run.
+const EXAMPLES: [&str; 2] = ["stack_overflow", "scale"];
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+/// `target/<profile>`: the test binary lives in `target/<profile>/deps`.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let deps = exe.parent().expect("the test binary is in a directory");
+    assert_eq!(deps.file_name(), Some(OsStr::new("deps")), "unexpected test binary path {exe:?}");
+    deps.parent().expect("deps is inside the profile directory").to_path_buf()
+}
+
+/// The path of an example binary, built for this test binary's profile.
+///
+/// `cargo test` builds the examples before running tests, but `cargo test
+/// --test stack` does not, and a binary left over from an earlier build may
+/// be stale; so the examples are built once here (a no-op when fresh).
+fn example(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let profile_dir = profile_dir();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+        let target_dir = profile_dir.parent().expect("the profile directory is in target/");
+        let profile = match profile_dir.file_name().and_then(OsStr::to_str) {
+            Some("debug") => "dev",
+            Some(other) => other,
+            None => panic!("unexpected profile directory {profile_dir:?}"),
+        };
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--quiet", "--profile", profile, "--manifest-path"])
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(target_dir);
+        for example in EXAMPLES {
+            build.args(["--example", example]);
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building the examples failed: {status}");
+    });
+    let path = profile_dir.join("examples").join(name);
+    assert!(path.is_file(), "example binary {path:?} missing after the build");
+    path
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Whether this process is the child running `test`.
+fn is_child(test: &str) -> bool {
+    std::env::var(CHILD_ENV).is_ok_and(|name| name == test)
+}
+
+/// Re-runs this test binary with only `test`, as the child; checks that the
+/// test ran and passed there, and returns its stdout.
+fn run_as_child(test: &str) -> String {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let output = run(Command::new(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, test));
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(
+        output.status.success(),
+        "child {test} failed: {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        output.status
+    );
+    assert!(
+        stdout.contains("test result: ok. 1 passed"),
+        "child did not run exactly {test}:\n{stdout}"
+    );
+    stdout
+}
+
+/// The value of the first `key=<value>` in `stdout`, up to the end of its
+/// line. (The child's lines may follow libtest's `test <name> ... `.)
+fn reported<'a>(stdout: &'a str, key: &str) -> &'a str {
+    let key = format!("{key}=");
+    stdout
+        .lines()
+        .find_map(|line| Some(line.split_once(&key)?.1))
+        .unwrap_or_else(|| panic!("no {key}= line in:\n{stdout}"))
+}
+
+/// This thread's pool for `size` usable bytes (all zero if none yet).
+fn pool(size: usize) -> PoolStats {
+    stack::pool_stats().into_iter().find(|p| p.stack_size == size).unwrap_or(PoolStats {
+        stack_size: size,
+        stride: 0,
+        stacks_mapped: 0,
+        stacks_in_use: 0,
+        stacks_free: 0,
+        chunks: 0,
+        guard_mode: GuardMode::GuardInstall,
+    })
+}
+
+fn max_map_count() -> usize {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .expect("/proc/sys/vm/max_map_count is readable")
+        .trim()
+        .parse()
+        .expect("vm.max_map_count is a number")
+}
+
+fn map_count() -> usize {
+    std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps is readable").lines().count()
+}
+
+/// A generator suspended at its first yield, which yields `i`.
+fn suspended(i: usize) -> Result<Generator<usize>, StackError> {
+    let g = GeneratorBuilder::new().build(move |co| {
+        co.yield_(i);
+    })?;
+    assert_eq!(g.start().unwrap(), Step::Yielded(i));
+    Ok(g)
+}
+
+/// Makes suspended generators until a stack cannot be had, up to `bound`.
+/// Returns the generators and the error, which must be `MapCountLimit`.
+fn fill_until_map_count_limit(bound: usize) -> (Vec<Generator<usize>>, StackError) {
+    // Reserve up front: once the map count is exhausted, growing a large
+    // `Vec` (which mmaps) would fail.
+    let mut held = Vec::with_capacity(bound);
+    for i in 0..bound {
+        match suspended(i) {
+            Ok(g) => held.push(g),
+            Err(e) => {
+                assert!(
+                    matches!(e, StackError::MapCountLimit { .. }),
+                    "generator {i}: expected MapCountLimit, got {e:?}: {e}"
+                );
+                return (held, e);
+            }
+        }
+    }
+    panic!("made {bound} generators without reaching vm.max_map_count ({})", max_map_count());
+}
+
+/// Checks the map-count error and that the process carries on: every held
+/// generator still resumes to its end, and freed stacks are reused.
+fn check_map_count_limit(held: Vec<Generator<usize>>, error: &StackError) {
+    let fit = held.len();
+    let StackError::MapCountLimit { live_stacks } = *error else { unreachable!() };
+    assert_eq!(live_stacks, fit, "live_stacks in the error: {error:?}");
+    let message = error.to_string();
+    assert!(message.contains("vm.max_map_count"), "Display does not mention it: {message}");
+    assert!(message.contains(&fit.to_string()), "Display lacks the stack count: {message}");
+    println!("stacks_fit={fit}");
+    println!("error={message}");
+
+    let mapped = pool(DEFAULT_STACK_SIZE).stacks_mapped;
+    for (i, g) in held.iter().enumerate() {
+        assert_eq!(g.resume().unwrap(), Step::Returned(()), "generator {i}");
+    }
+    drop(held);
+    let after = pool(DEFAULT_STACK_SIZE);
+    assert_eq!(after.stacks_in_use, 0);
+    assert_eq!(after.stacks_free, fit);
+    // With the stacks back in the pool, allocation works again and maps
+    // nothing new.
+    let again: Vec<_> = (0..100).map(|i| suspended(i).expect("a pooled stack")).collect();
+    assert_eq!(pool(DEFAULT_STACK_SIZE).stacks_mapped, mapped);
+    drop(again);
+}
+
+// ---------------------------------------------------------------------------
+// Stack overflow
+// ---------------------------------------------------------------------------
+
+/// Runs the `stack_overflow` example and checks that it died of `SIGABRT`
+/// from gencoro's overflow handler, naming `expected_size`.
+fn check_overflow(args: &[&str], expected_size: usize) {
+    let output = run(Command::new(example("stack_overflow")).args(args));
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    let context = format!("status {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}", output.status);
+    assert!(!output.status.success(), "{context}");
+    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "not killed by SIGABRT: {context}");
+    assert!(stdout.contains(&format!("stack size: {expected_size} bytes")), "{context}");
+    assert!(stderr.contains("gencoro: coroutine stack overflow"), "{context}");
+    assert!(stderr.contains(&format!("its {expected_size}-byte stack")), "{context}");
+    assert!(stderr.contains("guard page at 0x"), "{context}");
+    assert!(!stdout.contains("unreachable"), "{context}");
+}
+
+#[test]
+fn overflow_in_a_generator_aborts_with_the_overflow_message() {
+    check_overflow(&[], DEFAULT_STACK_SIZE);
+}
+
+#[test]
+fn overflow_message_names_a_custom_stack_size() {
+    check_overflow(&["65536"], 64 * 1024);
+}
+
+#[test]
+fn overflow_message_names_the_rounded_stack_size() {
+    // 50,000 bytes are rounded up to whole pages; the message reports the
+    // size the generator really has.
+    let rounded = GeneratorBuilder::new()
+        .stack_size(50_000)
+        .build(|co: &gencoro::Yielder<()>| co.yield_(()))
+        .unwrap()
+        .stack_size();
+    assert!(rounded >= 50_000 && rounded % stack::page_size() == 0, "{rounded}");
+    check_overflow(&["50000"], rounded);
+}
+
+// ---------------------------------------------------------------------------
+// Guard modes
+// ---------------------------------------------------------------------------
+
+/// Above this, filling the map count would take gigabytes; the fallback
+/// test then does not run.
+const MAX_TESTED_MAP_COUNT: usize = 262_144;
+
+#[test]
+fn mprotect_fallback_reports_map_count_limit() {
+    const NAME: &str = "mprotect_fallback_reports_map_count_limit";
+    let limit = max_map_count();
+    if limit > MAX_TESTED_MAP_COUNT {
+        eprintln!("vm.max_map_count is {limit}: too high to exhaust in a test; not run");
+        return;
+    }
+    if is_child(NAME) {
+        // The child: force the pre-6.13 guard path and fill the map count.
+        stack::force_mprotect_guards();
+        let (held, error) = fill_until_map_count_limit(70_000.min(limit));
+        assert_eq!(pool(DEFAULT_STACK_SIZE).guard_mode, GuardMode::Mprotect);
+        // Each mprotect guard splits the chunk mapping: guard + stack.
+        assert!(map_count() + 100 >= limit, "only {} maps at the limit {limit}", map_count());
+        check_map_count_limit(held, &error);
+        return;
+    }
+    let stdout = run_as_child(NAME);
+    let fit: usize = reported(&stdout, "stacks_fit").parse().expect("a count");
+    let error = reported(&stdout, "error");
+    eprintln!("mprotect fallback: {fit} stacks fit under vm.max_map_count={limit}: {error}");
+    // Two mappings per stack (guard + usable), less what the process had.
+    assert!(fit <= limit / 2, "{fit} stacks fit, more than half of {limit}");
+    assert!(fit >= limit / 2 - 1000, "only {fit} stacks fit under {limit}");
+}
+
+#[test]
+fn guard_install_is_not_limited_by_the_map_count() {
+    const NAME: &str = "guard_install_is_not_limited_by_the_map_count";
+    const COUNT: usize = 40_000;
+    if is_child(NAME) {
+        let probe = suspended(0).expect("one stack");
+        let mode = pool(DEFAULT_STACK_SIZE).guard_mode;
+        println!("guard_mode={mode:?}");
+        if mode == GuardMode::Mprotect {
+            // This kernel lacks MADV_GUARD_INSTALL: the fallback must hit
+            // the limit and report it, before COUNT.
+            let (mut held, error) = fill_until_map_count_limit(COUNT.min(max_map_count()));
+            held.insert(0, probe);
+            check_map_count_limit(held, &error);
+            return;
+        }
+        let maps_before = map_count();
+        let mut held = Vec::with_capacity(COUNT);
+        held.push(probe);
+        for i in 1..COUNT {
+            held.push(suspended(i).unwrap_or_else(|e| panic!("generator {i}: {e}")));
+        }
+        let stats = pool(DEFAULT_STACK_SIZE);
+        assert_eq!(stats.guard_mode, GuardMode::GuardInstall);
+        assert_eq!(stats.stacks_in_use, COUNT);
+        assert_eq!(stats.stacks_mapped, COUNT);
+        // Guards do not split mappings: a few per chunk at most.
+        let maps = map_count();
+        assert!(
+            maps.saturating_sub(maps_before) <= 2 * stats.chunks,
+            "{maps_before} -> {maps} maps"
+        );
+        println!("maps={maps_before}->{maps} chunks={}", stats.chunks);
+        for (i, g) in held.iter().enumerate() {
+            assert_eq!(g.resume().unwrap(), Step::Returned(()), "generator {i}");
+        }
+        return;
+    }
+    let stdout = run_as_child(NAME);
+    let mode = reported(&stdout, "guard_mode");
+    if mode == "Mprotect" {
+        eprintln!("this kernel lacks MADV_GUARD_INSTALL; checked the fallback's error instead");
+    } else {
+        assert_eq!(mode, "GuardInstall");
+        eprintln!("{COUNT} stacks with MADV_GUARD_INSTALL guards: {}", reported(&stdout, "maps"));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Reuse
+// ---------------------------------------------------------------------------
+
+#[test]
+fn finished_and_dropped_generators_reuse_stacks() {
+    let before = pool(DEFAULT_STACK_SIZE);
+    for round in 0..5_000 {
+        // Run to completion.
+        let g: Generator<usize, (), usize> = Generator::new(move |co| {
+            co.yield_(round);
+            co.yield_(round + 1);
+            round * 2
+        });
+        assert_eq!(g.resume().unwrap(), Step::Yielded(round));
+        assert_eq!(g.resume().unwrap(), Step::Yielded(round + 1));
+        assert_eq!(g.resume().unwrap(), Step::Returned(round * 2));
+
+        // Dropped while suspended (unwound), and dropped unstarted.
+        let suspended = suspended(round).unwrap();
+        let unstarted: Generator<usize> = Generator::new(|co| co.yield_(0));
+
+        // Delegation: two stacks at once.
+        let outer: Generator<usize, (), usize> = Generator::new(move |co| {
+            let inner = Generator::new(move |co| {
+                co.yield_(round);
+                round
+            });
+            co.yield_from(&inner).unwrap()
+        });
+        assert_eq!(outer.resume().unwrap(), Step::Yielded(round));
+        assert_eq!(outer.resume().unwrap(), Step::Returned(round));
+        drop((suspended, unstarted));
+    }
+    let after = pool(DEFAULT_STACK_SIZE);
+    assert_eq!(after.stacks_in_use, before.stacks_in_use, "{after:?}");
+    assert!(
+        after.stacks_mapped - before.stacks_mapped <= 4,
+        "20,000 generators mapped {} new stacks: {after:?}",
+        after.stacks_mapped - before.stacks_mapped
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The scale example
+// ---------------------------------------------------------------------------
+
+#[test]
+fn scale_example_reports_rss_per_generator() {
+    let output = run(Command::new(example("scale")).args(["--generators", "20000"]));
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    let context = format!("status {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}", output.status);
+    assert!(output.status.success(), "{context}");
+    let last = stdout.lines().last().expect("some output");
+    let bytes = last
+        .strip_prefix("generators=20000 rss_bytes_per_generator=")
+        .unwrap_or_else(|| panic!("bad last line {last:?}: {context}"));
+    assert!(!bytes.is_empty() && bytes.bytes().all(|b| b.is_ascii_digit()), "{last:?}");
+    let bytes: u64 = bytes.parse().expect("an integer");
+    // Every suspended generator touched at least one stack page, and none
+    // came close to its whole 128 KiB stack.
+    let page = stack::page_size() as u64;
+    assert!((page / 2..64 * 1024).contains(&bytes), "{bytes} bytes per generator: {context}");
+}
+
+#[test]
+fn scale_example_rejects_tasks_mode_for_now() {
+    let output = run(Command::new(example("scale")).args(["--tasks", "10", "--virtual"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("not yet implemented"), "{}", text(&output.stderr));
+    assert!(output.stdout.is_empty());
+}
