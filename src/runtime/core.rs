@@ -133,24 +133,24 @@ pub(crate) fn loop_running() -> bool {
     CORE.with(|c| c.borrow().is_some())
 }
 
-/// Installs `core` as this thread's loop until the guard drops.
-pub(crate) struct Installed(Rc<Core>);
+/// Whether `core` is the loop running on this thread.
+pub(crate) fn is_running(core: &Rc<Core>) -> bool {
+    CORE.with(|c| c.borrow().as_ref().is_some_and(|running| Rc::ptr_eq(running, core)))
+}
+
+/// Installs `core` as this thread's running loop until the guard drops.
+pub(crate) struct Installed(());
 
 impl Installed {
-    pub(crate) fn new(core: Rc<Core>) -> Installed {
+    pub(crate) fn new(core: &Rc<Core>) -> Installed {
         CORE.with(|c| *c.borrow_mut() = Some(core.clone()));
-        Installed(core)
-    }
-
-    pub(crate) fn core(&self) -> &Rc<Core> {
-        &self.0
+        Installed(())
     }
 }
 
 impl Drop for Installed {
     fn drop(&mut self) {
         let _ = CORE.try_with(|c| c.borrow_mut().take());
-        self.0.teardown();
     }
 }
 
@@ -373,7 +373,7 @@ impl Core {
 
     /// Breaks the reference cycles of tasks that never finished, so their
     /// generators are dropped (and their stacks unwound) now.
-    fn teardown(&self) {
+    pub(crate) fn teardown(&self) {
         let stuck = self.pending_tasks();
         self.ready.borrow_mut().clear();
         self.timers.borrow_mut().clear();

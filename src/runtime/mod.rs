@@ -78,7 +78,9 @@ pub use task::{Task, TaskBuilder, TaskRef, all_tasks, current_task, spawn};
 pub use task_group::{TaskGroup, task_group};
 pub use timeout::{Timeout, timeout, timeout_at};
 
-use self::core::{Core, Handle, Installed, TimerAction, TimerCall, current_core, loop_running};
+use self::core::{
+    Core, Handle, Installed, TimerAction, TimerCall, current_core, is_running, loop_running,
+};
 use self::task::{Suspend, TaskCell, TaskContext, Waiter, Wake, cancel_task};
 use crate::stack::DEFAULT_STACK_SIZE;
 
@@ -161,15 +163,124 @@ impl Builder {
                 "asyncio.run() cannot be called from a running event loop",
             ));
         }
-        let installed = Installed::new(Core::new(self.clock, self.stack_size));
-        let core = installed.core().clone();
-        let main_task = TaskCell::spawn(&core, None, main)?;
-        let outcome = core.run_until(&|| main_task.header().is_done());
-        let shutdown = cancel_pending(&core);
-        drop(installed);
-        outcome?;
+        let event_loop = self.build();
+        let outcome = event_loop.run_until_complete(main);
+        let shutdown = {
+            let _installed = Installed::new(&event_loop.core);
+            cancel_pending(&event_loop.core)
+        };
+        drop(event_loop);
+        let value = outcome?;
         shutdown?;
+        Ok(value)
+    }
+
+    /// Makes an event loop that runs when asked to. Python:
+    /// `asyncio.new_event_loop()`.
+    pub fn build(self) -> EventLoop {
+        EventLoop { core: Core::new(self.clock, self.stack_size), owned: true }
+    }
+}
+
+/// An event loop that keeps its pending tasks between runs. Python: the
+/// loop object, with `run_until_complete`. Most programs want [`run`].
+///
+/// Dropping the loop drops the tasks still pending on it, unwinding their
+/// stacks so their destructors run.
+///
+/// ```
+/// use gencoro::runtime::{self, Builder, Clock};
+/// use std::time::Duration;
+///
+/// let event_loop = Builder::new().clock(Clock::virtual_time()).build();
+/// let background = event_loop.run_until_complete(|| {
+///     Ok(runtime::spawn(|| { runtime::sleep(Duration::from_secs(5))?; Ok("late") }))
+/// }).unwrap();
+/// assert!(!background.is_done());
+/// // The next run picks the pending task up again.
+/// let value = event_loop.run_until_complete(move || background.join()).unwrap();
+/// assert_eq!(value, "late");
+/// ```
+pub struct EventLoop {
+    core: Rc<Core>,
+    /// False for a handle to a loop some other `EventLoop` owns.
+    owned: bool,
+}
+
+impl EventLoop {
+    /// The loop running on this thread. Python: `asyncio.get_running_loop()`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NoRunningLoop`] outside a running loop.
+    pub fn running() -> Result<EventLoop, Error> {
+        Ok(EventLoop { core: current_core()?, owned: false })
+    }
+
+    /// Runs `main` as a task until it is done and returns its result. Other
+    /// tasks stay pending for the next run. Python:
+    /// `loop.run_until_complete(main())`.
+    ///
+    /// # Errors
+    ///
+    /// `main`'s failure; [`ErrorKind::NestedRun`] if this loop is running
+    /// (`This event loop is already running`) or another loop is running on
+    /// this thread; [`ErrorKind::Deadlock`].
+    pub fn run_until_complete<T, F>(&self, main: F) -> Result<T, Error>
+    where
+        T: 'static,
+        F: FnOnce() -> Result<T, Error> + 'static,
+    {
+        if is_running(&self.core) {
+            return Err(Error::kind_msg(
+                ErrorKind::NestedRun,
+                "This event loop is already running",
+            ));
+        }
+        if loop_running() {
+            return Err(Error::kind_msg(
+                ErrorKind::NestedRun,
+                "Cannot run the event loop while another loop is running",
+            ));
+        }
+        let _installed = Installed::new(&self.core);
+        let main_task = TaskCell::spawn(&self.core, None, main)?;
+        self.core.run_until(&|| main_task.header().is_done())?;
         main_task.take_result()
+    }
+
+    /// Makes a task on this loop, running or not; it starts when the loop
+    /// next runs. Python: `loop.create_task(coro)`.
+    ///
+    /// # Errors
+    ///
+    /// A stack allocation failure.
+    pub fn spawn<T, F>(&self, body: F) -> Result<Task<T>, Error>
+    where
+        T: 'static,
+        F: FnOnce() -> Result<T, Error> + 'static,
+    {
+        Ok(Task { cell: TaskCell::spawn(&self.core, None, body)? })
+    }
+
+    /// The loop's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.core.clock
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        // A handle from `running()` must not tear down the loop it borrows.
+        if self.owned && !is_running(&self.core) {
+            self.core.teardown();
+        }
+    }
+}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventLoop").field("core", &self.core).finish()
     }
 }
 

@@ -29,7 +29,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::core::{Core, Handle, current_core};
@@ -108,6 +108,8 @@ pub(crate) enum FutState {
 /// The part of a task record that does not depend on its result type.
 pub(crate) struct Header {
     pub(crate) id: u64,
+    /// The loop the task belongs to, for calls made from outside it.
+    core: Weak<Core>,
     name: RefCell<Option<String>>,
     state: Cell<FutState>,
     must_cancel: Cell<bool>,
@@ -125,9 +127,10 @@ pub(crate) struct Header {
 static NEXT_TASK_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Header {
-    fn new(name: Option<String>) -> Header {
+    fn new(core: &Rc<Core>, name: Option<String>) -> Header {
         Header {
             id: NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed),
+            core: Rc::downgrade(core),
             name: RefCell::new(name),
             state: Cell::new(FutState::Pending),
             must_cancel: Cell::new(false),
@@ -340,7 +343,7 @@ impl<T: 'static> TaskCell<T> {
                 Error::kind_msg(ErrorKind::Misuse, format!("cannot create a task: {e}"))
             })?;
         let cell = Rc::new(TaskCell {
-            header: Header::new(name),
+            header: Header::new(core, name),
             generator,
             outcome: RefCell::new(Outcome::Pending),
         });
@@ -628,7 +631,7 @@ impl<T: 'static> Task<T> {
     }
 
     fn cancel_inner(&self, msg: Option<&str>) -> bool {
-        let Ok(core) = current_core() else {
+        let Some(core) = self.cell.header.core.upgrade() else {
             return false;
         };
         let erased: Rc<dyn TaskObj> = self.cell.clone();
@@ -663,12 +666,14 @@ impl<T: 'static> Task<T> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NoRunningLoop`] outside a running loop.
+    /// [`ErrorKind::NoRunningLoop`] if the task's loop is gone.
     pub fn add_done_callback(
         &self,
         callback: impl FnOnce(&Task<T>) + 'static,
     ) -> Result<(), Error> {
-        let core = current_core()?;
+        let core = self.cell.header.core.upgrade().ok_or_else(|| {
+            Error::kind_msg(ErrorKind::NoRunningLoop, "the task's event loop is gone")
+        })?;
         let task = self.clone();
         let call: Box<dyn FnOnce()> = Box::new(move || callback(&task));
         let erased: Rc<dyn TaskObj> = self.cell.clone();
@@ -742,7 +747,10 @@ impl TaskRef {
 
     /// Requests cancellation; see [`Task::cancel`].
     pub fn cancel(&self) -> bool {
-        current_core().map(|core| cancel_task(&self.task, &core, None)).unwrap_or(false)
+        match self.task.header().core.upgrade() {
+            Some(core) => cancel_task(&self.task, &core, None),
+            None => false,
+        }
     }
 
     /// Pending cancellation requests; see [`Task::cancelling`].
