@@ -128,8 +128,10 @@ pub enum CloseError {
     /// executing')`.
     Running,
     /// The body caught [`GeneratorExit`](super::GeneratorExit) and yielded
-    /// again instead of finishing. The generator stays suspended at that new
-    /// yield; a second `close` unwinds it from there. Python:
+    /// again instead of finishing: the generator stays suspended at that new
+    /// yield, and a second `close` finishes it. Or a generator it was
+    /// delegating to did so: the error was raised in this body at the
+    /// `yield_from`, and escaping it closed this generator. Python:
     /// `RuntimeError('generator ignored GeneratorExit')`.
     IgnoredExit,
 }
@@ -145,30 +147,55 @@ impl fmt::Display for CloseError {
 
 impl std::error::Error for CloseError {}
 
-/// Why [`Yielder::yield_from`](super::Yielder::yield_from) delegated nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum YieldFromError {
+/// Why [`Yielder::yield_from`](super::Yielder::yield_from) stopped
+/// delegating without a return value. A value sent (or an error thrown) that
+/// could not be delivered comes back inside.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum YieldFromError<S> {
     /// The sub-generator is running: delegating to it would form a cycle.
     /// Python: `ValueError('generator already executing')`.
-    Running,
-    /// The sub-generator had already finished, so nothing was yielded and
-    /// its return value is not delivered again. Python: `yield from`
-    /// evaluates to `None`.
-    Finished,
+    Running(Option<S>),
+    /// The sub-generator had finished, so nothing more was yielded and its
+    /// return value is not delivered again. Python: `yield from` evaluates
+    /// to `None`; a value thrown in is raised at the `yield from`. Holds the
+    /// value that was sent or thrown, if it finished (closed by someone
+    /// else) while this generator was delegating to it.
+    Finished(Option<S>),
     /// The sub-generator had already started. Python would resume it with
     /// `None`; gencoro has no `None` for an arbitrary send type, so it
     /// delegates only to generators that have not started.
     Started,
 }
 
-impl fmt::Display for YieldFromError {
+impl<S> YieldFromError<S> {
+    /// The value that was sent or thrown but not delivered, if any.
+    pub fn into_inner(self) -> Option<S> {
+        match self {
+            YieldFromError::Running(s) | YieldFromError::Finished(s) => s,
+            YieldFromError::Started => None,
+        }
+    }
+}
+
+impl<S> fmt::Debug for YieldFromError<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let held = |s: &Option<S>| if s.is_some() { "(Some(..))" } else { "(None)" };
+        match self {
+            YieldFromError::Running(s) => write!(f, "Running{}", held(s)),
+            YieldFromError::Finished(s) => write!(f, "Finished{}", held(s)),
+            YieldFromError::Started => f.write_str("Started"),
+        }
+    }
+}
+
+impl<S> fmt::Display for YieldFromError<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            YieldFromError::Running => ALREADY_EXECUTING,
-            YieldFromError::Finished => "cannot delegate to a finished generator",
+            YieldFromError::Running(_) => ALREADY_EXECUTING,
+            YieldFromError::Finished(_) => "the generator delegated to has finished",
             YieldFromError::Started => "cannot delegate to a generator that has already started",
         })
     }
 }
 
-impl std::error::Error for YieldFromError {}
+impl<S> std::error::Error for YieldFromError<S> {}

@@ -74,6 +74,19 @@
 //! `GeneratorExit` and yielding is closed again, up to a bound; after that
 //! its stack is leaked rather than reused, so nothing on it dangles.
 //!
+//! # Yielding from a destructor while closing
+//!
+//! A destructor that yields while `close` unwinds the body is Python's
+//! `finally: yield`. The first `close` reports
+//! [`CloseError::IgnoredExit`], as in Python, and the unwind itself stays
+//! suspended; while it is, [`std::thread::panicking`] is true on this
+//! thread. Resuming the generator lets the unwind finish, and the
+//! [`GeneratorExit`] payload then propagates out of that resume as a panic
+//! (Python raises `GeneratorExit` out of `send`). Closing or dropping it
+//! again cannot unwind a second time through a destructor: the remaining
+//! destructors are skipped and the stack is leaked (Python likewise skips
+//! the rest of the `finally`).
+//!
 //! # `panic = "abort"`
 //!
 //! Closing a suspended generator needs unwinding. Built with
@@ -236,6 +249,10 @@ pub struct Generator<Y, S = (), R = ()> {
     stack_size: usize,
     /// The return value caught by the `Iterator` implementation.
     returned: Cell<Option<R>>,
+    /// The body yielded from a destructor while `close` was unwinding it:
+    /// it is suspended in the middle of an unwind, which cannot be
+    /// interrupted by another one.
+    mid_unwind: Cell<bool>,
 }
 
 impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
@@ -279,6 +296,7 @@ impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
             co: UnsafeCell::new(Some(co)),
             stack_size,
             returned: Cell::new(None),
+            mid_unwind: Cell::new(false),
         })
     }
 }
@@ -393,8 +411,24 @@ impl<Y, S, R> Generator<Y, S, R> {
                 Ok(())
             }
             State::Running => Err(CloseError::Running),
+            State::Suspended if self.mid_unwind.get() => {
+                self.abandon_suspended();
+                Ok(())
+            }
             State::Suspended => self.close_suspended(),
         }
+    }
+
+    /// Gives up on a suspended body without resuming it: the destructors
+    /// still on its stack are skipped and the stack is leaked, never reused,
+    /// so nothing on it dangles.
+    fn abandon_suspended(&self) {
+        // SAFETY: the state is `Suspended`, so the coroutine is not running
+        // and no other reference to `co` exists.
+        let co = unsafe { &mut *self.co.get() };
+        std::mem::forget(co.take());
+        self.mid_unwind.set(false);
+        self.state.set(State::Closed);
     }
 
     /// Resumes the coroutine.
@@ -418,6 +452,10 @@ impl<Y, S, R> Generator<Y, S, R> {
         match result {
             CoroutineResult::Yield(y) => {
                 self.state.set(State::Suspended);
+                if self.mid_unwind.get() {
+                    // Still unwinding if it yielded from another destructor.
+                    self.mid_unwind.set(std::thread::panicking());
+                }
                 Step::Yielded(y)
             }
             CoroutineResult::Return(r) => {
@@ -458,10 +496,7 @@ impl<Y, S, R> Generator<Y, S, R> {
     #[cfg(panic = "abort")]
     fn close_suspended(&self) -> Result<(), CloseError> {
         // No unwinding: skip the destructors and never reuse the stack.
-        // SAFETY: the state is `Suspended`, so no other reference exists.
-        let co = unsafe { &mut *self.co.get() };
-        std::mem::forget(co.take());
-        self.state.set(State::Closed);
+        self.abandon_suspended();
         Ok(())
     }
 
@@ -470,7 +505,12 @@ impl<Y, S, R> Generator<Y, S, R> {
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.resume_unchecked(Input::Close)));
         match outcome {
             // The body caught GeneratorExit and yielded: it stays suspended.
-            Ok(Step::Yielded(_)) => Err(CloseError::IgnoredExit),
+            // If it yielded from a destructor, the unwind itself is
+            // suspended, and this thread counts as panicking until it ends.
+            Ok(Step::Yielded(_)) => {
+                self.mid_unwind.set(std::thread::panicking());
+                Err(CloseError::IgnoredExit)
+            }
             // It caught GeneratorExit and returned (3.11 discards the value).
             Ok(Step::Returned(_)) => Ok(()),
             Err(payload) if payload.is::<GeneratorExit>() => Ok(()),
@@ -576,6 +616,14 @@ impl<Y, S, R> Drop for Generator<Y, S, R> {
 impl<Y, S, R> Generator<Y, S, R> {
     fn close_on_drop(&self) {
         for _ in 0..DROP_CLOSE_ATTEMPTS {
+            if self.mid_unwind.get() {
+                eprintln!(
+                    "gencoro: a dropped generator yielded from a destructor while being closed; \
+                     its remaining destructors are skipped and its stack is leaked"
+                );
+                self.abandon_suspended();
+                return;
+            }
             let closed = if std::thread::panicking() {
                 // A second panic escaping a destructor while unwinding would
                 // abort: report it instead, as Python's unraisable hook does.

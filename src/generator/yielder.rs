@@ -71,9 +71,11 @@ impl<Y, S> Yielder<Y, S> {
     ///
     /// # Errors
     ///
-    /// Nothing is yielded and [`YieldFromError`] says why when `sub` is
-    /// running (a delegation cycle), already finished (Python evaluates to
-    /// `None`), or already started.
+    /// Nothing (more) is yielded and [`YieldFromError`] says why when `sub`
+    /// is running (a delegation cycle), has finished (Python evaluates to
+    /// `None`), or had already started. If `sub` finished because someone
+    /// else closed it while this body was delegating, the value sent or
+    /// thrown next comes back in the error, so a thrown error is not lost.
     ///
     /// ```
     /// use gencoro::Generator;
@@ -88,12 +90,12 @@ impl<Y, S> Yielder<Y, S> {
     /// assert_eq!(outer.by_ref().collect::<Vec<_>>(), [1, 2, 3]);
     /// assert_eq!(outer.take_return(), Some("inner done"));
     /// ```
-    pub fn yield_from<R2>(&self, sub: &Generator<Y, S, R2>) -> Result<R2, YieldFromError> {
+    pub fn yield_from<R2>(&self, sub: &Generator<Y, S, R2>) -> Result<R2, YieldFromError<S>> {
         let mut step = match sub.state() {
             State::Created => sub.resume_unchecked(Input::Start),
-            State::Running => return Err(YieldFromError::Running),
+            State::Running => return Err(YieldFromError::Running(None)),
             State::Suspended => return Err(YieldFromError::Started),
-            State::Closed => return Err(YieldFromError::Finished),
+            State::Closed => return Err(YieldFromError::Finished(None)),
         };
         loop {
             let yielded = match step {
@@ -103,9 +105,9 @@ impl<Y, S> Yielder<Y, S> {
             step = match self.inner.suspend(yielded) {
                 Input::Value(s) => match sub.state() {
                     State::Suspended => sub.resume_unchecked(Input::Value(s)),
-                    // Someone else resumed or closed `sub` meanwhile.
-                    State::Closed => return Err(YieldFromError::Finished),
-                    State::Running => return Err(YieldFromError::Running),
+                    // Someone else closed or is running `sub` meanwhile.
+                    State::Closed => return Err(YieldFromError::Finished(Some(s))),
+                    State::Running => return Err(YieldFromError::Running(Some(s))),
                     State::Created => unreachable!("a started generator is never created again"),
                 },
                 Input::Close => match sub.close() {
@@ -113,7 +115,7 @@ impl<Y, S> Yielder<Y, S> {
                     Err(CloseError::IgnoredExit) => {
                         panic::resume_unwind(Box::new(IgnoredGeneratorExit))
                     }
-                    Err(CloseError::Running) => return Err(YieldFromError::Running),
+                    Err(CloseError::Running) => return Err(YieldFromError::Running(None)),
                 },
                 Input::Start => unreachable!("a started generator is never resumed with Start"),
             };
