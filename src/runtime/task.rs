@@ -536,8 +536,9 @@ fn not_on_task_stack() -> Error {
 /// A handle to a task: join it, cancel it, inspect it. Python: `asyncio.Task`.
 ///
 /// Cheap to clone; all clones refer to the same task. Dropping a handle does
-/// not cancel the task: it runs on, and `run` cancels whatever is still
-/// pending when `main` returns.
+/// not cancel the task and loses no work: the loop keeps the task and runs it
+/// on (unlike Python, where an unreferenced task may be garbage-collected),
+/// and `run` cancels whatever is still pending when `main` returns.
 ///
 /// ```
 /// use gencoro::runtime::{self, Builder, Clock};
@@ -552,7 +553,6 @@ fn not_on_task_stack() -> Error {
 /// });
 /// assert_eq!(v.unwrap(), 42);
 /// ```
-#[must_use = "a task runs without its handle, but its result is lost"]
 pub struct Task<T> {
     pub(crate) cell: Rc<TaskCell<T>>,
 }
