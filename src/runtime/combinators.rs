@@ -34,6 +34,10 @@ fn distinct<T: 'static>(cells: &[Rc<TaskCell<T>>]) -> Vec<Rc<TaskCell<T>>> {
 /// Waits for every task and returns their values in argument order.
 /// Python: `await asyncio.gather(*tasks)`.
 ///
+/// A task passed twice is waited for once. Its value moves out to its
+/// first position; later positions get [`ErrorKind::InvalidState`] (Python
+/// repeats the value, which would need `T: Clone`).
+///
 /// The first failure is returned as soon as it happens; the other tasks are
 /// **not** cancelled and keep running (B6.2). A task cancelled from outside
 /// counts as a failure with a cancellation error.

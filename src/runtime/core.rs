@@ -245,16 +245,29 @@ impl Core {
     /// no outside work is in flight, yet `done()` does not hold.
     pub(crate) fn run_until(&self, done: &dyn Fn() -> bool) -> Result<(), Error> {
         while !done() {
-            if !self.run_once() {
+            if !self.run_once(true) {
                 return Err(self.deadlock());
             }
         }
         Ok(())
     }
 
-    /// One iteration. Python: `_run_once`. Returns false when nothing can
-    /// ever happen again.
-    fn run_once(&self) -> bool {
+    /// Runs `iterations` iterations that do not wait for time to pass.
+    ///
+    /// CPython stops a loop from a done callback (`run_until_complete`'s
+    /// `_run_until_complete_cb`), which runs one iteration after the future
+    /// completes; that whole iteration runs first, so ready tasks take one
+    /// more step. Since the callback is ready, that iteration does not wait.
+    pub(crate) fn settle(&self, iterations: usize) {
+        for _ in 0..iterations {
+            self.run_once(false);
+        }
+    }
+
+    /// One iteration. Python: `_run_once`. With `may_wait` false it does not
+    /// wait for timers (something is ready in CPython's queue). Returns false
+    /// when nothing can ever happen again.
+    fn run_once(&self, may_wait: bool) -> bool {
         self.drain_remote();
         // 1. Drop cancelled timers from the top of the heap.
         let earliest = {
@@ -266,7 +279,7 @@ impl Core {
         };
         // 2 and 3. Wait for something to happen: no wait if anything is
         // ready, else until the earliest timer, else for outside work.
-        if self.ready.borrow().is_empty() {
+        if may_wait && self.ready.borrow().is_empty() {
             match earliest {
                 Some(when) => {
                     let now = self.now();

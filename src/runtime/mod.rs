@@ -167,7 +167,12 @@ impl Builder {
         let outcome = event_loop.run_until_complete(main);
         let shutdown = {
             let _installed = Installed::new(&event_loop.core);
-            cancel_pending(&event_loop.core)
+            let cancelled = cancel_pending(&event_loop.core);
+            // `shutdown_asyncgens()` and `shutdown_default_executor()` each
+            // run as a task under `run_until_complete`: two iterations each,
+            // in which whatever is ready still runs.
+            event_loop.core.settle(4);
+            cancelled
         };
         drop(event_loop);
         let value = outcome?;
@@ -246,6 +251,8 @@ impl EventLoop {
         let _installed = Installed::new(&self.core);
         let main_task = TaskCell::spawn(&self.core, None, main)?;
         self.core.run_until(&|| main_task.header().is_done())?;
+        // The stop callback runs one iteration after `main` completes.
+        self.core.settle(1);
         main_task.take_result()
     }
 
@@ -295,6 +302,10 @@ fn cancel_pending(core: &Rc<Core>) -> Result<(), Error> {
         cancel_task(task, core, None);
     }
     core.run_until(&|| pending.iter().all(|t| t.header().is_done()))?;
+    // `run_until_complete(gather(*pending))`: the gather completes in the
+    // last child's done callback, one iteration later, and the loop stops
+    // one iteration after that.
+    core.settle(2);
     for task in &pending {
         if let Some(e) = task.failure().filter(|e| !e.is_cancelled()) {
             eprintln!(

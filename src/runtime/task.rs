@@ -115,6 +115,9 @@ pub(crate) struct Header {
     must_cancel: Cell<bool>,
     cancel_msg: RefCell<Option<String>>,
     cancels_requested: Cell<u32>,
+    /// Set while `cancel_task` runs for this task, so cancelling a cycle of
+    /// tasks waiting on each other ends instead of recursing forever.
+    cancel_in_progress: Cell<bool>,
     waiter: RefCell<Option<Waiter>>,
     token: Cell<u32>,
     /// `Some(token)` while the task's sleep timer is pending.
@@ -136,6 +139,7 @@ impl Header {
             must_cancel: Cell::new(false),
             cancel_msg: RefCell::new(None),
             cancels_requested: Cell::new(0),
+            cancel_in_progress: Cell::new(false),
             waiter: RefCell::new(None),
             token: Cell::new(0),
             sleep: Cell::new(None),
@@ -261,13 +265,18 @@ pub(crate) fn add_task_callback(task: &Rc<dyn TaskObj>, core: &Core, kind: Callb
 /// Python: `Task.cancel(msg)`.
 pub(crate) fn cancel_task(task: &Rc<dyn TaskObj>, core: &Core, msg: Option<&str>) -> bool {
     let h = task.header();
-    if h.is_done() {
+    if h.is_done() || h.cancel_in_progress.get() {
+        // Reached again through a cycle of waiting tasks (CPython recurses
+        // until RecursionError): this request adds nothing.
         return false;
     }
     h.cancels_requested.set(h.cancels_requested.get() + 1);
     let waiter = h.waiter.borrow().clone();
     if let Some(waiter) = waiter {
-        if cancel_waiter(task, &waiter, core, msg) {
+        h.cancel_in_progress.set(true);
+        let cancelled = cancel_waiter(task, &waiter, core, msg);
+        h.cancel_in_progress.set(false);
+        if cancelled {
             // The waiter may be a task that swallows the cancellation, so
             // it stays recorded and may be cancelled again later.
             return true;

@@ -1,0 +1,1337 @@
+//! SEMANTICS.md section B: the event-loop core (B0), `run` (B1), creating
+//! tasks (B2), `sleep` (B3) and done callbacks (B4.5), plus panics and
+//! deadlocks, on the virtual clock.
+//!
+//! Each scenario was written in Python first and run with CPython 3.11 (the
+//! program is in the comment above the test, `prelude` is in
+//! `tests/common/mod.rs`); its output is the expected trace.
+
+mod common;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use common::*;
+use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, ReturnWhen, Task};
+
+// ---------------------------------------------------------------------------
+// B0: the ready queue, timers, when tasks start
+// ---------------------------------------------------------------------------
+
+// Python:
+//
+//     from prelude import *
+//
+//     async def worker(name):
+//         log(f"{name} start")
+//         await asyncio.sleep(0)
+//         log(f"{name} end")
+//         return name
+//
+//     async def main():
+//         tasks = [asyncio.create_task(worker(n), name=n) for n in "abc"]
+//         log("main created a b c")
+//         for t in tasks:
+//             log(f"joined {await t}")
+//         return len(tasks)
+//
+//     go(main)
+#[test]
+fn fifo_order_of_new_tasks() {
+    fn worker(name: &'static str) -> Result<&'static str, Error> {
+        log(format!("{name} start"));
+        sleep(0.0)?;
+        log(format!("{name} end"));
+        Ok(name)
+    }
+    let trace = go(|| {
+        let tasks: Vec<Task<&str>> =
+            ["a", "b", "c"].into_iter().map(|n| spawn_named(n, move || worker(n))).collect();
+        log("main created a b c");
+        for t in &tasks {
+            log(format!("joined {}", t.join()?));
+        }
+        Ok(tasks.len())
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 main created a b c",
+            "0.0 a start",
+            "0.0 b start",
+            "0.0 c start",
+            "0.0 a end",
+            "0.0 b end",
+            "0.0 c end",
+            "0.0 joined a",
+            "0.0 joined b",
+            "0.0 joined c",
+            "result 3",
+            "end 0.0",
+        ]
+    );
+}
+
+// Python:
+//
+//     from prelude import *
+//
+//     started = []
+//
+//     async def child():
+//         started.append(1)
+//         log(f"child runs in {asyncio.current_task().get_name()}")
+//
+//     async def helper():
+//         # A plain `await coroutine` is a direct call: no scheduling, same task.
+//         log(f"helper runs in {asyncio.current_task().get_name()}, child started: {bool(started)}")
+//         return 5
+//
+//     async def main():
+//         asyncio.current_task().set_name("main")
+//         t = asyncio.create_task(child(), name="child")
+//         for i in range(2):
+//             log(f"main works {i}, child started: {bool(started)}")
+//         v = await helper()
+//         log(f"helper returned {v}, child started: {bool(started)}")
+//         await asyncio.sleep(0)
+//         log(f"after sleep(0), child started: {bool(started)}, done: {t.done()}")
+//
+//     go(main)
+#[test]
+fn created_task_starts_only_when_creator_waits() {
+    fn helper(started: &Cell<bool>) -> Result<i32, Error> {
+        log(format!("helper runs in {}, child started: {}", current_name(), started.get().py()));
+        Ok(5)
+    }
+    let trace = go(|| {
+        name_current("main");
+        let started = Rc::new(Cell::new(false));
+        let s = started.clone();
+        let t = spawn_named("child", move || {
+            s.set(true);
+            log(format!("child runs in {}", current_name()));
+            Ok(())
+        });
+        for i in 0..2 {
+            log(format!("main works {i}, child started: {}", started.get().py()));
+        }
+        let v = helper(&started)?;
+        log(format!("helper returned {v}, child started: {}", started.get().py()));
+        sleep(0.0)?;
+        log(format!(
+            "after sleep(0), child started: {}, done: {}",
+            started.get().py(),
+            t.is_done().py()
+        ));
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 main works 0, child started: False",
+            "0.0 main works 1, child started: False",
+            "0.0 helper runs in main, child started: False",
+            "0.0 helper returned 5, child started: False",
+            "0.0 child runs in child",
+            "0.0 after sleep(0), child started: True, done: True",
+            "result None",
+            "end 0.0",
+        ]
+    );
+}
+
+// Each iteration runs only the callbacks ready when it began: the timer
+// armed by A1 (due at once) is appended behind A2, and runs before A3,
+// which A2 schedules during the iteration.
+//
+// Python:
+//
+//     from prelude import *
+//
+//     async def main():
+//         loop = asyncio.get_running_loop()
+//         def chain(i):
+//             log(f"A{i}")
+//             if i == 1:
+//                 loop.call_later(0, lambda: log("T"))
+//             if i < 4:
+//                 loop.call_soon(chain, i + 1)
+//         loop.call_soon(chain, 1)
+//         await asyncio.sleep(1)
+//         log("main")
+//
+//     go(main)
+#[test]
+fn ready_queue_snapshot_rule() {
+    fn chain(i: u32) {
+        log(format!("A{i}"));
+        if i == 1 {
+            runtime::call_later(Duration::ZERO, || log("T")).unwrap();
+        }
+        if i < 4 {
+            runtime::call_soon(move || chain(i + 1)).unwrap();
+        }
+    }
+    let trace = go(|| {
+        runtime::call_soon(|| chain(1))?;
+        sleep(1.0)?;
+        log("main");
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        ["0.0 A1", "0.0 A2", "0.0 T", "0.0 A3", "0.0 A4", "1.0 main", "result None", "end 1.0"]
+    );
+}
+
+// Python:
+//
+//     from prelude import *
+//
+//     async def spinner():
+//         for i in range(4):
+//             log(f"spin {i}")
+//             await asyncio.sleep(0)
+//
+//     async def main():
+//         loop = asyncio.get_running_loop()
+//         t = asyncio.create_task(spinner())
+//         loop.call_later(0, lambda: log("timer"))
+//         await t
+//         log("main")
+//
+//     go(main)
+#[test]
+fn sleep_zero_loop_does_not_starve_timers() {
+    let trace = go(|| {
+        let t = runtime::spawn(|| {
+            for i in 0..4 {
+                log(format!("spin {i}"));
+                sleep(0.0)?;
+            }
+            Ok(())
+        });
+        runtime::call_later(Duration::ZERO, || log("timer"))?;
+        t.join()?;
+        log("main");
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 spin 0",
+            "0.0 timer",
+            "0.0 spin 1",
+            "0.0 spin 2",
+            "0.0 spin 3",
+            "0.0 main",
+            "result None",
+            "end 0.0",
+        ]
+    );
+}
+
+// B0.5: the sleep's timer only completes the sleep; the task resumes one
+// iteration later, after a callback due at the same time.
+//
+// Python:
+//
+//     from prelude import *
+//
+//     async def sleeper():
+//         log("sleeper sleeps 1")
+//         await asyncio.sleep(1)
+//         log("sleeper resumes")
+//
+//     async def main():
+//         loop = asyncio.get_running_loop()
+//         t = asyncio.create_task(sleeper())
+//         await asyncio.sleep(0)  # the sleeper starts and arms its timer first
+//         loop.call_later(1, lambda: log("call_later callback"))
+//         await t
+//         log("main")
+//
+//     go(main)
+#[test]
+fn timer_callback_runs_before_sleeping_task_resumes() {
+    let trace = go(|| {
+        let t = runtime::spawn(|| {
+            log("sleeper sleeps 1");
+            sleep(1.0)?;
+            log("sleeper resumes");
+            Ok(())
+        });
+        sleep(0.0)?;
+        runtime::call_later(secs(1.0), || log("call_later callback"))?;
+        t.join()?;
+        log("main");
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 sleeper sleeps 1",
+            "1.0 call_later callback",
+            "1.0 sleeper resumes",
+            "1.0 main",
+            "result None",
+            "end 1.0",
+        ]
+    );
+}
+
+// Python:
+//
+//     from prelude import *
+//
+//     async def sleeper(i, d):
+//         await asyncio.sleep(d)
+//         log(f"task {i} woke")
+//
+//     async def main():
+//         loop = asyncio.get_running_loop()
+//         tasks = [asyncio.create_task(sleeper(i, 1)) for i in range(5)]
+//         for i in range(3):
+//             loop.call_later(2, log, f"callback {i}")
+//         tasks += [asyncio.create_task(sleeper(i, d)) for i, d in [(5, 3), (6, 0.5), (7, 2)]]
+//         for t in tasks:
+//             await t
+//         log("main")
+//
+//     go(main)
+#[test]
+fn equal_deadlines_fire_first_in_first_out() {
+    fn sleeper(i: u32, d: f64) -> Task<()> {
+        runtime::spawn(move || {
+            sleep(d)?;
+            log(format!("task {i} woke"));
+            Ok(())
+        })
+    }
+    let trace = go(|| {
+        let mut tasks: Vec<Task<()>> = (0..5).map(|i| sleeper(i, 1.0)).collect();
+        for i in 0..3 {
+            runtime::call_later(secs(2.0), move || log(format!("callback {i}")))?;
+        }
+        tasks.extend([(5, 3.0), (6, 0.5), (7, 2.0)].map(|(i, d)| sleeper(i, d)));
+        for t in &tasks {
+            t.join()?;
+        }
+        log("main");
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.5 task 6 woke",
+            "1.0 task 0 woke",
+            "1.0 task 1 woke",
+            "1.0 task 2 woke",
+            "1.0 task 3 woke",
+            "1.0 task 4 woke",
+            "2.0 callback 0",
+            "2.0 callback 1",
+            "2.0 callback 2",
+            "2.0 task 7 woke",
+            "3.0 task 5 woke",
+            "3.0 main",
+            "result None",
+            "end 3.0",
+        ]
+    );
+}
+
+// B0.3: cancelled callbacks are skipped, and a cancelled timer does not
+// make virtual time jump to its deadline.
+//
+// Python:
+//
+//     from prelude import *
+//
+//     async def main():
+//         loop = asyncio.get_running_loop()
+//         h1 = loop.call_later(5, lambda: log("h1 runs"))
+//         h2 = loop.call_soon(lambda: log("h2 runs"))
+//         h3 = loop.call_later(1, lambda: log("h3 runs"))
+//         loop.call_later(0.5, h3.cancel)
+//         h1.cancel()
+//         h2.cancel()
+//         await asyncio.sleep(2)
+//         log("main")
+//         return 0
+//
+//     go(main)
+#[test]
+fn cancelled_callbacks_do_not_run() {
+    let trace = go(|| {
+        let h1 = runtime::call_later(secs(5.0), || log("h1 runs"))?;
+        let h2 = runtime::call_soon(|| log("h2 runs"))?;
+        let h3 = runtime::call_later(secs(1.0), || log("h3 runs"))?;
+        runtime::call_later(secs(0.5), move || h3.cancel())?;
+        h1.cancel();
+        h2.cancel();
+        sleep(2.0)?;
+        log("main");
+        Ok(0)
+    });
+    assert_eq!(trace, ["2.0 main", "result 0", "end 2.0"]);
+}
+
+// Python:
+//
+//     from prelude import *
+//
+//     async def worker(name):
+//         for i in (1, 2):
+//             log(f"{name}{i}")
+//             await asyncio.sleep(0)
+//
+//     async def main():
+//         a = asyncio.create_task(worker("a"))
+//         b = asyncio.create_task(worker("b"))
+//         await a
+//         await b
+//
+//     go(main)
+#[test]
+fn sleep_zero_interleaves() {
+    fn worker(name: &'static str) -> Result<(), Error> {
+        for i in 1..=2 {
+            log(format!("{name}{i}"));
+            sleep(0.0)?;
+        }
+        Ok(())
+    }
+    let trace = go(|| {
+        let a = runtime::spawn(|| worker("a"));
+        let b = runtime::spawn(|| worker("b"));
+        a.join()?;
+        b.join()
+    });
+    assert_eq!(trace, ["0.0 a1", "0.0 b1", "0.0 a2", "0.0 b2", "result None", "end 0.0"]);
+}
+
+// B0.6: awaiting a task that is done returns at once, without yielding.
+//
+// Python:
+//
+//     from prelude import *
+//
+//     started = []
+//
+//     async def value():
+//         return 5
+//
+//     async def mark():
+//         started.append(1)
+//         log("u runs")
+//
+//     async def main():
+//         t = asyncio.create_task(value())
+//         await asyncio.sleep(0)
+//         log(f"t done: {t.done()}")
+//         u = asyncio.create_task(mark())
+//         v = await t
+//         log(f"awaited t -> {v}, u started: {bool(started)}")
+//         await asyncio.sleep(0)
+//         log(f"after sleep(0), u started: {bool(started)}")
+//
+//     go(main)
+#[test]
+fn join_of_done_task_does_not_yield() {
+    let trace = go(|| {
+        let started = Rc::new(Cell::new(false));
+        let t = runtime::spawn(|| Ok(5));
+        sleep(0.0)?;
+        log(format!("t done: {}", t.is_done().py()));
+        let s = started.clone();
+        let _u = runtime::spawn(move || {
+            s.set(true);
+            log("u runs");
+            Ok(())
+        });
+        let v = t.join()?;
+        log(format!("awaited t -> {v}, u started: {}", started.get().py()));
+        sleep(0.0)?;
+        log(format!("after sleep(0), u started: {}", started.get().py()));
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 t done: True",
+            "0.0 awaited t -> 5, u started: False",
+            "0.0 u runs",
+            "0.0 after sleep(0), u started: True",
+            "result None",
+            "end 0.0",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// B1: run
+// ---------------------------------------------------------------------------
+
+// Python:
+//
+//     from prelude import *
+//
+//     async def main():
+//         await asyncio.sleep(1.5)
+//         log("main returns")
+//         return 42
+//
+//     go(main)
+#[test]
+fn run_returns_main_value() {
+    let trace = go(|| {
+        sleep(1.5)?;
+        log("main returns");
+        Ok(42)
+    });
+    assert_eq!(trace, ["1.5 main returns", "result 42", "end 1.5"]);
+}
+
+// Python:
+//
+//     from prelude import *
+//
+//     async def main():
+//         await asyncio.sleep(1)
+//         log("main raises")
+//         raise Boom("bad")
+//
+//     go(main)
+#[test]
+fn run_returns_main_error() {
+    let trace = go(|| -> Result<(), Error> {
+        sleep(1.0)?;
+        log("main raises");
+        Err(boom("bad"))
+    });
+    assert_eq!(trace, ["1.0 main raises", "raised Boom(bad)", "end 1.0"]);
+}
+
+// Python (a Rust panic is an exception there):
+//
+//     from prelude import *
+//
+//     class Panicked(Exception):  # a Rust panic in main's body
+//         pass
+//
+//     async def panicking():
+//         await asyncio.sleep(1)
+//         raise Panicked("main panicked")
+//
+//     async def self_cancelling():
+//         await asyncio.sleep(1)
+//         asyncio.current_task().cancel()
+//         await asyncio.sleep(1)
+//
+//     go(panicking)
+//     go(self_cancelling)
+#[test]
+fn run_reports_main_panic_and_cancellation() {
+    let mut trace = go(|| -> Result<(), Error> {
+        sleep(1.0)?;
+        panic!("main panicked")
+    });
+    trace.extend(go(|| {
+        sleep(1.0)?;
+        me().cancel();
+        sleep(1.0)
+    }));
+    // `TaskRef` has no `cancel_with`, so the self-cancel carries no message
+    // (messages are covered by runtime_cancellation.rs).
+    assert_eq!(
+        trace,
+        ["raised Panicked(main panicked)", "end 1.0", "raised CancelledError()", "end 1.0"]
+    );
+}
+
+// B1.3: when main returns, the pending tasks are cancelled and their
+// cleanup (which may wait) runs before run returns.
+//
+// Python:
+//
+//     from prelude import *
+//
+//     async def lingering():
+//         log("lingering starts")
+//         try:
+//             await asyncio.sleep(10)
+//         except asyncio.CancelledError as e:
+//             log(f"lingering caught {ex(e)}")
+//             await asyncio.sleep(1)
+//             log("lingering cleanup done")
+//             raise
+//
+//     async def main():
+//         asyncio.create_task(lingering())
+//         await asyncio.sleep(0.5)
+//         log("main returns")
+//         return "done"
+//
+//     go(main)
+//     print("run returned")
+#[test]
+fn run_cancels_pending_tasks_at_end() {
+    let drops = Drops::default();
+    let d = drops.clone();
+    let mut trace = go(move || {
+        let _t = runtime::spawn(move || {
+            let _sentinel = d.sentinel("lingering");
+            log("lingering starts");
+            if let Err(e) = sleep(10.0) {
+                log(format!("lingering caught {}", ex(&e)));
+                sleep(1.0)?;
+                log("lingering cleanup done");
+                return Err(e);
+            }
+            Ok(())
+        });
+        sleep(0.5)?;
+        log("main returns");
+        Ok("done")
+    });
+    assert_eq!(drops.count("lingering"), 1, "the task's stack unwound once, inside run");
+    print("run returned");
+    trace.extend(take_trace());
+    assert_eq!(
+        trace,
+        [
+            "0.0 lingering starts",
+            "0.5 main returns",
+            "0.5 lingering caught CancelledError()",
+            "1.5 lingering cleanup done",
+            "result done",
+            "end 1.5",
+            "run returned",
+        ]
+    );
+}
+
+// B1.3: `asyncio.run` is `run_until_complete(main)`, which stops the loop
+// through a done callback of main: the iteration after main finishes still
+// runs, so tasks that are ready then take one more step (a task created
+// just before main returns even starts) before the shutdown cancels them.
+//
+// Python:
+//
+//     from prelude import *
+//
+//     async def spinner():
+//         for i in range(5):
+//             log(f"spin {i}")
+//             await asyncio.sleep(0)
+//
+//     async def fresh():
+//         log("fresh runs")
+//         await asyncio.sleep(1)
+//         log("fresh not reached")
+//
+//     async def main():
+//         asyncio.create_task(spinner())
+//         await asyncio.sleep(0)
+//         asyncio.create_task(fresh())
+//         log("main returns")
+//         return 1
+//
+//     go(main)
+#[test]
+fn run_gives_ready_tasks_one_more_step_before_shutdown() {
+    let trace = go(|| {
+        let _spinner = runtime::spawn(|| {
+            for i in 0..5 {
+                log(format!("spin {i}"));
+                sleep(0.0)?;
+            }
+            Ok(())
+        });
+        sleep(0.0)?;
+        let _fresh = runtime::spawn(|| {
+            log("fresh runs");
+            sleep(1.0)?;
+            log("fresh not reached");
+            Ok(())
+        });
+        log("main returns");
+        Ok(1)
+    });
+    assert_eq!(
+        trace,
+        ["0.0 spin 0", "0.0 main returns", "0.0 spin 1", "0.0 fresh runs", "result 1", "end 0.0"]
+    );
+}
+
+// B1.1: the nested main never runs (Python: "coroutine 'inner' was never
+// awaited").
+//
+// Python:
+//
+//     from prelude import *
+//
+//     async def inner():
+//         log("inner runs")
+//
+//     async def main():
+//         try:
+//             asyncio.run(inner())
+//         except RuntimeError as e:
+//             log(f"RuntimeError: {e}")
+//         await asyncio.sleep(1)
+//         return 1
+//
+//     go(main)
+#[test]
+fn nested_run_is_an_error() {
+    let ran = Rc::new(Cell::new(0));
+    let r = ran.clone();
+    let trace = go(move || {
+        let r1 = r.clone();
+        match runtime::run(move || {
+            r1.set(r1.get() + 1);
+            log("inner runs");
+            Ok(())
+        }) {
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::NestedRun);
+                log(format!("RuntimeError: {}", e.message()));
+            }
+            Ok(()) => log("nested run returned"),
+        }
+        // The same through a Builder with a clock of its own.
+        let r2 = r.clone();
+        let nested = Builder::new().clock(Clock::virtual_time()).run(move || {
+            r2.set(r2.get() + 1);
+            Ok(())
+        });
+        assert_eq!(nested.map_err(|e| e.kind()), Err(ErrorKind::NestedRun));
+        sleep(1.0)?;
+        Ok(1)
+    });
+    assert_eq!(ran.get(), 0, "a nested main must not run");
+    assert_eq!(
+        trace,
+        [
+            "0.0 RuntimeError: asyncio.run() cannot be called from a running event loop",
+            "result 1",
+            "end 1.0",
+        ]
+    );
+}
+
+// A panic in a task is that task's failure, reported where it is joined
+// (any number of times); a panic in a callback is reported and the loop
+// goes on. Python has exceptions where Rust has panics: a task raising
+// `Panicked`, a callback dividing by zero.
+//
+// Python:
+//
+//     from prelude import *
+//
+//     class Panicked(Exception):  # a Rust panic in the task body
+//         pass
+//
+//     async def bad():
+//         await asyncio.sleep(1)
+//         log("bad panics")
+//         raise Panicked("kaboom 7")
+//
+//     async def good():
+//         await asyncio.sleep(2)
+//         log("good finished")
+//         return 7
+//
+//     async def main():
+//         loop = asyncio.get_running_loop()
+//         b = asyncio.create_task(bad(), name="bad")
+//         g = asyncio.create_task(good(), name="good")
+//         loop.call_later(0.5, lambda: 1 / 0)  # a failing callback: reported, loop goes on
+//         try:
+//             await b
+//         except Exception as e:
+//             log(f"join bad: {ex(e)}")
+//         log(f"good done: {g.done()}")
+//         log(f"good -> {await g}")
+//         try:
+//             b.result()
+//         except Exception as e:
+//             log(f"bad again: {ex(e)}")
+//         return 0
+//
+//     go(main)
+#[test]
+fn panicking_task_does_not_stop_the_loop() {
+    let caught: Rc<RefCell<Option<Error>>> = Rc::default();
+    let c = caught.clone();
+    let trace = go(move || {
+        let b = spawn_named("bad", || -> Result<i32, Error> {
+            sleep(1.0)?;
+            log("bad panics");
+            panic!("kaboom {}", 7)
+        });
+        let g = spawn_named("good", || {
+            sleep(2.0)?;
+            log("good finished");
+            Ok(7)
+        });
+        runtime::call_later(secs(0.5), || panic!("division by zero"))?;
+        match b.join() {
+            Err(e) => {
+                log(format!("join bad: {}", ex(&e)));
+                *c.borrow_mut() = Some(e);
+            }
+            Ok(v) => log(format!("join bad returned {v}")),
+        }
+        log(format!("good done: {}", g.is_done().py()));
+        log(format!("good -> {}", g.join()?));
+        if let Err(e) = b.result() {
+            log(format!("bad again: {}", ex(&e)));
+        }
+        Ok(0)
+    });
+    assert_eq!(
+        trace,
+        [
+            "1.0 bad panics",
+            "1.0 join bad: Panicked(kaboom 7)",
+            "1.0 good done: False",
+            "2.0 good finished",
+            "2.0 good -> 7",
+            "2.0 bad again: Panicked(kaboom 7)",
+            "result 0",
+            "end 2.0",
+        ]
+    );
+    let e = caught.borrow_mut().take().expect("the join failed");
+    assert!(e.is_panic());
+    let payload = e.take_panic().expect("the panic payload is kept");
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied());
+    assert_eq!(text, Some("kaboom 7"));
+}
+
+// ---------------------------------------------------------------------------
+// B2.3: names; B0.4: a task cannot wait on itself
+// ---------------------------------------------------------------------------
+
+// Python:
+//
+//     from prelude import *
+//     import re
+//
+//     async def main():
+//         t = asyncio.create_task(asyncio.sleep(0))
+//         log(f"default name is Task-N: {re.fullmatch(r'Task-[0-9]+', t.get_name()) is not None}")
+//         t.set_name("renamed")
+//         log(t.get_name())
+//         u = asyncio.create_task(asyncio.sleep(0), name="given")
+//         log(u.get_name())
+//         await t
+//         await u
+//         return 0
+//
+//     go(main)
+#[test]
+fn task_names() {
+    let trace = go(|| {
+        let t = runtime::spawn(|| sleep(0.0));
+        // The number comes from a process-wide counter, so only the form is
+        // checked.
+        let default = t.name() == format!("Task-{}", t.id());
+        log(format!("default name is Task-N: {}", default.py()));
+        t.set_name("renamed");
+        log(t.name());
+        let u = spawn_named("given", || sleep(0.0));
+        log(u.name());
+        t.join()?;
+        u.join()?;
+        Ok(0)
+    });
+    assert_eq!(
+        trace,
+        ["0.0 default name is Task-N: True", "0.0 renamed", "0.0 given", "result 0", "end 0.0",]
+    );
+}
+
+// Python (the message goes on with the task's repr):
+//
+//     from prelude import *
+//
+//     async def main():
+//         cell = {}
+//         async def selfish():
+//             await asyncio.sleep(0)
+//             try:
+//                 await cell["me"]
+//             except RuntimeError as e:
+//                 log(f"RuntimeError: {str(e).split(':')[0]}")
+//             return "went on"
+//         cell["me"] = asyncio.create_task(selfish())
+//         return await cell["me"]
+//
+//     go(main)
+#[test]
+fn task_cannot_join_itself() {
+    let trace = go(|| {
+        let cell: Slot<&str> = slot();
+        let c = cell.clone();
+        let t = runtime::spawn(move || {
+            sleep(0.0)?;
+            let me = c.borrow().clone().expect("set before the first step");
+            if let Err(e) = me.join() {
+                assert_eq!(e.kind(), ErrorKind::Misuse);
+                log(format!("RuntimeError: {}", e.message().split(':').next().unwrap_or("")));
+            }
+            Ok("went on")
+        });
+        *cell.borrow_mut() = Some(t.clone());
+        let v = t.join();
+        cell.borrow_mut().take();
+        v
+    });
+    assert_eq!(
+        trace,
+        ["0.0 RuntimeError: Task cannot await on itself", "result went on", "end 0.0"]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// B2.4: current_task, all_tasks
+// ---------------------------------------------------------------------------
+
+// Python:
+//
+//     from prelude import *
+//
+//     def names():
+//         return sorted(t.get_name() for t in asyncio.all_tasks())
+//
+//     async def child(name):
+//         log(f"{name}: current={asyncio.current_task().get_name()}")
+//         await asyncio.sleep(1)
+//
+//     async def main():
+//         loop = asyncio.get_running_loop()
+//         asyncio.current_task().set_name("main")
+//         log(f"main: current={asyncio.current_task().get_name()}")
+//         a = asyncio.create_task(child("a"), name="a")
+//         b = asyncio.create_task(child("b"), name="b")
+//         log(f"all: {names()}")
+//         loop.call_soon(lambda: log(f"callback: current={asyncio.current_task()}"))
+//         await asyncio.sleep(0)
+//         await a
+//         log(f"after a: all: {names()} b done: {b.done()}")
+//         return len(names())
+//
+//     go(main)
+//     try:
+//         asyncio.current_task()
+//     except RuntimeError as e:
+//         print(f"outside: RuntimeError: {e}")
+#[test]
+fn current_task_and_all_tasks() {
+    fn names() -> Vec<String> {
+        runtime::all_tasks().unwrap().iter().map(|t| t.name()).collect()
+    }
+    fn child(name: &'static str) -> Result<(), Error> {
+        log(format!("{name}: current={}", current_name()));
+        sleep(1.0)
+    }
+    let mut trace = go(|| {
+        name_current("main");
+        log(format!("main: current={}", current_name()));
+        let a = spawn_named("a", || child("a"));
+        let b = spawn_named("b", || child("b"));
+        log(format!("all: {}", sorted_names(names())));
+        runtime::call_soon(|| {
+            let current = runtime::current_task().unwrap().map(|t| t.name());
+            log(format!("callback: current={}", current.py()));
+        })?;
+        sleep(0.0)?;
+        a.join()?;
+        log(format!("after a: all: {} b done: {}", sorted_names(names()), b.is_done().py()));
+        Ok(names().len())
+    });
+    match runtime::current_task() {
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::NoRunningLoop);
+            print(format!("outside: RuntimeError: {}", e.message()));
+        }
+        Ok(t) => print(format!("outside: {t:?}")),
+    }
+    trace.extend(take_trace());
+    assert_eq!(
+        trace,
+        [
+            "0.0 main: current=main",
+            "0.0 all: ['a', 'b', 'main']",
+            "0.0 a: current=a",
+            "0.0 b: current=b",
+            "0.0 callback: current=None",
+            "1.0 after a: all: ['main'] b done: True",
+            "result 1",
+            "end 1.0",
+            "outside: RuntimeError: no running event loop",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// B4.5: done callbacks
+// ---------------------------------------------------------------------------
+
+// Callbacks and a waiting task's wake-up run in registration order, and
+// never inline.
+//
+// Python:
+//
+//     from prelude import *
+//
+//     async def work():
+//         await asyncio.sleep(1)
+//         log("work returns")
+//         return 3
+//
+//     async def waiter(t):
+//         log("waiter waits")
+//         v = await t
+//         log(f"waiter got {v}")
+//
+//     async def main():
+//         t = asyncio.create_task(work(), name="t")
+//         t.add_done_callback(lambda f: log(f"cb1 done={f.done()}"))
+//         w = asyncio.create_task(waiter(t))
+//         await asyncio.sleep(0)  # the waiter registers its wake-up between cb1 and cb2
+//         t.add_done_callback(lambda f: log(f"cb2 cancelled={f.cancelled()}"))
+//         log("callbacks added")
+//         await w
+//         log("main after waiter")
+//
+//     go(main)
+#[test]
+fn done_callbacks_in_registration_order() {
+    let trace = go(|| {
+        let t = spawn_named("t", || {
+            sleep(1.0)?;
+            log("work returns");
+            Ok(3)
+        });
+        t.add_done_callback(|f| log(format!("cb1 done={}", f.is_done().py())))?;
+        let t2 = t.clone();
+        let w = runtime::spawn(move || {
+            log("waiter waits");
+            let v = t2.join()?;
+            log(format!("waiter got {v}"));
+            Ok(())
+        });
+        sleep(0.0)?;
+        t.add_done_callback(|f| log(format!("cb2 cancelled={}", f.is_cancelled().py())))?;
+        log("callbacks added");
+        w.join()?;
+        log("main after waiter");
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 waiter waits",
+            "0.0 callbacks added",
+            "1.0 work returns",
+            "1.0 cb1 done=True",
+            "1.0 waiter got 3",
+            "1.0 cb2 cancelled=False",
+            "1.0 main after waiter",
+            "result None",
+            "end 1.0",
+        ]
+    );
+}
+
+// Python:
+//
+//     from prelude import *
+//
+//     async def quick():
+//         return 1
+//
+//     async def main():
+//         t = asyncio.create_task(quick())
+//         await asyncio.sleep(0)
+//         t.add_done_callback(lambda f: log("late cb"))
+//         log("late cb added")
+//         await asyncio.sleep(0)
+//         log("main resumed")
+//         c = asyncio.create_task(quick())
+//         c.cancel()
+//         c.add_done_callback(lambda f: log(f"cb on cancelled: cancelled={f.cancelled()}"))
+//         await asyncio.sleep(0)
+//         log("main after one yield")
+//         await asyncio.sleep(0)
+//         log("main end")
+//
+//     go(main)
+#[test]
+fn done_callback_on_finished_task_runs_soon() {
+    let trace = go(|| {
+        let t = runtime::spawn(|| Ok(1));
+        sleep(0.0)?;
+        t.add_done_callback(|_| log("late cb"))?;
+        log("late cb added");
+        sleep(0.0)?;
+        log("main resumed");
+        let c = runtime::spawn(|| Ok(1));
+        c.cancel();
+        c.add_done_callback(|f| {
+            log(format!("cb on cancelled: cancelled={}", f.is_cancelled().py()))
+        })?;
+        sleep(0.0)?;
+        log("main after one yield");
+        sleep(0.0)?;
+        log("main end");
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 late cb added",
+            "0.0 late cb",
+            "0.0 main resumed",
+            "0.0 main after one yield",
+            "0.0 cb on cancelled: cancelled=True",
+            "0.0 main end",
+            "result None",
+            "end 0.0",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Deadlocks (gencoro's own: CPython's loop would block forever, which the
+// prelude reports as `Deadlock`)
+// ---------------------------------------------------------------------------
+
+/// The names of the stuck tasks and what they wait on, as the deadlock
+/// error lists them.
+fn stuck_lines(e: &Error) -> Vec<String> {
+    let mut lines: Vec<String> = e.message().lines().skip(1).map(|l| l.trim().to_owned()).collect();
+    lines.sort();
+    lines
+}
+
+// Python (the shutdown cancels the stuck tasks, so their `finally` runs;
+// the order of the two cleanups is a set's order there):
+//
+//     from prelude import *
+//
+//     async def main():
+//         asyncio.current_task().set_name("main")
+//         cell = {}
+//         async def fa():
+//             try:
+//                 await asyncio.wait([cell["b"]])
+//             finally:
+//                 log("a cleanup")
+//         async def fb():
+//             try:
+//                 await asyncio.wait([cell["a"]])
+//             finally:
+//                 log("b cleanup")
+//         cell["a"] = asyncio.create_task(fa(), name="a")
+//         cell["b"] = asyncio.create_task(fb(), name="b")
+//         await cell["a"]
+//
+//     go(main)
+//
+// Output:
+//
+//     0.0 b cleanup
+//     0.0 a cleanup
+//     raised Deadlock(a waits on <Future pending ...>; b waits on <Future
+//         pending ...>; main waits on <Task pending name='a' ...)
+//     end 0.0
+#[test]
+fn deadlock_in_a_wait_cycle() {
+    fn waits_on(name: &'static str, other: Slot<()>, drops: Drops) -> Task<()> {
+        spawn_named(name, move || {
+            let _sentinel = drops.sentinel(name);
+            let other = other.borrow().clone().expect("both tasks exist");
+            let r = runtime::wait([other], ReturnWhen::AllCompleted, None);
+            log(format!("{name} cleanup"));
+            r.map(drop)
+        })
+    }
+    let drops = Drops::default();
+    let d = drops.clone();
+    let (result, mut trace, end) = run_virtual(move || {
+        name_current("main");
+        let (a_slot, b_slot) = (slot(), slot());
+        let a = waits_on("a", b_slot.clone(), d.clone());
+        let b = waits_on("b", a_slot.clone(), d.clone());
+        *a_slot.borrow_mut() = Some(a.clone());
+        *b_slot.borrow_mut() = Some(b);
+        a.join()
+    });
+    let e = result.expect_err("main can never finish");
+    assert_eq!(e.kind(), ErrorKind::Deadlock, "{e:?}");
+    assert_eq!(
+        stuck_lines(&e),
+        ["task 'a' waits on wait", "task 'b' waits on wait", "task 'main' waits on task 'a'"],
+        "{e}"
+    );
+    trace.sort();
+    assert_eq!(trace, ["0.0 a cleanup", "0.0 b cleanup"]);
+    assert_eq!(end, Duration::ZERO);
+    assert_eq!((drops.count("a"), drops.count("b")), (1, 1));
+}
+
+// Two tasks that join each other: cancelling one cancels what it waits on
+// (B5.7), the other, which waits on the first. CPython 3.11 recurses until
+// it raises RecursionError out of `asyncio.run`'s shutdown; gencoro must
+// report the deadlock. The scenario runs in a child process, since a stack
+// overflow aborts the process.
+//
+// Python:
+//
+//     from prelude import *
+//
+//     async def main():
+//         asyncio.current_task().set_name("main")
+//         cell = {}
+//         async def fa():
+//             await cell["b"]
+//         async def fb():
+//             await cell["a"]
+//         cell["a"] = asyncio.create_task(fa(), name="a")
+//         cell["b"] = asyncio.create_task(fb(), name="b")
+//         await cell["a"]
+//
+//     go(main)
+//
+// Output:
+//
+//     raised RecursionError(maximum recursion depth exceeded while calling a Python object)
+//     end 0.0
+#[test]
+fn deadlock_in_a_join_cycle() {
+    const NAME: &str = "deadlock_in_a_join_cycle";
+    if is_child(NAME) {
+        let (result, _, _) = run_virtual(|| {
+            name_current("main");
+            let (a_slot, b_slot): (Slot<()>, Slot<()>) = (slot(), slot());
+            let bs = b_slot.clone();
+            let a = spawn_named("a", move || bs.borrow().clone().expect("b exists").join());
+            let a2 = a.clone();
+            let b = spawn_named("b", move || a2.join());
+            *a_slot.borrow_mut() = Some(a.clone());
+            *b_slot.borrow_mut() = Some(b);
+            a.join()
+        });
+        match result {
+            Err(e) => {
+                println!("\nCHILD kind={:?}", e.kind());
+                for line in stuck_lines(&e) {
+                    println!("CHILD stuck: {line}");
+                }
+            }
+            Ok(()) => println!("CHILD returned"),
+        }
+        return;
+    }
+    let (ok, stdout, stderr) = run_in_child(NAME);
+    assert!(ok, "the child process failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("CHILD")).collect();
+    assert_eq!(
+        lines,
+        [
+            "CHILD kind=Deadlock",
+            "CHILD stuck: task 'a' waits on task 'b'",
+            "CHILD stuck: task 'b' waits on task 'a'",
+            "CHILD stuck: task 'main' waits on task 'a'",
+        ],
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+}
+
+// Tasks that ignore the shutdown's cancellation and wait again stay stuck:
+// run returns the deadlock and unwinds their stacks, running every
+// destructor on them exactly once.
+//
+// Python (the `finally` runs when the coroutines are garbage-collected,
+// with no loop left, so its `log` fails there):
+//
+//     from prelude import *
+//
+//     async def stubborn(name, other):
+//         try:
+//             while True:
+//                 try:
+//                     await asyncio.wait([other()])
+//                     return
+//                 except asyncio.CancelledError:
+//                     log(f"{name} ignores the cancellation")
+//         finally:
+//             log(f"{name} dropped")
+//
+//     async def main():
+//         asyncio.current_task().set_name("main")
+//         cell = {}
+//         cell["a"] = asyncio.create_task(stubborn("a", lambda: cell["b"]), name="a")
+//         cell["b"] = asyncio.create_task(stubborn("b", lambda: cell["a"]), name="b")
+//         await cell["a"]
+//
+//     go(main)
+//
+// Output:
+//
+//     0.0 b ignores the cancellation
+//     0.0 a ignores the cancellation
+//     raised Deadlock(a waits on <Future pending ...>; b waits on <Future
+//         pending ...>; main waits on <Task cancelling name='a' ...)
+//     end 0.0
+#[test]
+fn deadlock_stuck_stacks_are_dropped_once() {
+    fn stubborn(name: &'static str, other: Slot<()>, drops: Drops) -> Task<()> {
+        spawn_named(name, move || {
+            let _sentinel = drops.sentinel(name);
+            loop {
+                let o = other.borrow().clone().expect("both tasks exist");
+                match runtime::wait([o], ReturnWhen::AllCompleted, None) {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.is_cancelled() => log(format!("{name} ignores the cancellation")),
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+    }
+    let drops = Drops::default();
+    let d = drops.clone();
+    let (result, mut trace, _) = run_virtual(move || {
+        let _sentinel = d.sentinel("main");
+        name_current("main");
+        let (a_slot, b_slot) = (slot(), slot());
+        let a = stubborn("a", b_slot.clone(), d.clone());
+        let b = stubborn("b", a_slot.clone(), d.clone());
+        *a_slot.borrow_mut() = Some(a.clone());
+        *b_slot.borrow_mut() = Some(b);
+        a.join()
+    });
+    let e = result.expect_err("main can never finish");
+    assert_eq!(e.kind(), ErrorKind::Deadlock, "{e:?}");
+    assert_eq!(
+        stuck_lines(&e),
+        ["task 'a' waits on wait", "task 'b' waits on wait", "task 'main' waits on task 'a'"],
+        "{e}"
+    );
+    trace.sort();
+    assert_eq!(trace, ["0.0 a ignores the cancellation", "0.0 b ignores the cancellation"]);
+    let mut all = drops.all();
+    all.sort();
+    assert_eq!(all, ["a", "b", "main"], "every stuck stack unwound exactly once");
+}
