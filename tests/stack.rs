@@ -382,9 +382,24 @@ fn scale_example_reports_rss_per_generator() {
 }
 
 #[test]
-fn scale_example_rejects_tasks_mode_for_now() {
-    let output = run(Command::new(example("scale")).args(["--tasks", "10", "--virtual"]));
-    assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("not yet implemented"), "{}", text(&output.stderr));
-    assert!(output.stdout.is_empty());
+fn scale_example_reports_rss_per_task() {
+    let output = run(Command::new(example("scale")).args(["--tasks", "20000", "--virtual"]));
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    let context = format!("status {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}", output.status);
+    assert!(output.status.success(), "{context}");
+    let last = stdout.lines().last().expect("some output");
+    let rest = last
+        .strip_prefix("tasks=20000 rss_bytes_per_task=")
+        .unwrap_or_else(|| panic!("bad last line {last:?}: {context}"));
+    let (bytes, elapsed) = rest
+        .split_once(" elapsed_ms=")
+        .unwrap_or_else(|| panic!("no elapsed_ms in {last:?}: {context}"));
+    for field in [bytes, elapsed] {
+        assert!(!field.is_empty() && field.bytes().all(|b| b.is_ascii_digit()), "{last:?}");
+    }
+    let bytes: u64 = bytes.parse().expect("an integer");
+    // Every task touched at least one stack page while suspended, and none
+    // came close to its whole 128 KiB stack.
+    let page = stack::page_size() as u64;
+    assert!((page / 2..64 * 1024).contains(&bytes), "{bytes} bytes per task: {context}");
 }
