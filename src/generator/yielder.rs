@@ -48,7 +48,7 @@ impl<Y, S> Yielder<Y, S> {
     ///
     /// If the generator is closed while suspended here, this unwinds with a
     /// [`GeneratorExit`] payload instead of returning.
-    #[inline]
+    #[inline(always)]
     pub fn yield_(&self, value: Y) -> S {
         match self.inner.suspend(value) {
             Input::Value(s) => s,
@@ -165,6 +165,7 @@ impl<Y, S> RawYielder<Y, S> {
     /// The generator whose body received the yielder must not have finished
     /// (its stack may have been reused by another coroutine since), and it
     /// must be the generator currently running on this thread.
+    #[inline(always)]
     pub(crate) unsafe fn suspend(&self, value: Y) -> Result<S, Y> {
         let marker = 0u8;
         let here = std::ptr::addr_of!(marker) as usize;

@@ -4,7 +4,7 @@
 //! combinator takes shows in traces.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
@@ -22,13 +22,8 @@ fn erased<T: 'static>(cell: &Rc<TaskCell<T>>) -> Rc<dyn TaskObj> {
 
 /// Distinct tasks, in first-seen order.
 fn distinct<T: 'static>(cells: &[Rc<TaskCell<T>>]) -> Vec<Rc<TaskCell<T>>> {
-    let mut out: Vec<Rc<TaskCell<T>>> = Vec::with_capacity(cells.len());
-    for cell in cells {
-        if !out.iter().any(|c| Rc::ptr_eq(c, cell)) {
-            out.push(cell.clone());
-        }
-    }
-    out
+    let mut seen = HashSet::with_capacity(cells.len());
+    cells.iter().filter(|cell| seen.insert(Rc::as_ptr(cell))).cloned().collect()
 }
 
 /// Waits for every task and returns their values in argument order.

@@ -2,8 +2,7 @@
 //! what runs next. It mirrors CPython's `BaseEventLoop._run_once`.
 
 use std::cell::{Cell, RefCell};
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
@@ -16,9 +15,48 @@ use crossbeam_channel::{Receiver, Sender};
 use super::clock::Clock;
 use super::error::{Error, ErrorKind};
 use super::task::{TaskObj, Wake};
+use super::timers::Timers;
+
+/// Ready batches at least this long prefetch each task one step ahead.
+const PREFETCH_BATCH: usize = 2048;
 
 /// Work posted from another thread, run on the loop's thread.
 pub(crate) type RemoteCall = Box<dyn FnOnce() + Send>;
+
+/// The loop's side that other threads hold (through `LoopHandle`).
+pub(crate) struct Remote {
+    tx: Sender<RemoteCall>,
+    /// Calls posted and not yet drained, so the loop need not poll the
+    /// channel on every iteration.
+    posted: AtomicUsize,
+    /// Outside work declared under way (`LoopHandle::in_flight`).
+    in_flight: AtomicUsize,
+}
+
+impl Remote {
+    /// Queues `call` for the loop's thread; false if the loop has ended.
+    pub(crate) fn post(&self, call: RemoteCall) -> bool {
+        let sent = self.tx.send(call).is_ok();
+        if sent {
+            self.posted.fetch_add(1, AtomicOrdering::Release);
+        }
+        sent
+    }
+
+    pub(crate) fn begin_work(&self) {
+        self.in_flight.fetch_add(1, AtomicOrdering::AcqRel);
+    }
+
+    /// Ends outside work, and wakes a loop blocked waiting for it.
+    pub(crate) fn end_work(&self) {
+        self.in_flight.fetch_sub(1, AtomicOrdering::AcqRel);
+        self.post(Box::new(|| {}));
+    }
+
+    pub(crate) fn work_in_flight(&self) -> usize {
+        self.in_flight.load(AtomicOrdering::Acquire)
+    }
+}
 
 /// One entry of the ready queue. Python: a `Handle` in `loop._ready`.
 pub(crate) enum Handle {
@@ -43,7 +81,26 @@ pub(crate) enum TimerAction {
     Call(Rc<TimerCall>),
 }
 
+impl Handle {
+    /// Starts loading the task this handle will run into cache.
+    #[inline]
+    fn prefetch(&self) {
+        match self {
+            Handle::Step(task) | Handle::Wakeup(task, _, _) => task.prefetch(),
+            Handle::Timer(action) => action.prefetch(),
+            Handle::Call(_) => {}
+        }
+    }
+}
+
 impl TimerAction {
+    #[inline]
+    fn prefetch(&self) {
+        if let TimerAction::Sleep(task, _) = self {
+            task.prefetch();
+        }
+    }
+
     fn is_cancelled(&self) -> bool {
         match self {
             TimerAction::Sleep(task, token) => !task.header().sleep_pending(*token),
@@ -69,31 +126,6 @@ impl TimerCall {
     }
 }
 
-struct TimerEntry {
-    when: Duration,
-    seq: u64,
-    action: TimerAction,
-}
-
-impl PartialEq for TimerEntry {
-    fn eq(&self, other: &Self) -> bool {
-        (self.when, self.seq) == (other.when, other.seq)
-    }
-}
-impl Eq for TimerEntry {}
-impl PartialOrd for TimerEntry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for TimerEntry {
-    /// Reversed, so `BinaryHeap` pops the earliest `(when, seq)` first:
-    /// equal deadlines fire first in, first out.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.when, other.seq).cmp(&(self.when, self.seq))
-    }
-}
-
 /// Tasks that are not done, for `all_tasks` and for shutdown.
 #[derive(Default)]
 struct Registry {
@@ -108,14 +140,12 @@ pub(crate) struct Core {
     pub(crate) clock: Clock,
     pub(crate) stack_size: usize,
     ready: RefCell<VecDeque<Handle>>,
-    timers: RefCell<BinaryHeap<TimerEntry>>,
-    seq: Cell<u64>,
+    timers: RefCell<Timers<TimerAction>>,
     current: RefCell<Option<Rc<dyn TaskObj>>>,
     registry: RefCell<Registry>,
     next_callback_id: Cell<u64>,
-    remote_tx: Sender<RemoteCall>,
+    remote: Arc<Remote>,
     remote_rx: Receiver<RemoteCall>,
-    in_flight: Arc<AtomicUsize>,
 }
 
 thread_local! {
@@ -161,14 +191,16 @@ impl Core {
             clock,
             stack_size,
             ready: RefCell::new(VecDeque::new()),
-            timers: RefCell::new(BinaryHeap::new()),
-            seq: Cell::new(0),
+            timers: RefCell::new(Timers::new()),
             current: RefCell::new(None),
             registry: RefCell::new(Registry::default()),
             next_callback_id: Cell::new(0),
-            remote_tx,
+            remote: Arc::new(Remote {
+                tx: remote_tx,
+                posted: AtomicUsize::new(0),
+                in_flight: AtomicUsize::new(0),
+            }),
             remote_rx,
-            in_flight: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -185,9 +217,7 @@ impl Core {
 
     /// Arms a timer. Python: `call_at`.
     pub(crate) fn push_timer(&self, when: Duration, action: TimerAction) {
-        let seq = self.seq.get();
-        self.seq.set(seq + 1);
-        self.timers.borrow_mut().push(TimerEntry { when, seq, action });
+        self.timers.borrow_mut().push(when, action);
     }
 
     pub(crate) fn next_callback_id(&self) -> u64 {
@@ -197,10 +227,12 @@ impl Core {
     }
 
     /// The task whose step is running. Python: `current_task()`.
+    #[inline]
     pub(crate) fn current(&self) -> Option<Rc<dyn TaskObj>> {
         self.current.borrow().clone()
     }
 
+    #[inline]
     pub(crate) fn set_current(&self, task: Option<Rc<dyn TaskObj>>) -> Option<Rc<dyn TaskObj>> {
         self.current.replace(task)
     }
@@ -233,8 +265,8 @@ impl Core {
         self.registry.borrow().slots.iter().flatten().filter_map(Weak::upgrade).collect()
     }
 
-    pub(crate) fn remote(&self) -> (Sender<RemoteCall>, Arc<AtomicUsize>) {
-        (self.remote_tx.clone(), self.in_flight.clone())
+    pub(crate) fn remote(&self) -> Arc<Remote> {
+        self.remote.clone()
     }
 
     /// Runs iterations until `done()` holds.
@@ -288,7 +320,7 @@ impl Core {
                     }
                 }
                 None => {
-                    if self.in_flight.load(AtomicOrdering::Acquire) == 0 {
+                    if self.remote.work_in_flight() == 0 {
                         return false;
                     }
                     if let Ok(call) = self.remote_rx.recv() {
@@ -303,23 +335,54 @@ impl Core {
         {
             let mut timers = self.timers.borrow_mut();
             let mut ready = self.ready.borrow_mut();
+            let mut fired = false;
             while timers.peek().is_some_and(|t| t.when <= now) {
                 let entry = timers.pop().expect("peeked");
+                fired = true;
                 if !entry.action.is_cancelled() {
                     ready.push_back(Handle::Timer(entry.action));
+                }
+            }
+            // The task whose timer fires next will run a few iterations
+            // from now: start loading it while they run.
+            if fired {
+                if let Some(next) = timers.peek() {
+                    next.action.prefetch();
                 }
             }
         }
         // 5. Run exactly the handles ready now; what they schedule runs in
         // the next iteration.
         let ntodo = self.ready.borrow().len();
-        for _ in 0..ntodo {
-            match self.pick() {
-                Some(handle) => self.run_handle(handle),
-                None => break,
+        if ntodo >= PREFETCH_BATCH {
+            self.run_batch_prefetching(ntodo);
+        } else {
+            for _ in 0..ntodo {
+                match self.pick() {
+                    Some(handle) => self.run_handle(handle),
+                    None => break,
+                }
             }
         }
         true
+    }
+
+    /// Step 5 for a batch that touches more task stacks than the caches
+    /// hold: each task starts loading one step ahead. Kept out of line so
+    /// the common loop above stays as lean as possible.
+    #[inline(never)]
+    fn run_batch_prefetching(&self, ntodo: usize) {
+        for _ in 0..ntodo {
+            match self.pick() {
+                Some(handle) => {
+                    if let Some(next) = self.ready.borrow().front() {
+                        next.prefetch();
+                    }
+                    self.run_handle(handle)
+                }
+                None => break,
+            }
+        }
     }
 
     /// The single point where the loop chooses what runs next: the front of
@@ -331,14 +394,19 @@ impl Core {
 
     /// Blocks for at most `timeout`, or lets virtual time pass.
     fn wait(&self, timeout: Duration) {
-        if self.clock.is_virtual() || self.in_flight.load(AtomicOrdering::Acquire) == 0 {
+        if self.clock.is_virtual() || self.remote.work_in_flight() == 0 {
             self.clock.pass(timeout);
         } else if let Ok(call) = self.remote_rx.recv_timeout(timeout) {
             self.push(Handle::Call(Box::new(call)));
         }
     }
 
+    #[inline]
     fn drain_remote(&self) {
+        if self.remote.posted.load(AtomicOrdering::Acquire) == 0 {
+            return;
+        }
+        self.remote.posted.store(0, AtomicOrdering::Release);
         while let Ok(call) = self.remote_rx.try_recv() {
             self.push(Handle::Call(Box::new(call)));
         }

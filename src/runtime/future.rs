@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use super::core::Core;
 use super::error::Error;
-use super::task::{Awaitable, Callback, CallbackKind, FutState, TaskContext, Wake};
+use super::task::{Awaitable, Callback, CallbackKind, Callbacks, FutState, TaskContext, Wake};
 
 type CancelHook = Box<dyn Fn(&Core, Option<&str>) -> bool>;
 
@@ -18,7 +18,7 @@ pub(crate) struct FutureCell {
     label: &'static str,
     state: Cell<FutState>,
     failure: RefCell<Option<Error>>,
-    callbacks: RefCell<Vec<Callback>>,
+    callbacks: RefCell<Callbacks>,
     /// Replaces the default `cancel` (gather cancels its children instead).
     cancel_hook: RefCell<Option<CancelHook>>,
 }
@@ -29,7 +29,7 @@ impl FutureCell {
             label,
             state: Cell::new(FutState::Pending),
             failure: RefCell::new(None),
-            callbacks: RefCell::new(Vec::new()),
+            callbacks: RefCell::new(Callbacks::default()),
             cancel_hook: RefCell::new(None),
         })
     }
@@ -71,7 +71,8 @@ impl FutureCell {
             _ => Wake::Go,
         };
         *self.failure.borrow_mut() = failure;
-        for cb in std::mem::take(&mut *self.callbacks.borrow_mut()) {
+        let callbacks = self.callbacks.borrow_mut().drain();
+        for cb in callbacks {
             cb.schedule(core, &wake);
         }
         true
@@ -119,6 +120,11 @@ impl FutureCell {
 
 impl Awaitable for FutureCell {
     fn cancel(self: Rc<Self>, core: &Core, msg: Option<&str>) -> bool {
+        // Python: every `cancel` starts with `if self.done(): return False`,
+        // so a waiter whose gather already failed gets `must_cancel` instead.
+        if self.is_done() {
+            return false;
+        }
         let hook = self.cancel_hook.borrow_mut().take();
         match hook {
             Some(hook) => {

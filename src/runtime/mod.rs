@@ -62,11 +62,11 @@ mod future;
 mod task;
 mod task_group;
 mod timeout;
+mod timers;
 
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub use clock::Clock;
@@ -79,7 +79,7 @@ pub use task_group::{TaskGroup, task_group};
 pub use timeout::{Timeout, timeout, timeout_at};
 
 use self::core::{
-    Core, Handle, Installed, TimerAction, TimerCall, current_core, is_running, loop_running,
+    Core, Handle, Installed, Remote, TimerAction, TimerCall, current_core, is_running, loop_running,
 };
 use self::task::{Suspend, TaskCell, TaskContext, Waiter, Wake, cancel_task};
 use crate::stack::DEFAULT_STACK_SIZE;
@@ -329,14 +329,16 @@ fn cancel_pending(core: &Rc<Core>) -> Result<(), Error> {
 /// # Errors
 ///
 /// A cancellation, or [`ErrorKind::NoRunningLoop`] outside a task.
+#[inline(always)]
 pub fn sleep(delay: Duration) -> Result<(), Error> {
+    if delay.is_zero() { task::yield_now() } else { sleep_timer(delay) }
+}
+
+/// `sleep` with a timer: kept out of line, so the `sleep(0)` path inlines
+/// into the caller and its return after the stack switch stays cheap.
+#[inline(never)]
+fn sleep_timer(delay: Duration) -> Result<(), Error> {
     let cx = TaskContext::current("sleep")?;
-    if delay.is_zero() {
-        return match cx.suspend(Suspend::Yield)? {
-            Wake::Go => Ok(()),
-            Wake::Cancel(e) => Err(e),
-        };
-    }
     let header = cx.task.header();
     let token = header.next_token();
     header.start_sleep(token);
@@ -411,8 +413,7 @@ pub fn call_later(delay: Duration, callback: impl FnOnce() + 'static) -> Result<
 /// knows outside work is under way and does not report a deadlock.
 #[derive(Clone)]
 pub struct LoopHandle {
-    tx: crossbeam_channel::Sender<Box<dyn FnOnce() + Send>>,
-    in_flight: Arc<AtomicUsize>,
+    remote: Arc<Remote>,
 }
 
 impl LoopHandle {
@@ -422,42 +423,36 @@ impl LoopHandle {
     ///
     /// [`ErrorKind::NoRunningLoop`] outside a running loop.
     pub fn current() -> Result<LoopHandle, Error> {
-        let (tx, in_flight) = current_core()?.remote();
-        Ok(LoopHandle { tx, in_flight })
+        Ok(LoopHandle { remote: current_core()?.remote() })
     }
 
     /// Schedules `callback` on the loop's thread. Python:
     /// `loop.call_soon_threadsafe`. Returns false if the loop has ended.
     pub fn call_soon_threadsafe(&self, callback: impl FnOnce() + Send + 'static) -> bool {
-        self.tx.send(Box::new(callback)).is_ok()
+        self.remote.post(Box::new(callback))
     }
 
     /// Declares outside work under way until the guard is dropped.
     pub fn in_flight(&self) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight { in_flight: self.in_flight.clone(), tx: self.tx.clone() }
+        self.remote.begin_work();
+        InFlight { remote: self.remote.clone() }
     }
 }
 
 impl fmt::Debug for LoopHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoopHandle")
-            .field("in_flight", &self.in_flight.load(Ordering::Relaxed))
-            .finish()
+        f.debug_struct("LoopHandle").field("in_flight", &self.remote.work_in_flight()).finish()
     }
 }
 
 /// Outside work the loop waits for; see [`LoopHandle::in_flight`].
 pub struct InFlight {
-    in_flight: Arc<AtomicUsize>,
-    tx: crossbeam_channel::Sender<Box<dyn FnOnce() + Send>>,
+    remote: Arc<Remote>,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
-        // Wake a loop blocked waiting for outside work, so it can notice.
-        let _ = self.tx.send(Box::new(|| {}));
+        self.remote.end_work();
     }
 }
 

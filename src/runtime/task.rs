@@ -85,6 +85,36 @@ pub(crate) enum CallbackKind {
     Call(Box<dyn FnOnce()>),
 }
 
+/// A future's callback list, in registration order. Most futures get one
+/// callback (their waiter), which is kept inline, with no allocation.
+#[derive(Default)]
+pub(crate) struct Callbacks {
+    first: Option<Callback>,
+    rest: Vec<Callback>,
+}
+
+impl Callbacks {
+    pub(crate) fn push(&mut self, callback: Callback) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(callback);
+        } else {
+            self.rest.push(callback);
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: u64) {
+        if self.first.as_ref().is_some_and(|cb| cb.id == id) {
+            self.first = None;
+        }
+        self.rest.retain(|cb| cb.id != id);
+    }
+
+    /// Empties the list, in registration order.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = Callback> + use<> {
+        self.first.take().into_iter().chain(std::mem::take(&mut self.rest))
+    }
+}
+
 impl Callback {
     /// Queues the callback. `wake` is what a waiting task receives.
     pub(crate) fn schedule(self, core: &Core, wake: &Wake) {
@@ -122,14 +152,44 @@ pub(crate) struct Header {
     token: Cell<u32>,
     /// `Some(token)` while the task's sleep timer is pending.
     sleep: Cell<Option<u32>>,
-    callbacks: RefCell<Vec<Callback>>,
+    callbacks: RefCell<Callbacks>,
     yielder: Cell<Option<RawYielder<Suspend, Wake>>>,
     slot: Cell<usize>,
 }
 
 static NEXT_TASK_ID: AtomicU64 = AtomicU64::new(1);
 
+thread_local! {
+    /// The yielder of the task whose step is running: set by the step right
+    /// before it resumes the task (or by the task's body on its first
+    /// start) and restored right after. `None` between steps.
+    static CURRENT_YIELDER: Cell<Option<RawYielder<Suspend, Wake>>> = const { Cell::new(None) };
+}
+
+/// Suspends the task whose step is running.
+#[inline(always)]
+fn suspend_current(what: Suspend) -> Result<Wake, Error> {
+    let yielder = CURRENT_YIELDER.get().ok_or_else(|| {
+        Error::kind_msg(ErrorKind::NoRunningLoop, "waiting is only possible inside a task")
+    })?;
+    // SAFETY: CURRENT_YIELDER holds a task's yielder only while the loop is
+    // inside that task's step (set before the resume, restored right after),
+    // so its generator has not finished and is the one running on this
+    // thread. The raw yielder checks that we are on its stack.
+    unsafe { yielder.suspend(what) }.map_err(|_| not_on_task_stack())
+}
+
+/// Goes to the back of the ready queue: `sleep(0)`.
+#[inline(always)]
+pub(crate) fn yield_now() -> Result<(), Error> {
+    match suspend_current(Suspend::Yield)? {
+        Wake::Go => Ok(()),
+        Wake::Cancel(e) => Err(e),
+    }
+}
+
 impl Header {
+    #[inline(always)]
     fn new(core: &Rc<Core>, name: Option<String>) -> Header {
         Header {
             id: NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed),
@@ -143,7 +203,7 @@ impl Header {
             waiter: RefCell::new(None),
             token: Cell::new(0),
             sleep: Cell::new(None),
-            callbacks: RefCell::new(Vec::new()),
+            callbacks: RefCell::new(Callbacks::default()),
             yielder: Cell::new(None),
             slot: Cell::new(usize::MAX),
         }
@@ -213,7 +273,7 @@ impl Header {
     }
 
     pub(crate) fn remove_callback(&self, id: u64) {
-        self.callbacks.borrow_mut().retain(|cb| cb.id != id);
+        self.callbacks.borrow_mut().remove(id);
     }
 
     fn make_cancelled_error(&self) -> Error {
@@ -238,6 +298,8 @@ pub(crate) trait TaskObj {
     fn failure(&self) -> Option<Error>;
     /// Drops the generator of a task that will never finish.
     fn abandon(&self);
+    /// Starts loading the task's record and stack into cache.
+    fn prefetch(&self);
     fn describe(&self) -> String {
         format!("task '{}'", self.header().name())
     }
@@ -338,8 +400,10 @@ impl<T: 'static> TaskCell<T> {
             .stack_size(stack_size)
             .build(move |co: &Yielder<Suspend, Wake>| {
                 // The loop set this task as current before starting it.
+                let raw = co.raw(stack_size);
+                CURRENT_YIELDER.set(Some(raw));
                 if let Some(task) = current_core().ok().and_then(|core| core.current()) {
-                    task.header().yielder.set(Some(co.raw(stack_size)));
+                    task.header().yielder.set(Some(raw));
                 }
                 match panic::catch_unwind(AssertUnwindSafe(body)) {
                     Ok(result) => result,
@@ -374,7 +438,7 @@ impl<T: 'static> TaskCell<T> {
             }
             _ => Wake::Go,
         };
-        let callbacks = std::mem::take(&mut *h.callbacks.borrow_mut());
+        let callbacks = h.callbacks.borrow_mut().drain();
         for cb in callbacks {
             cb.schedule(core, &wake);
         }
@@ -421,6 +485,7 @@ impl<T: 'static> TaskObj for TaskCell<T> {
         }
         h.waiter.borrow_mut().take();
         let previous = core.set_current(Some(self.clone()));
+        let previous_yielder = CURRENT_YIELDER.replace(h.yielder.get());
         let step = match (self.generator.state(), wake) {
             (State::Created, Wake::Go) => self.generator.start().ok(),
             // Cancelled before its first step: no body code runs.
@@ -430,6 +495,7 @@ impl<T: 'static> TaskObj for TaskCell<T> {
             }
             (_, wake) => self.generator.send(wake).ok(),
         };
+        CURRENT_YIELDER.set(previous_yielder);
         core.set_current(previous);
         match step {
             Some(Step::Yielded(Suspend::Yield)) => core.push(Handle::Step(self)),
@@ -473,9 +539,15 @@ impl<T: 'static> TaskObj for TaskCell<T> {
         }
     }
 
+    #[inline]
+    fn prefetch(&self) {
+        crate::stack::prefetch(self as *const Self as usize, std::mem::size_of::<Self>());
+        self.generator.prefetch();
+    }
+
     fn abandon(&self) {
         self.header.waiter.borrow_mut().take();
-        self.header.callbacks.borrow_mut().clear();
+        drop(self.header.callbacks.borrow_mut().drain());
         if self.generator.state() != State::Running {
             // Unwinds the suspended body, running its destructors.
             let _ = panic::catch_unwind(AssertUnwindSafe(|| self.generator.close()));
@@ -513,14 +585,10 @@ impl TaskContext {
         Ok(TaskContext { core, task })
     }
 
-    /// Suspends the running task.
+    /// Suspends the running task (the one this context names).
+    #[inline(always)]
     pub(crate) fn suspend(&self, what: Suspend) -> Result<Wake, Error> {
-        let yielder = self.task.header().yielder.get().ok_or_else(not_on_task_stack)?;
-        // SAFETY: `core.current()` names this task only while the loop is
-        // inside its step (set before the resume, restored right after), so
-        // its generator has not finished and is the one running on this
-        // thread. The raw yielder checks that we are on its stack.
-        unsafe { yielder.suspend(what) }.map_err(|_| not_on_task_stack())
+        suspend_current(what)
     }
 
     /// Registers a wake-up of this task with a future, then waits on it.
