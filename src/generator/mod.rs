@@ -212,7 +212,7 @@ unsafe impl corosensei::stack::Stack for PooledStack {
 type Co<Y, S, R> = Coroutine<Input<S>, Y, R, PooledStack>;
 
 /// How much of the top of a stack a typical suspended body has touched.
-const HOT_STACK_BYTES: usize = 768;
+const HOT_STACK_BYTES: usize = 1024;
 
 /// How many times `drop` closes a body that keeps ignoring `GeneratorExit`
 /// before it gives up and leaks the stack.

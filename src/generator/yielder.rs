@@ -131,7 +131,7 @@ impl<Y, S> Yielder<Y, S> {
 /// other stack, so code running in a plain generator nested inside a task
 /// cannot suspend the task from the wrong stack.
 pub(crate) struct RawYielder<Y, S> {
-    ptr: *const Yielder<Y, S>,
+    ptr: std::ptr::NonNull<Yielder<Y, S>>,
     stack_low: usize,
     stack_high: usize,
 }
@@ -152,7 +152,11 @@ impl<Y, S> Yielder<Y, S> {
         // the coroutine's own stack, so its address bounds the stack from
         // above.
         let high = self as *const Self as usize + 64;
-        RawYielder { ptr: self, stack_low: high.saturating_sub(stack_size + 64), stack_high: high }
+        RawYielder {
+            ptr: std::ptr::NonNull::from(self),
+            stack_low: high.saturating_sub(stack_size + 64),
+            stack_high: high,
+        }
     }
 }
 
@@ -175,7 +179,7 @@ impl<Y, S> RawYielder<Y, S> {
         // SAFETY: the caller guarantees the generator is alive and running,
         // so the yielder at the top of its stack is alive; and we are
         // executing on that very stack, as corosensei requires of `suspend`.
-        Ok(unsafe { &*self.ptr }.yield_(value))
+        Ok(unsafe { self.ptr.as_ref() }.yield_(value))
     }
 }
 

@@ -134,6 +134,14 @@ struct Registry {
     live: usize,
 }
 
+impl Registry {
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.free.clear();
+        self.live = 0;
+    }
+}
+
 /// The event loop's state. One per `run`, reachable from the thread-local
 /// `CORE` while it runs.
 pub(crate) struct Core {
@@ -150,6 +158,17 @@ pub(crate) struct Core {
 
 thread_local! {
     static CORE: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+    /// The buffers of the last loop that ended on this thread, kept (empty)
+    /// for the next one: a loop's queues grow to hold all its tasks, and
+    /// growing them again for every `run` costs page faults.
+    static SPARE: RefCell<Option<Buffers>> = const { RefCell::new(None) };
+}
+
+/// A loop's growable buffers.
+struct Buffers {
+    ready: VecDeque<Handle>,
+    timers: Timers<TimerAction>,
+    registry: Registry,
 }
 
 /// The loop running on this thread.
@@ -187,13 +206,19 @@ impl Drop for Installed {
 impl Core {
     pub(crate) fn new(clock: Clock, stack_size: usize) -> Rc<Core> {
         let (remote_tx, remote_rx) = crossbeam_channel::unbounded();
+        let spare = SPARE.try_with(|s| s.borrow_mut().take()).ok().flatten();
+        let Buffers { ready, timers, registry } = spare.unwrap_or_else(|| Buffers {
+            ready: VecDeque::new(),
+            timers: Timers::new(),
+            registry: Registry::default(),
+        });
         Rc::new(Core {
             clock,
             stack_size,
-            ready: RefCell::new(VecDeque::new()),
-            timers: RefCell::new(Timers::new()),
+            ready: RefCell::new(ready),
+            timers: RefCell::new(timers),
             current: RefCell::new(None),
-            registry: RefCell::new(Registry::default()),
+            registry: RefCell::new(registry),
             next_callback_id: Cell::new(0),
             remote: Arc::new(Remote {
                 tx: remote_tx,
@@ -461,8 +486,26 @@ impl Core {
         for task in &stuck {
             task.abandon();
         }
-        *self.registry.borrow_mut() = Registry::default();
+        self.registry.borrow_mut().clear();
         self.current.borrow_mut().take();
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        let mut ready = std::mem::take(self.ready.get_mut());
+        let mut timers = std::mem::replace(self.timers.get_mut(), Timers::new());
+        let mut registry = std::mem::take(self.registry.get_mut());
+        // Dropping what is left may drop tasks, whose destructors may run
+        // arbitrary code: do it before the buffers are put aside.
+        ready.clear();
+        timers.clear();
+        registry.clear();
+        let _ = SPARE.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut() {
+                *spare = Some(Buffers { ready, timers, registry });
+            }
+        });
     }
 }
 

@@ -140,10 +140,10 @@ pub(crate) struct Header {
     pub(crate) id: u64,
     /// The loop the task belongs to, for calls made from outside it.
     core: Weak<Core>,
-    name: RefCell<Option<String>>,
+    /// Rarely set: kept out of the hot record.
+    cold: RefCell<Option<Box<Cold>>>,
     state: Cell<FutState>,
     must_cancel: Cell<bool>,
-    cancel_msg: RefCell<Option<String>>,
     cancels_requested: Cell<u32>,
     /// Set while `cancel_task` runs for this task, so cancelling a cycle of
     /// tasks waiting on each other ends instead of recursing forever.
@@ -155,6 +155,13 @@ pub(crate) struct Header {
     callbacks: RefCell<Callbacks>,
     yielder: Cell<Option<RawYielder<Suspend, Wake>>>,
     slot: Cell<usize>,
+}
+
+/// The fields of a task record that are rarely set.
+#[derive(Default)]
+struct Cold {
+    name: Option<String>,
+    cancel_msg: Option<String>,
 }
 
 static NEXT_TASK_ID: AtomicU64 = AtomicU64::new(1);
@@ -194,10 +201,11 @@ impl Header {
         Header {
             id: NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed),
             core: Rc::downgrade(core),
-            name: RefCell::new(name),
+            cold: RefCell::new(
+                name.map(|name| Box::new(Cold { name: Some(name), cancel_msg: None })),
+            ),
             state: Cell::new(FutState::Pending),
             must_cancel: Cell::new(false),
-            cancel_msg: RefCell::new(None),
             cancels_requested: Cell::new(0),
             cancel_in_progress: Cell::new(false),
             waiter: RefCell::new(None),
@@ -210,14 +218,18 @@ impl Header {
     }
 
     pub(crate) fn name(&self) -> String {
-        match &*self.name.borrow() {
+        match self.cold.borrow().as_ref().and_then(|c| c.name.as_ref()) {
             Some(name) => name.clone(),
             None => format!("Task-{}", self.id),
         }
     }
 
+    fn cancel_msg(&self) -> Option<String> {
+        self.cold.borrow().as_ref().and_then(|c| c.cancel_msg.clone())
+    }
+
     pub(crate) fn set_name(&self, name: String) {
-        *self.name.borrow_mut() = Some(name);
+        self.cold.borrow_mut().get_or_insert_with(Box::default).name = Some(name);
     }
 
     pub(crate) fn state(&self) -> FutState {
@@ -277,7 +289,7 @@ impl Header {
     }
 
     fn make_cancelled_error(&self) -> Error {
-        Error::cancelled(self.cancel_msg.borrow().as_deref())
+        Error::cancelled(self.cancel_msg().as_deref())
     }
 
     pub(crate) fn waiting_on(&self) -> String {
@@ -345,7 +357,9 @@ pub(crate) fn cancel_task(task: &Rc<dyn TaskObj>, core: &Core, msg: Option<&str>
         }
     }
     h.must_cancel.set(true);
-    *h.cancel_msg.borrow_mut() = msg.map(str::to_owned);
+    if msg.is_some() || h.cold.borrow().is_some() {
+        h.cold.borrow_mut().get_or_insert_with(Box::default).cancel_msg = msg.map(str::to_owned);
+    }
     true
 }
 
@@ -399,12 +413,9 @@ impl<T: 'static> TaskCell<T> {
         let generator = GeneratorBuilder::new()
             .stack_size(stack_size)
             .build(move |co: &Yielder<Suspend, Wake>| {
-                // The loop set this task as current before starting it.
-                let raw = co.raw(stack_size);
-                CURRENT_YIELDER.set(Some(raw));
-                if let Some(task) = current_core().ok().and_then(|core| core.current()) {
-                    task.header().yielder.set(Some(raw));
-                }
+                // The step that starts the task records this in its header
+                // once the task first suspends.
+                CURRENT_YIELDER.set(Some(co.raw(stack_size)));
                 match panic::catch_unwind(AssertUnwindSafe(body)) {
                     Ok(result) => result,
                     // Closing the task's generator must unwind all the way.
@@ -487,7 +498,12 @@ impl<T: 'static> TaskObj for TaskCell<T> {
         let previous = core.set_current(Some(self.clone()));
         let previous_yielder = CURRENT_YIELDER.replace(h.yielder.get());
         let step = match (self.generator.state(), wake) {
-            (State::Created, Wake::Go) => self.generator.start().ok(),
+            (State::Created, Wake::Go) => {
+                let step = self.generator.start().ok();
+                // The body published its yielder when it started.
+                h.yielder.set(CURRENT_YIELDER.get());
+                step
+            }
             // Cancelled before its first step: no body code runs.
             (State::Created, Wake::Cancel(e)) => {
                 let _ = self.generator.close();
@@ -502,7 +518,7 @@ impl<T: 'static> TaskObj for TaskCell<T> {
             Some(Step::Yielded(Suspend::Wait(waiter))) => {
                 *h.waiter.borrow_mut() = Some(waiter.clone());
                 if h.must_cancel.get() {
-                    let msg = h.cancel_msg.borrow().clone();
+                    let msg = h.cancel_msg();
                     let erased: Rc<dyn TaskObj> = self.clone();
                     if cancel_waiter(&erased, &waiter, core, msg.as_deref()) {
                         h.must_cancel.set(false);

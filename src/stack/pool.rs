@@ -187,6 +187,11 @@ impl Pool {
             Some(base) => base,
             None => self.carve()?,
         };
+        // Coroutines are often made in bursts: start loading the top of the
+        // stack the next one will get, where its first frame is written.
+        if let Some(next) = self.free.last() {
+            super::prefetch(next.get() - 128, 128);
+        }
         self.in_use += 1;
         Ok(Stack { base, size: self.size, _not_send: std::marker::PhantomData })
     }
