@@ -74,18 +74,24 @@
 //! `GeneratorExit` and yielding is closed again, up to a bound; after that
 //! its stack is leaked rather than reused, so nothing on it dangles.
 //!
-//! # Yielding from a destructor while closing
+//! # Yielding from a destructor while unwinding
 //!
-//! A destructor that yields while `close` unwinds the body is Python's
-//! `finally: yield`. The first `close` reports
-//! [`CloseError::IgnoredExit`], as in Python, and the unwind itself stays
-//! suspended; while it is, [`std::thread::panicking`] is true on this
-//! thread. Resuming the generator lets the unwind finish, and the
-//! [`GeneratorExit`] payload then propagates out of that resume as a panic
-//! (Python raises `GeneratorExit` out of `send`). Closing or dropping it
-//! again cannot unwind a second time through a destructor: the remaining
-//! destructors are skipped and the stack is leaked (Python likewise skips
-//! the rest of the `finally`).
+//! A destructor that yields while the body unwinds (from `close`, or from
+//! a panic) is Python's `finally: yield`. After `close`, the first `close`
+//! reports [`CloseError::IgnoredExit`], as in Python. The unwind itself stays
+//! suspended, and while it is, [`std::thread::panicking`] is true on this
+//! thread. Resuming the generator lets the unwind finish, and its payload
+//! then propagates out of that resume as a panic (Python raises
+//! `GeneratorExit` out of `send`). Closing or dropping it instead cannot
+//! unwind a second time through a destructor, which would abort: the
+//! remaining destructors are skipped and the stack is leaked (Python
+//! likewise skips the rest of the `finally`), and the thread keeps counting
+//! as panicking from then on, since that unwind never ends. Avoid yielding
+//! from destructors.
+//!
+//! A yield observed while the thread is already panicking cannot be told
+//! apart from one inside an unwind, so a generator resumed from a destructor
+//! during a panic that yields is treated the same way when closed.
 //!
 //! # `panic = "abort"`
 //!
@@ -469,10 +475,10 @@ impl<Y, S, R> Generator<Y, S, R> {
         match result {
             CoroutineResult::Yield(y) => {
                 self.state.set(State::Suspended);
-                if self.mid_unwind.get() {
-                    // Still unwinding if it yielded from another destructor.
-                    self.mid_unwind.set(std::thread::panicking());
-                }
+                // A yield while the thread is panicking may come from a
+                // destructor in the middle of an unwind, which must never be
+                // unwound into again. (Usually one relaxed atomic load.)
+                self.mid_unwind.set(std::thread::panicking());
                 Step::Yielded(y)
             }
             CoroutineResult::Return(r) => {
@@ -499,15 +505,26 @@ impl<Y, S, R> Generator<Y, S, R> {
 
     /// Closes a created generator: drops the body without running it.
     fn discard_unstarted(&self) {
-        // SAFETY: the state is `Created`, so the coroutine is not running and
+        // Closed first: a destructor of the body's captures that reaches this
+        // generator again finds it closed, not half taken apart.
+        self.state.set(State::Closed);
+        // SAFETY: the state was `Created`, so the coroutine is not running and
         // no other reference to `co` exists.
         let co = unsafe { &mut *self.co.get() };
         if let Some(mut co) = co.take() {
-            // Not started, so this only drops the closure.
-            co.force_unwind();
+            // Not started, so this only drops the closure; a destructor in it
+            // may panic, which must not make corosensei drop it again.
+            let dropped = panic::catch_unwind(AssertUnwindSafe(|| co.force_unwind()));
+            // SAFETY: the coroutine never started, so its stack held only the
+            // initial closure, and `force_unwind` has dropped all of it: drop
+            // glue goes on dropping the remaining fields while a panicking
+            // destructor unwinds. Nothing on the stack needs dropping.
+            unsafe { co.force_reset() };
             drop(co.into_stack());
+            if let Err(payload) = dropped {
+                panic::resume_unwind(payload);
+            }
         }
-        self.state.set(State::Closed);
     }
 
     #[cfg(panic = "abort")]
@@ -524,10 +541,7 @@ impl<Y, S, R> Generator<Y, S, R> {
             // The body caught GeneratorExit and yielded: it stays suspended.
             // If it yielded from a destructor, the unwind itself is
             // suspended, and this thread counts as panicking until it ends.
-            Ok(Step::Yielded(_)) => {
-                self.mid_unwind.set(std::thread::panicking());
-                Err(CloseError::IgnoredExit)
-            }
+            Ok(Step::Yielded(_)) => Err(CloseError::IgnoredExit),
             // It caught GeneratorExit and returned (3.11 discards the value).
             Ok(Step::Returned(_)) => Ok(()),
             Err(payload) if payload.is::<GeneratorExit>() => Ok(()),
@@ -623,6 +637,18 @@ impl<Y, R> Iterator for Generator<Y, (), R> {
 impl<Y, S, R> Drop for Generator<Y, S, R> {
     fn drop(&mut self) {
         match self.state.get() {
+            State::Created if std::thread::panicking() => {
+                // A second panic escaping a destructor while unwinding would
+                // abort: report it instead.
+                if let Err(payload) =
+                    panic::catch_unwind(AssertUnwindSafe(|| self.discard_unstarted()))
+                {
+                    eprintln!(
+                        "gencoro: dropping an unstarted generator's captures panicked during a panic: {}",
+                        panic_message(&*payload)
+                    );
+                }
+            }
             State::Created => self.discard_unstarted(),
             State::Suspended => self.close_on_drop(),
             State::Running | State::Closed => {}

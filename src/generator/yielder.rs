@@ -161,6 +161,14 @@ impl<Y, S> Yielder<Y, S> {
 }
 
 impl<Y, S> RawYielder<Y, S> {
+    /// Whether the caller runs on this coroutine's stack.
+    #[inline(always)]
+    pub(crate) fn on_own_stack(&self) -> bool {
+        let marker = 0u8;
+        let here = std::ptr::addr_of!(marker) as usize;
+        here >= self.stack_low && here < self.stack_high
+    }
+
     /// Suspends the coroutine, or returns `Err(value)` if the caller is not
     /// running on that coroutine's stack.
     ///

@@ -20,18 +20,28 @@ fn erased<T: 'static>(cell: &Rc<TaskCell<T>>) -> Rc<dyn TaskObj> {
     cell.clone()
 }
 
-/// Distinct tasks, in first-seen order.
-fn distinct<T: 'static>(cells: &[Rc<TaskCell<T>>]) -> Vec<Rc<TaskCell<T>>> {
+/// Distinct tasks, in first-seen order, all of this loop.
+fn distinct<T: 'static>(
+    cx: &TaskContext,
+    cells: &[Rc<TaskCell<T>>],
+) -> Result<Vec<Rc<TaskCell<T>>>, Error> {
     let mut seen = HashSet::with_capacity(cells.len());
-    cells.iter().filter(|cell| seen.insert(Rc::as_ptr(cell))).cloned().collect()
+    let mut out = Vec::with_capacity(cells.len());
+    for cell in cells {
+        if seen.insert(Rc::as_ptr(cell)) {
+            cx.check_same_loop(cell.header())?;
+            out.push(cell.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// Waits for every task and returns their values in argument order.
 /// Python: `await asyncio.gather(*tasks)`.
 ///
-/// A task passed twice is waited for once. Its value moves out to its
-/// first position; later positions get [`ErrorKind::InvalidState`] (Python
-/// repeats the value, which would need `T: Clone`).
+/// Passing the same task twice is refused with [`ErrorKind::Misuse`]: a
+/// value moves out once, and repeating it as Python does would need
+/// `T: Clone`.
 ///
 /// The first failure is returned as soon as it happens; the other tasks are
 /// **not** cancelled and keep running (B6.2). A task cancelled from outside
@@ -86,7 +96,13 @@ fn gather_children<T: 'static>(
         return Ok(());
     }
     let cx = TaskContext::current("gather")?;
-    let unique = distinct(children);
+    let unique = distinct(&cx, children)?;
+    if unique.len() != children.len() {
+        return Err(Error::kind_msg(
+            ErrorKind::Misuse,
+            "gather() got the same task twice; its value can only be moved out once",
+        ));
+    }
     let outer = FutureCell::new("gather");
     let state = Rc::new(GatherState {
         nfinished: Cell::new(0),
@@ -183,7 +199,7 @@ pub fn wait<T: 'static>(
         return Err(Error::kind_msg(ErrorKind::Misuse, "Set of Tasks/Futures is empty."));
     }
     let cx = TaskContext::current("wait")?;
-    let unique = distinct(&cells);
+    let unique = distinct(&cx, &cells)?;
     let waiter = FutureCell::new("wait");
     let timeout_handle = timeout.map(|delay| {
         let w = waiter.clone();
@@ -204,7 +220,7 @@ pub fn wait<T: 'static>(
                 || (return_when == ReturnWhen::FirstException && failed)
             {
                 if let Some(h) = &timeout_handle {
-                    h.cancel();
+                    cancel_timer(h);
                 }
                 release(&waiter);
             }
@@ -215,7 +231,7 @@ pub fn wait<T: 'static>(
     }
     let waited = waiter.wait(&cx);
     if let Some(h) = &timeout_handle {
-        h.cancel();
+        cx.core.cancel_call(h);
     }
     for (kid, id) in unique.iter().zip(registrations) {
         kid.header().remove_callback(id);
@@ -224,6 +240,14 @@ pub fn wait<T: 'static>(
     let (done, pending): (Vec<_>, Vec<_>) =
         unique.into_iter().map(|cell| Task { cell }).partition(|t| t.is_done());
     Ok(Waited { done, pending })
+}
+
+/// Cancels a timer from a callback, which has no loop at hand.
+fn cancel_timer(call: &TimerCall) {
+    match current_core() {
+        Ok(core) => core.cancel_call(call),
+        Err(_) => call.cancel(),
+    }
 }
 
 /// Python's `_release_waiter`.
@@ -257,9 +281,10 @@ pub fn as_completed<T: 'static>(
     tasks: impl IntoIterator<Item = Task<T>>,
     timeout: Option<Duration>,
 ) -> Result<AsCompleted<T>, Error> {
-    let core = current_core()?;
+    let cx = TaskContext::current("as_completed")?;
+    let core = cx.core.clone();
     let cells: Vec<Rc<TaskCell<T>>> = tasks.into_iter().map(|t| t.cell).collect();
-    let unique = distinct(&cells);
+    let unique = distinct(&cx, &cells)?;
     let shared = Rc::new(AsCompletedShared {
         done: RefCell::new(VecDeque::new()),
         todo: RefCell::new(Vec::new()),
@@ -302,7 +327,7 @@ impl<T: 'static> AsCompletedShared<T> {
             todo.retain(|(t, _)| !Rc::ptr_eq(t, task));
             if todo.is_empty() {
                 if let Some(h) = self.timeout_handle.borrow_mut().take() {
-                    h.cancel();
+                    cancel_timer(&h);
                 }
             }
         }
@@ -350,7 +375,11 @@ impl<T: 'static> Iterator for AsCompleted<T> {
             }
             let cx = match TaskContext::current("as_completed") {
                 Ok(cx) => cx,
-                Err(e) => return Some(Err(e)),
+                Err(e) => {
+                    // Waiting is impossible here: end the iteration.
+                    self.remaining = 0;
+                    return Some(Err(e));
+                }
             };
             let getter = FutureCell::new("as_completed");
             *self.shared.getter.borrow_mut() = Some(getter.clone());
@@ -385,6 +414,7 @@ pub fn shield<T: 'static>(task: &Task<T>) -> Result<T, Error> {
         return task.cell.take_result();
     }
     let cx = TaskContext::current("shield")?;
+    cx.check_same_loop(task.cell.header())?;
     let outer = FutureCell::new("shield");
     let inner = erased(&task.cell);
     let inner_id = {
@@ -446,6 +476,7 @@ pub fn wait_for<T: 'static>(timeout: Option<Duration>, task: &Task<T>) -> Result
         return task.join();
     };
     let cx = TaskContext::current("wait_for")?;
+    cx.check_same_loop(task.cell.header())?;
     if timeout.is_zero() {
         if task.is_done() {
             return task.result();
@@ -484,7 +515,7 @@ pub fn wait_for<T: 'static>(timeout: Option<Duration>, task: &Task<T>) -> Result
         cancel_and_wait(&cx, &task.cell)?;
         timeout_if_cancelled(task.result())
     })();
-    timeout_handle.cancel();
+    cx.core.cancel_call(&timeout_handle);
     outcome
 }
 

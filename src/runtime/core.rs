@@ -17,6 +17,10 @@ use super::error::{Error, ErrorKind};
 use super::task::{TaskObj, Wake};
 use super::timers::Timers;
 
+/// Cancelled timers are compacted away once there are more than this many
+/// and they fill half the queue. Python: `_MIN_SCHEDULED_TIMER_HANDLES`.
+const MIN_TIMERS_TO_COMPACT: usize = 100;
+
 /// Ready batches at least this long prefetch each task one step ahead.
 const PREFETCH_BATCH: usize = 2048;
 
@@ -151,6 +155,8 @@ pub(crate) struct Core {
     timers: RefCell<Timers<TimerAction>>,
     current: RefCell<Option<Rc<dyn TaskObj>>>,
     registry: RefCell<Registry>,
+    /// Timers cancelled but still queued. Python: `_timer_cancelled_count`.
+    cancelled_timers: Cell<usize>,
     next_callback_id: Cell<u64>,
     remote: Arc<Remote>,
     remote_rx: Receiver<RemoteCall>,
@@ -173,18 +179,21 @@ struct Buffers {
 
 /// The loop running on this thread.
 pub(crate) fn current_core() -> Result<Rc<Core>, Error> {
-    CORE.with(|c| c.borrow().clone())
+    CORE.try_with(|c| c.borrow().clone())
+        .ok()
+        .flatten()
         .ok_or_else(|| Error::kind_msg(ErrorKind::NoRunningLoop, "no running event loop"))
 }
 
 /// Whether a loop is running on this thread.
 pub(crate) fn loop_running() -> bool {
-    CORE.with(|c| c.borrow().is_some())
+    CORE.try_with(|c| c.borrow().is_some()).unwrap_or(false)
 }
 
 /// Whether `core` is the loop running on this thread.
 pub(crate) fn is_running(core: &Rc<Core>) -> bool {
-    CORE.with(|c| c.borrow().as_ref().is_some_and(|running| Rc::ptr_eq(running, core)))
+    CORE.try_with(|c| c.borrow().as_ref().is_some_and(|running| Rc::ptr_eq(running, core)))
+        .unwrap_or(false)
 }
 
 /// Installs `core` as this thread's running loop until the guard drops.
@@ -219,6 +228,7 @@ impl Core {
             timers: RefCell::new(timers),
             current: RefCell::new(None),
             registry: RefCell::new(registry),
+            cancelled_timers: Cell::new(0),
             next_callback_id: Cell::new(0),
             remote: Arc::new(Remote {
                 tx: remote_tx,
@@ -243,6 +253,20 @@ impl Core {
     /// Arms a timer. Python: `call_at`.
     pub(crate) fn push_timer(&self, when: Duration, action: TimerAction) {
         self.timers.borrow_mut().push(when, action);
+    }
+
+    /// Notes that a queued timer was cancelled; it is dropped when it
+    /// reaches the front, or when cancelled timers fill half the queue.
+    pub(crate) fn timer_cancelled(&self) {
+        self.cancelled_timers.set(self.cancelled_timers.get() + 1);
+    }
+
+    /// Cancels a callback timer and notes it.
+    pub(crate) fn cancel_call(&self, call: &TimerCall) {
+        if !call.cancelled.get() {
+            call.cancel();
+            self.timer_cancelled();
+        }
     }
 
     pub(crate) fn next_callback_id(&self) -> u64 {
@@ -326,11 +350,19 @@ impl Core {
     /// when nothing can ever happen again.
     fn run_once(&self, may_wait: bool) -> bool {
         self.drain_remote();
-        // 1. Drop cancelled timers from the top of the heap.
+        // 1. Drop cancelled timers: all of them if they fill half the queue
+        // (so a cancelled sleep does not keep its task alive until its
+        // deadline), else those at the front.
         let earliest = {
             let mut timers = self.timers.borrow_mut();
+            let cancelled = self.cancelled_timers.get();
+            if cancelled > MIN_TIMERS_TO_COMPACT && cancelled * 2 > timers.len() {
+                timers.retain(|action| !action.is_cancelled());
+                self.cancelled_timers.set(0);
+            }
             while timers.peek().is_some_and(|t| t.action.is_cancelled()) {
                 timers.pop();
+                self.cancelled_timers.set(self.cancelled_timers.get().saturating_sub(1));
             }
             timers.peek().map(|t| t.when)
         };
@@ -364,7 +396,9 @@ impl Core {
             while timers.peek().is_some_and(|t| t.when <= now) {
                 let entry = timers.pop().expect("peeked");
                 fired = true;
-                if !entry.action.is_cancelled() {
+                if entry.action.is_cancelled() {
+                    self.cancelled_timers.set(self.cancelled_timers.get().saturating_sub(1));
+                } else {
                     ready.push_back(Handle::Timer(entry.action));
                 }
             }
@@ -419,9 +453,11 @@ impl Core {
 
     /// Blocks for at most `timeout`, or lets virtual time pass.
     fn wait(&self, timeout: Duration) {
-        if self.clock.is_virtual() || self.remote.work_in_flight() == 0 {
+        if self.clock.is_virtual() {
             self.clock.pass(timeout);
         } else if let Ok(call) = self.remote_rx.recv_timeout(timeout) {
+            // Woken early by another thread: run its call; the next
+            // iteration waits for the rest of the time if need be.
             self.push(Handle::Call(Box::new(call)));
         }
     }

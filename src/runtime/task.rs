@@ -32,7 +32,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::core::{Core, Handle, current_core};
+use super::core::{Core, Handle, current_core, loop_running};
 use super::error::{Error, ErrorKind};
 use crate::generator::{
     Generator, GeneratorBuilder, GeneratorExit, RawYielder, State, Step, Yielder,
@@ -173,25 +173,75 @@ thread_local! {
     static CURRENT_YIELDER: Cell<Option<RawYielder<Suspend, Wake>>> = const { Cell::new(None) };
 }
 
+thread_local! {
+    /// Set while the loop closes a task's generator (`abandon`): only then
+    /// may a `GeneratorExit` unwind leave the task's body.
+    static CLOSING_TASK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The running task's yielder, if the caller may wait: it runs inside a
+/// task, on that task's own stack (not in a generator nested in it), and is
+/// not unwinding from a panic. A wait that cannot suspend is refused here,
+/// before it registers anything.
+#[inline(always)]
+fn waitable_yielder(what: &str) -> Result<RawYielder<Suspend, Wake>, Error> {
+    match CURRENT_YIELDER.get() {
+        Some(yielder) if yielder.on_own_stack() && !std::thread::panicking() => Ok(yielder),
+        other => Err(wait_refused(other.is_some(), what)),
+    }
+}
+
+/// Why a wait was refused; kept out of line, off the fast path.
+#[cold]
+#[inline(never)]
+fn wait_refused(in_task: bool, what: &str) -> Error {
+    if !in_task {
+        let message = if loop_running() {
+            format!("{what} must be called from inside a task")
+        } else {
+            "no running event loop".to_owned()
+        };
+        Error::kind_msg(ErrorKind::NoRunningLoop, message)
+    } else if std::thread::panicking() {
+        Error::kind_msg(ErrorKind::Misuse, "a task cannot wait while it unwinds from a panic")
+    } else {
+        not_on_task_stack()
+    }
+}
+
 /// Suspends the task whose step is running.
 #[inline(always)]
-fn suspend_current(what: Suspend) -> Result<Wake, Error> {
-    let yielder = CURRENT_YIELDER.get().ok_or_else(|| {
-        Error::kind_msg(ErrorKind::NoRunningLoop, "waiting is only possible inside a task")
-    })?;
+fn suspend(yielder: RawYielder<Suspend, Wake>, what: Suspend) -> Result<Wake, Error> {
     // SAFETY: CURRENT_YIELDER holds a task's yielder only while the loop is
-    // inside that task's step (set before the resume, restored right after),
-    // so its generator has not finished and is the one running on this
-    // thread. The raw yielder checks that we are on its stack.
+    // inside that task's step (set before the resume and restored after it,
+    // by a guard, also on unwind), so its generator has not finished and is
+    // the one running on this thread. The raw yielder checks that we are on
+    // its stack.
     unsafe { yielder.suspend(what) }.map_err(|_| not_on_task_stack())
 }
 
 /// Goes to the back of the ready queue: `sleep(0)`.
 #[inline(always)]
 pub(crate) fn yield_now() -> Result<(), Error> {
-    match suspend_current(Suspend::Yield)? {
+    match suspend(waitable_yielder("sleep")?, Suspend::Yield)? {
         Wake::Go => Ok(()),
         Wake::Cancel(e) => Err(e),
+    }
+}
+
+/// Restores the loop's notion of the current task when a step ends, also
+/// if it unwinds.
+struct StepGuard<'a> {
+    core: &'a Core,
+    previous: Option<Rc<dyn TaskObj>>,
+    previous_yielder: Option<RawYielder<Suspend, Wake>>,
+}
+
+impl Drop for StepGuard<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        CURRENT_YIELDER.set(self.previous_yielder);
+        self.core.set_current(self.previous.take());
     }
 }
 
@@ -371,6 +421,7 @@ fn cancel_waiter(task: &Rc<dyn TaskObj>, waiter: &Waiter, core: &Core, msg: Opti
             match h.sleep.get() {
                 Some(token) => {
                     h.sleep.set(None);
+                    core.timer_cancelled();
                     core.push(Handle::Wakeup(
                         task.clone(),
                         token,
@@ -410,16 +461,21 @@ impl<T: 'static> TaskCell<T> {
         F: FnOnce() -> Result<T, Error> + 'static,
     {
         let stack_size = core.stack_size;
+        let usable = crate::stack::usable_size(stack_size);
         let generator = GeneratorBuilder::new()
             .stack_size(stack_size)
             .build(move |co: &Yielder<Suspend, Wake>| {
                 // The step that starts the task records this in its header
                 // once the task first suspends.
-                CURRENT_YIELDER.set(Some(co.raw(stack_size)));
+                CURRENT_YIELDER.set(Some(co.raw(usable)));
                 match panic::catch_unwind(AssertUnwindSafe(body)) {
                     Ok(result) => result,
-                    // Closing the task's generator must unwind all the way.
-                    Err(payload) if payload.is::<GeneratorExit>() => panic::resume_unwind(payload),
+                    // The loop closing the task must unwind all the way.
+                    Err(payload) if payload.is::<GeneratorExit>() && CLOSING_TASK.get() => {
+                        panic::resume_unwind(payload)
+                    }
+                    // Any other unwind, even one carrying `GeneratorExit`
+                    // (from a nested generator), fails the task.
                     Err(payload) => Err(Error::panicked(payload)),
                 }
             })
@@ -495,8 +551,11 @@ impl<T: 'static> TaskObj for TaskCell<T> {
             h.must_cancel.set(false);
         }
         h.waiter.borrow_mut().take();
-        let previous = core.set_current(Some(self.clone()));
-        let previous_yielder = CURRENT_YIELDER.replace(h.yielder.get());
+        let guard = StepGuard {
+            core,
+            previous: core.set_current(Some(self.clone())),
+            previous_yielder: CURRENT_YIELDER.replace(h.yielder.get()),
+        };
         let step = match (self.generator.state(), wake) {
             (State::Created, Wake::Go) => {
                 let step = self.generator.start().ok();
@@ -504,15 +563,17 @@ impl<T: 'static> TaskObj for TaskCell<T> {
                 h.yielder.set(CURRENT_YIELDER.get());
                 step
             }
-            // Cancelled before its first step: no body code runs.
+            // Cancelled before its first step: no body code runs; dropping
+            // its captures may still panic.
             (State::Created, Wake::Cancel(e)) => {
-                let _ = self.generator.close();
-                Some(Step::Returned(Err(e)))
+                match panic::catch_unwind(AssertUnwindSafe(|| self.generator.close())) {
+                    Ok(_) => Some(Step::Returned(Err(e))),
+                    Err(payload) => Some(Step::Returned(Err(Error::panicked(payload)))),
+                }
             }
             (_, wake) => self.generator.send(wake).ok(),
         };
-        CURRENT_YIELDER.set(previous_yielder);
-        core.set_current(previous);
+        drop(guard);
         match step {
             Some(Step::Yielded(Suspend::Yield)) => core.push(Handle::Step(self)),
             Some(Step::Yielded(Suspend::Wait(waiter))) => {
@@ -566,7 +627,9 @@ impl<T: 'static> TaskObj for TaskCell<T> {
         drop(self.header.callbacks.borrow_mut().drain());
         if self.generator.state() != State::Running {
             // Unwinds the suspended body, running its destructors.
+            let closing = CLOSING_TASK.replace(true);
             let _ = panic::catch_unwind(AssertUnwindSafe(|| self.generator.close()));
+            CLOSING_TASK.set(closing);
         }
     }
 }
@@ -586,11 +649,13 @@ impl<T: 'static> Awaitable for TaskCell<T> {
 pub(crate) struct TaskContext {
     pub(crate) core: Rc<Core>,
     pub(crate) task: Rc<dyn TaskObj>,
+    yielder: RawYielder<Suspend, Wake>,
 }
 
 impl TaskContext {
     /// The task whose step is running on this thread.
     pub(crate) fn current(what: &str) -> Result<TaskContext, Error> {
+        let yielder = waitable_yielder(what)?;
         let core = current_core()?;
         let task = core.current().ok_or_else(|| {
             Error::kind_msg(
@@ -598,13 +663,26 @@ impl TaskContext {
                 format!("{what} must be called from inside a task"),
             )
         })?;
-        Ok(TaskContext { core, task })
+        Ok(TaskContext { core, task, yielder })
     }
 
     /// Suspends the running task (the one this context names).
     #[inline(always)]
     pub(crate) fn suspend(&self, what: Suspend) -> Result<Wake, Error> {
-        suspend_current(what)
+        suspend(self.yielder, what)
+    }
+
+    /// Refuses a task of another loop. Python: `... attached to a different
+    /// loop`.
+    pub(crate) fn check_same_loop(&self, header: &Header) -> Result<(), Error> {
+        if std::ptr::eq(header.core.as_ptr(), Rc::as_ptr(&self.core)) {
+            Ok(())
+        } else {
+            Err(Error::kind_msg(
+                ErrorKind::Misuse,
+                format!("task '{}' is attached to a different loop", header.name()),
+            ))
+        }
     }
 
     /// Registers a wake-up of this task with a future, then waits on it.
@@ -619,6 +697,7 @@ impl TaskContext {
     }
 }
 
+#[cold]
 fn not_on_task_stack() -> Error {
     Error::kind_msg(
         ErrorKind::Misuse,
@@ -681,6 +760,7 @@ impl<T: 'static> Task<T> {
     pub fn join(&self) -> Result<T, Error> {
         if !self.cell.header.is_done() {
             let cx = TaskContext::current("join")?;
+            cx.check_same_loop(&self.cell.header)?;
             if std::ptr::addr_eq(Rc::as_ptr(&cx.task), Rc::as_ptr(&self.cell)) {
                 return Err(Error::kind_msg(ErrorKind::Misuse, "Task cannot await on itself"));
             }

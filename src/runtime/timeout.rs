@@ -60,7 +60,7 @@ impl Timeout {
         }
         inner.when.set(when);
         if let Some(h) = inner.handle.borrow_mut().take() {
-            h.cancel();
+            inner.core.cancel_call(&h);
         }
         if let Some(when) = when {
             let weak = Rc::downgrade(&self.inner);
@@ -172,7 +172,7 @@ fn timeout_in<T>(
     let result = body(&scope);
     let inner = &scope.inner;
     if let Some(h) = inner.handle.borrow_mut().take() {
-        h.cancel();
+        inner.core.cancel_call(&h);
     }
     match inner.state.get() {
         TimeoutState::Expiring => {

@@ -98,6 +98,13 @@ impl<A> Timers<A> {
         }
     }
 
+    /// Keeps only the timers `keep` accepts, in the same order.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&A) -> bool) {
+        self.sorted.retain(|e| keep(&e.action));
+        let heap = std::mem::take(&mut self.heap);
+        self.heap = heap.into_vec().into_iter().filter(|e| keep(&e.0.action)).collect();
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.sorted.len() + self.heap.len()
     }

@@ -118,6 +118,12 @@ pub enum GuardMode {
     Mprotect,
 }
 
+/// The usable size of a stack asked for with `requested` bytes: rounded up
+/// to whole pages and to at least [`MIN_STACK_SIZE`].
+pub fn usable_size(requested: usize) -> usize {
+    pool::round_size(requested).unwrap_or(requested)
+}
+
 /// The system page size.
 pub fn page_size() -> usize {
     pool::page_size()

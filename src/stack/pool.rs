@@ -93,7 +93,7 @@ impl fmt::Debug for Stack {
     }
 }
 
-fn round_size(size: usize) -> Result<usize, StackError> {
+pub(crate) fn round_size(size: usize) -> Result<usize, StackError> {
     let page = page_size();
     let size = size.max(MIN_STACK_SIZE);
     size.checked_add(page - 1)
