@@ -102,12 +102,10 @@ impl FutureCell {
     /// it, or a cancellation of the wait, comes back as `Err`.
     pub(crate) fn wait(self: &Rc<Self>, cx: &TaskContext) -> Result<(), Error> {
         if !self.is_done() {
-            let token = cx.task.header().next_token();
-            self.add_callback(&cx.core, CallbackKind::Wakeup(cx.task.clone(), token));
-            let target: Rc<dyn Awaitable> = self.clone();
-            if let Wake::Cancel(e) =
-                cx.suspend(super::task::Suspend::Wait(super::task::Waiter::Future(target)))?
-            {
+            let register = |kind| {
+                self.add_callback(&cx.core, kind);
+            };
+            if let Wake::Cancel(e) = cx.wait_on(self.clone(), register)? {
                 return Err(e);
             }
         }

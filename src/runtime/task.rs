@@ -686,13 +686,15 @@ impl TaskContext {
     }
 
     /// Registers a wake-up of this task with a future, then waits on it.
+    ///
+    /// `register` hands the wake-up to `target`'s callback list.
     pub(crate) fn wait_on(
         &self,
         target: Rc<dyn Awaitable>,
-        header: &Header,
+        register: impl FnOnce(CallbackKind),
     ) -> Result<Wake, Error> {
         let token = self.task.header().next_token();
-        header.add_callback(&self.core, CallbackKind::Wakeup(self.task.clone(), token));
+        register(CallbackKind::Wakeup(self.task.clone(), token));
         self.suspend(Suspend::Wait(Waiter::Future(target)))
     }
 }
@@ -765,7 +767,10 @@ impl<T: 'static> Task<T> {
                 return Err(Error::kind_msg(ErrorKind::Misuse, "Task cannot await on itself"));
             }
             let target: Rc<dyn Awaitable> = self.cell.clone();
-            if let Wake::Cancel(e) = cx.wait_on(target, &self.cell.header)? {
+            let register = |kind| {
+                self.cell.header.add_callback(&cx.core, kind);
+            };
+            if let Wake::Cancel(e) = cx.wait_on(target, register)? {
                 return Err(e);
             }
         }
