@@ -68,30 +68,51 @@
 //!
 //! Dropping a suspended generator closes it, so its destructors run exactly
 //! once, also while the thread is already panicking. A panic raised by the
-//! body while it is being closed by `drop` propagates, unless the thread is
-//! already panicking, in which case it is reported on stderr and swallowed
-//! (Python sends it to `sys.unraisablehook`). A body that keeps catching
-//! `GeneratorExit` and yielding is closed again, up to a bound; after that
-//! its stack is leaked rather than reused, so nothing on it dangles.
+//! body while `close` unwinds it comes in two kinds:
+//!
+//! * raised by the body after it caught `GeneratorExit` (code that runs
+//!   once the unwind has been caught): it propagates out of `close`, and
+//!   out of `drop` unless the thread is already panicking, in which case it
+//!   is reported on stderr and swallowed (Python sends it to
+//!   `sys.unraisablehook`);
+//! * raised by a destructor *during* the unwind: as everywhere in Rust, a
+//!   panic escaping a destructor while unwinding aborts the process.
+//!
+//! A body that keeps catching `GeneratorExit` and yielding is closed again
+//! by `drop`, up to a bound; after that its stack is leaked rather than
+//! reused, so nothing on it dangles.
 //!
 //! # Yielding from a destructor while unwinding
 //!
 //! A destructor that yields while the body unwinds (from `close`, or from
 //! a panic) is Python's `finally: yield`. After `close`, the first `close`
 //! reports [`CloseError::IgnoredExit`], as in Python. The unwind itself stays
-//! suspended, and while it is, [`std::thread::panicking`] is true on this
-//! thread. Resuming the generator lets the unwind finish, and its payload
+//! suspended. Resuming the generator lets the unwind finish, and its payload
 //! then propagates out of that resume as a panic (Python raises
 //! `GeneratorExit` out of `send`). Closing or dropping it instead cannot
 //! unwind a second time through a destructor, which would abort: the
 //! remaining destructors are skipped and the stack is leaked (Python
-//! likewise skips the rest of the `finally`), and the thread keeps counting
-//! as panicking from then on, since that unwind never ends. Avoid yielding
-//! from destructors.
+//! likewise skips the rest of the `finally`). Avoid yielding from
+//! destructors.
 //!
-//! A yield observed while the thread is already panicking cannot be told
-//! apart from one inside an unwind, so a generator resumed from a destructor
-//! during a panic that yields is treated the same way when closed.
+//! The damage stays inside that generator. Every other generator and task
+//! on the thread goes on closing, dropping and waiting as before, because
+//! the library counts the unwinds its generators hold rather than trusting
+//! the thread's panic state. What remains:
+//!
+//! * [`std::thread::panicking`] itself is true on that thread while such an
+//!   unwind is held, for good once the generator is abandoned, since the
+//!   unwind never ends. Code of your own that asks it is misled.
+//! * While an unwind is held, a panic that is really in progress elsewhere
+//!   on the thread cannot be told apart from it. A generator whose body
+//!   panics and then yields from a destructor in that window is not seen as
+//!   mid-unwind, and closing it later aborts; and a panic raised while a
+//!   dropped generator closes is reported on stderr rather than propagated.
+//!
+//! A yield observed while the thread is already panicking (a generator
+//! resumed from a destructor during a panic) and no unwind is held cannot
+//! be told apart from one inside an unwind either, so such a generator is
+//! treated as mid-unwind when closed.
 //!
 //! # `panic = "abort"`
 //!
@@ -217,12 +238,36 @@ unsafe impl corosensei::stack::Stack for PooledStack {
 
 type Co<Y, S, R> = Coroutine<Input<S>, Y, R, PooledStack>;
 
+/// The largest body closure moved onto its stack as it is; larger ones are
+/// boxed. corosensei accepts at most 1,024 bytes for the closure it moves
+/// onto a new stack.
+const MAX_INLINE_BODY: usize = 512;
+
 /// How much of the top of a stack a typical suspended body has touched.
 const HOT_STACK_BYTES: usize = 1024;
 
 /// How many times `drop` closes a body that keeps ignoring `GeneratorExit`
 /// before it gives up and leaks the stack.
 const DROP_CLOSE_ATTEMPTS: usize = 16;
+
+thread_local! {
+    /// How many unwinds the generators of this thread hold unfinished: each
+    /// body suspended in the middle of an unwind (a destructor yielded), or
+    /// abandoned there, keeps one, and keeps the thread counting as
+    /// panicking while it does. Lets one misbehaving generator leave every
+    /// other generator's behaviour unchanged.
+    static HELD_UNWINDS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Whether code running now is unwinding from a panic, as far as this
+/// thread's generators can tell: the thread is panicking, and not only
+/// because some generator holds an unwind suspended or abandoned.
+///
+/// While generators hold unwinds, a panic in progress elsewhere cannot be
+/// told apart from theirs, and this says false.
+pub(crate) fn unwinding() -> bool {
+    std::thread::panicking() && HELD_UNWINDS.try_with(Cell::get).unwrap_or(0) == 0
+}
 
 /// A Python-style generator running on its own stack.
 ///
@@ -300,9 +345,18 @@ impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
         let stack = stack::Stack::allocate(stack_size)?;
         let stack_size = stack.size();
         let stack_top = stack.base().get();
-        let co = Coroutine::with_stack(PooledStack(stack), move |inner, _start: Input<S>| {
-            body(Yielder::from_inner(inner))
-        });
+        let co = if std::mem::size_of::<F>() <= MAX_INLINE_BODY {
+            Coroutine::with_stack(PooledStack(stack), move |inner, _start: Input<S>| {
+                body(Yielder::from_inner(inner))
+            })
+        } else {
+            // corosensei moves the body onto the new stack and refuses
+            // anything over 1 KiB: a large body travels boxed instead.
+            let body = Box::new(body);
+            Coroutine::with_stack(PooledStack(stack), move |inner, _start: Input<S>| {
+                body(Yielder::from_inner(inner))
+            })
+        };
         Ok(Generator {
             state: Cell::new(State::Created),
             co: UnsafeCell::new(Some(co)),
@@ -401,7 +455,19 @@ impl<Y, S, R> Generator<Y, S, R> {
     {
         match self.state.get() {
             State::Created => Ok(self.resume_unchecked(Input::Start)),
-            State::Suspended => Ok(self.resume_unchecked(Input::Value(S::default()))),
+            State::Suspended => {
+                // `S::default()` is user code and may reach this generator
+                // (close it, resume it): make the value first, then check
+                // the state again through `send`.
+                let value = S::default();
+                self.send(value).map_err(|e| match e {
+                    SendError::Running(_) => ResumeError::Running,
+                    SendError::Closed(_) => ResumeError::Closed,
+                    // A generator that has started never goes back to
+                    // `Created`.
+                    SendError::NotStarted(_) => ResumeError::Closed,
+                })
+            }
             State::Running => Err(ResumeError::Running),
             State::Closed => Err(ResumeError::Closed),
         }
@@ -424,8 +490,10 @@ impl<Y, S, R> Generator<Y, S, R> {
     ///
     /// # Panics
     ///
-    /// A panic other than `GeneratorExit` raised while unwinding propagates
-    /// out of `close`, and the generator is closed.
+    /// A panic other than `GeneratorExit` raised by the body after it caught
+    /// `GeneratorExit` propagates out of `close`, and the generator is
+    /// closed. A panic escaping a destructor *during* the unwind aborts the
+    /// process, as any panic in a destructor during unwinding does in Rust.
     pub fn close(&self) -> Result<(), CloseError> {
         match self.state.get() {
             State::Closed => Ok(()),
@@ -445,6 +513,10 @@ impl<Y, S, R> Generator<Y, S, R> {
     /// Gives up on a suspended body without resuming it: the destructors
     /// still on its stack are skipped and the stack is leaked, never reused,
     /// so nothing on it dangles.
+    ///
+    /// An abandoned mid-unwind body keeps its unwind forever: it stays
+    /// counted in [`HELD_UNWINDS`], and the thread keeps counting as
+    /// panicking.
     fn abandon_suspended(&self) {
         // SAFETY: the state is `Suspended`, so the coroutine is not running
         // and no other reference to `co` exists.
@@ -460,6 +532,11 @@ impl<Y, S, R> Generator<Y, S, R> {
     /// `Input::Start`) or `Suspended` (with any other input).
     #[inline(always)]
     fn resume_unchecked(&self, input: Input<S>) -> Step<Y, R> {
+        let closing = matches!(input, Input::Close);
+        if self.mid_unwind.get() {
+            // The suspended unwind goes on now, on this resume's path.
+            self.release_held_unwind();
+        }
         self.state.set(State::Running);
         // If the body panics, the panic unwinds through here: mark the
         // generator closed and recycle its stack on the way out.
@@ -478,7 +555,9 @@ impl<Y, S, R> Generator<Y, S, R> {
                 // A yield while the thread is panicking may come from a
                 // destructor in the middle of an unwind, which must never be
                 // unwound into again. (Usually one relaxed atomic load.)
-                self.mid_unwind.set(std::thread::panicking());
+                if std::thread::panicking() {
+                    self.yielded_while_panicking(closing);
+                }
                 Step::Yielded(y)
             }
             CoroutineResult::Return(r) => {
@@ -486,6 +565,36 @@ impl<Y, S, R> Generator<Y, S, R> {
                 Step::Returned(r)
             }
         }
+    }
+
+    /// The body yielded while the thread counts as panicking: decide whether
+    /// the unwind in progress is this body's own, suspended in a destructor.
+    ///
+    /// The thread's panic state cannot say whose unwind it is, so the
+    /// generators of a thread count the unwinds they hold ([`HELD_UNWINDS`]).
+    /// With none held, the unwind is this body's own, or an outer panic
+    /// this generator was resumed under: either way it is treated as its
+    /// own, the safe choice. With some held, the panic state is presumed
+    /// theirs, unless this resume was a `close`: a body that yields while
+    /// being closed is misbehaving anyway, and treating it as mid-unwind
+    /// only costs its own remaining destructors.
+    #[cold]
+    #[inline(never)]
+    fn yielded_while_panicking(&self, closing: bool) {
+        let held = HELD_UNWINDS.try_with(Cell::get).unwrap_or(0);
+        if held == 0 || closing {
+            self.mid_unwind.set(true);
+            let _ = HELD_UNWINDS.try_with(|h| h.set(held + 1));
+        }
+    }
+
+    /// A generator suspended mid-unwind is resumed: its unwind is no longer
+    /// held aside.
+    #[cold]
+    #[inline(never)]
+    fn release_held_unwind(&self) {
+        self.mid_unwind.set(false);
+        let _ = HELD_UNWINDS.try_with(|h| h.set(h.get().saturating_sub(1)));
     }
 
     /// Marks the generator closed and returns a finished coroutine's stack

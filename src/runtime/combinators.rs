@@ -9,7 +9,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::core::{TimerAction, TimerCall, current_core};
+use super::core::{Core, TimerCall};
 use super::error::{Error, ErrorKind};
 use super::future::FutureCell;
 use super::task::{
@@ -103,7 +103,7 @@ fn gather_children<T: 'static>(
             "gather() got the same task twice; its value can only be moved out once",
         ));
     }
-    let outer = FutureCell::new("gather");
+    let outer = FutureCell::new("gather", &cx.core);
     let state = Rc::new(GatherState {
         nfinished: Cell::new(0),
         nfuts: unique.len(),
@@ -112,28 +112,18 @@ fn gather_children<T: 'static>(
     {
         let kids: Vec<Rc<dyn TaskObj>> = unique.iter().map(erased).collect();
         let state = state.clone();
-        outer.set_cancel_hook(Box::new(move |core, msg| {
-            let mut any = false;
-            for kid in &kids {
-                any |= cancel_task(kid, core, msg);
-            }
-            if any {
-                state.cancel_requested.set(true);
-            }
-            any
-        }));
+        outer.cancel_children(kids, Rc::new(move || state.cancel_requested.set(true)));
     }
     for kid in &unique {
         let (outer, state, child) = (outer.clone(), state.clone(), erased(kid));
         let on_done = move || {
             state.nfinished.set(state.nfinished.get() + 1);
-            let Ok(core) = current_core() else { return };
             if outer.is_done() {
                 return;
             }
             if !return_exceptions {
                 if let Some(e) = child.failure() {
-                    outer.set_failure(&core, e);
+                    outer.set_failure(e);
                     return;
                 }
             }
@@ -143,9 +133,9 @@ fn gather_children<T: 'static>(
                         .failure()
                         .filter(Error::is_cancelled)
                         .unwrap_or_else(|| Error::cancelled(None));
-                    outer.set_failure(&core, e);
+                    outer.set_failure(e);
                 } else {
-                    outer.set_done(&core);
+                    outer.set_done();
                 }
             }
         };
@@ -200,12 +190,10 @@ pub fn wait<T: 'static>(
     }
     let cx = TaskContext::current("wait")?;
     let unique = distinct(&cx, &cells)?;
-    let waiter = FutureCell::new("wait");
+    let waiter = FutureCell::new("wait", &cx.core);
     let timeout_handle = timeout.map(|delay| {
         let w = waiter.clone();
-        let call = TimerCall::new(Box::new(move || release(&w)));
-        cx.core.push_timer(cx.core.now() + delay, TimerAction::Call(call.clone()));
-        call
+        cx.core.call_at(cx.core.now() + delay, Box::new(move || release(&w)))
     });
     let counter = Rc::new(Cell::new(unique.len()));
     let mut registrations = Vec::with_capacity(unique.len());
@@ -220,7 +208,7 @@ pub fn wait<T: 'static>(
                 || (return_when == ReturnWhen::FirstException && failed)
             {
                 if let Some(h) = &timeout_handle {
-                    cancel_timer(h);
+                    h.cancel();
                 }
                 release(&waiter);
             }
@@ -231,7 +219,7 @@ pub fn wait<T: 'static>(
     }
     let waited = waiter.wait(&cx);
     if let Some(h) = &timeout_handle {
-        cx.core.cancel_call(h);
+        h.cancel();
     }
     for (kid, id) in unique.iter().zip(registrations) {
         kid.header().remove_callback(id);
@@ -242,19 +230,9 @@ pub fn wait<T: 'static>(
     Ok(Waited { done, pending })
 }
 
-/// Cancels a timer from a callback, which has no loop at hand.
-fn cancel_timer(call: &TimerCall) {
-    match current_core() {
-        Ok(core) => core.cancel_call(call),
-        Err(_) => call.cancel(),
-    }
-}
-
 /// Python's `_release_waiter`.
 fn release(waiter: &FutureCell) {
-    if let Ok(core) = current_core() {
-        waiter.set_done(&core);
-    }
+    waiter.set_done();
 }
 
 /// Iterates over outcomes in the order the tasks finish; each `next` waits
@@ -286,6 +264,7 @@ pub fn as_completed<T: 'static>(
     let cells: Vec<Rc<TaskCell<T>>> = tasks.into_iter().map(|t| t.cell).collect();
     let unique = distinct(&cx, &cells)?;
     let shared = Rc::new(AsCompletedShared {
+        core: Rc::downgrade(&core),
         done: RefCell::new(VecDeque::new()),
         todo: RefCell::new(Vec::new()),
         getter: RefCell::new(None),
@@ -302,14 +281,15 @@ pub fn as_completed<T: 'static>(
     }
     if let Some(delay) = timeout.filter(|_| !unique.is_empty()) {
         let s = shared.clone();
-        let call = TimerCall::new(Box::new(move || s.on_timeout()));
-        core.push_timer(core.now() + delay, TimerAction::Call(call.clone()));
+        let call = core.call_at(core.now() + delay, Box::new(move || s.on_timeout()));
         *shared.timeout_handle.borrow_mut() = Some(call);
     }
     Ok(AsCompleted { remaining: unique.len(), shared })
 }
 
 struct AsCompletedShared<T> {
+    /// The loop it was made on, the only one that may drive it.
+    core: std::rc::Weak<Core>,
     /// Finished tasks not yet handed out; `None` marks a timeout.
     done: RefCell<VecDeque<Option<Rc<TaskCell<T>>>>>,
     todo: RefCell<Vec<(Rc<TaskCell<T>>, u64)>>,
@@ -319,16 +299,21 @@ struct AsCompletedShared<T> {
 
 impl<T: 'static> AsCompletedShared<T> {
     fn on_completion(&self, task: &Rc<TaskCell<T>>) {
-        {
+        let finished = {
             let mut todo = self.todo.borrow_mut();
             if todo.is_empty() {
                 return; // the timeout came first
             }
-            todo.retain(|(t, _)| !Rc::ptr_eq(t, task));
-            if todo.is_empty() {
-                if let Some(h) = self.timeout_handle.borrow_mut().take() {
-                    cancel_timer(&h);
-                }
+            let index = todo.iter().position(|(t, _)| Rc::ptr_eq(t, task));
+            let entry = index.map(|i| todo.remove(i));
+            (entry, todo.is_empty())
+        };
+        // Dropped with no borrow held: it may be the last handle to a task.
+        drop(finished.0);
+        if finished.1 {
+            let handle = self.timeout_handle.take();
+            if let Some(h) = handle {
+                h.cancel();
             }
         }
         self.put(Some(task.clone()));
@@ -345,7 +330,8 @@ impl<T: 'static> AsCompletedShared<T> {
     /// Python: `Queue.put_nowait`, waking the getter.
     fn put(&self, item: Option<Rc<TaskCell<T>>>) {
         self.done.borrow_mut().push_back(item);
-        if let Some(getter) = self.getter.borrow_mut().take() {
+        let getter = self.getter.take();
+        if let Some(getter) = getter {
             release(&getter);
         }
     }
@@ -373,7 +359,16 @@ impl<T: 'static> Iterator for AsCompleted<T> {
                     None => Err(Error::timeout()),
                 });
             }
-            let cx = match TaskContext::current("as_completed") {
+            let cx = match TaskContext::current("as_completed").and_then(|cx| {
+                if std::ptr::eq(self.shared.core.as_ptr(), Rc::as_ptr(&cx.core)) {
+                    Ok(cx)
+                } else {
+                    Err(Error::kind_msg(
+                        ErrorKind::Misuse,
+                        "this as_completed iterator is attached to a different loop",
+                    ))
+                }
+            }) {
                 Ok(cx) => cx,
                 Err(e) => {
                     // Waiting is impossible here: end the iteration.
@@ -381,7 +376,7 @@ impl<T: 'static> Iterator for AsCompleted<T> {
                     return Some(Err(e));
                 }
             };
-            let getter = FutureCell::new("as_completed");
+            let getter = FutureCell::new("as_completed", &cx.core);
             *self.shared.getter.borrow_mut() = Some(getter.clone());
             if let Err(e) = getter.wait(&cx) {
                 self.shared.getter.borrow_mut().take();
@@ -415,25 +410,24 @@ pub fn shield<T: 'static>(task: &Task<T>) -> Result<T, Error> {
     }
     let cx = TaskContext::current("shield")?;
     cx.check_same_loop(task.cell.header())?;
-    let outer = FutureCell::new("shield");
+    let outer = FutureCell::new("shield", &cx.core);
     let inner = erased(&task.cell);
     let inner_id = {
         let (outer, inner2) = (outer.clone(), inner.clone());
         let on_inner_done = move || {
-            let Ok(core) = current_core() else { return };
             if outer.is_cancelled() {
                 return;
             }
             match inner2.header().state() {
                 FutState::Cancelled => {
-                    outer.cancel_plain(&core, None);
+                    outer.cancel_plain(None);
                 }
                 _ => match inner2.failure() {
                     Some(e) => {
-                        outer.set_failure(&core, e);
+                        outer.set_failure(e);
                     }
                     None => {
-                        outer.set_done(&core);
+                        outer.set_done();
                     }
                 },
             }
@@ -484,12 +478,10 @@ pub fn wait_for<T: 'static>(timeout: Option<Duration>, task: &Task<T>) -> Result
         cancel_and_wait(&cx, &task.cell)?;
         return timeout_if_cancelled(task.result());
     }
-    let waiter = FutureCell::new("wait_for");
+    let waiter = FutureCell::new("wait_for", &cx.core);
     let timeout_handle = {
         let w = waiter.clone();
-        let call = TimerCall::new(Box::new(move || release(&w)));
-        cx.core.push_timer(cx.core.now() + timeout, TimerAction::Call(call.clone()));
-        call
+        cx.core.call_at(cx.core.now() + timeout, Box::new(move || release(&w)))
     };
     let cb = {
         let w = waiter.clone();
@@ -515,7 +507,7 @@ pub fn wait_for<T: 'static>(timeout: Option<Duration>, task: &Task<T>) -> Result
         cancel_and_wait(&cx, &task.cell)?;
         timeout_if_cancelled(task.result())
     })();
-    cx.core.cancel_call(&timeout_handle);
+    timeout_handle.cancel();
     outcome
 }
 
@@ -528,7 +520,7 @@ fn timeout_if_cancelled<T>(result: Result<T, Error>) -> Result<T, Error> {
 
 /// Python's `_cancel_and_wait`: cancels and waits until it has finished.
 fn cancel_and_wait<T: 'static>(cx: &TaskContext, task: &Rc<TaskCell<T>>) -> Result<(), Error> {
-    let waiter = FutureCell::new("cancellation");
+    let waiter = FutureCell::new("cancellation", &cx.core);
     let w = waiter.clone();
     let id = add_task_callback(
         &erased(task),

@@ -7,7 +7,7 @@ use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::clock::Clock;
 use super::error::{Error, ErrorKind};
 use super::task::{TaskObj, Wake};
-use super::timers::Timers;
+use super::timers::{TimerEntry, Timers};
 
 /// Cancelled timers are compacted away once there are more than this many
 /// and they fill half the queue. Python: `_MIN_SCHEDULED_TIMER_HANDLES`.
@@ -27,20 +27,34 @@ const PREFETCH_BATCH: usize = 2048;
 /// Work posted from another thread, run on the loop's thread.
 pub(crate) type RemoteCall = Box<dyn FnOnce() + Send>;
 
+/// What other threads send the loop.
+enum RemoteMsg {
+    /// Run this on the loop's thread.
+    Call(RemoteCall),
+    /// Look again: the last outside work ended while the loop was blocked
+    /// waiting for it.
+    Wake,
+}
+
 /// The loop's side that other threads hold (through `LoopHandle`).
 pub(crate) struct Remote {
-    tx: Sender<RemoteCall>,
+    tx: Sender<RemoteMsg>,
     /// Calls posted and not yet drained, so the loop need not poll the
     /// channel on every iteration.
     posted: AtomicUsize,
     /// Outside work declared under way (`LoopHandle::in_flight`).
     in_flight: AtomicUsize,
+    /// The loop is blocked waiting for outside work. With `in_flight`, a
+    /// Dekker pair (both sequentially consistent): a guard dropped while
+    /// the loop blocks sees this set and wakes it, and a loop about to block
+    /// sees the guard gone; neither misses the other.
+    waiting: AtomicBool,
 }
 
 impl Remote {
     /// Queues `call` for the loop's thread; false if the loop has ended.
     pub(crate) fn post(&self, call: RemoteCall) -> bool {
-        let sent = self.tx.send(call).is_ok();
+        let sent = self.tx.send(RemoteMsg::Call(call)).is_ok();
         if sent {
             self.posted.fetch_add(1, AtomicOrdering::Release);
         }
@@ -48,17 +62,20 @@ impl Remote {
     }
 
     pub(crate) fn begin_work(&self) {
-        self.in_flight.fetch_add(1, AtomicOrdering::AcqRel);
+        self.in_flight.fetch_add(1, AtomicOrdering::SeqCst);
     }
 
-    /// Ends outside work, and wakes a loop blocked waiting for it.
+    /// Ends outside work, and wakes the loop if it is blocked waiting for
+    /// it. A guard dropped while the loop is not waiting sends nothing.
     pub(crate) fn end_work(&self) {
-        self.in_flight.fetch_sub(1, AtomicOrdering::AcqRel);
-        self.post(Box::new(|| {}));
+        self.in_flight.fetch_sub(1, AtomicOrdering::SeqCst);
+        if self.waiting.load(AtomicOrdering::SeqCst) {
+            let _ = self.tx.send(RemoteMsg::Wake);
+        }
     }
 
     pub(crate) fn work_in_flight(&self) -> usize {
-        self.in_flight.load(AtomicOrdering::Acquire)
+        self.in_flight.load(AtomicOrdering::SeqCst)
     }
 }
 
@@ -69,7 +86,7 @@ pub(crate) enum Handle {
     Step(Rc<dyn TaskObj>),
     /// A task's `__wakeup`: deliver `Wake` if the task still waits with
     /// this token.
-    Wakeup(Rc<dyn TaskObj>, u32, Wake),
+    Wakeup(Rc<dyn TaskObj>, u64, Wake),
     /// A due timer's callback.
     Timer(TimerAction),
     /// A callback scheduled with `call_soon`, such as a done callback.
@@ -80,7 +97,7 @@ pub(crate) enum Handle {
 pub(crate) enum TimerAction {
     /// Completes a task's sleep (`_set_result_unless_cancelled`); the task
     /// itself resumes one iteration later, through its wake-up.
-    Sleep(Rc<dyn TaskObj>, u32),
+    Sleep(Rc<dyn TaskObj>, u64),
     /// Runs a cancellable callback (`call_later`, `call_soon` with handle).
     Call(Rc<TimerCall>),
 }
@@ -113,19 +130,36 @@ impl TimerAction {
     }
 }
 
-/// A cancellable callback. Python: `TimerHandle`.
+/// A cancellable callback. Python: `Handle` / `TimerHandle`.
 pub(crate) struct TimerCall {
     cancelled: Cell<bool>,
     f: Cell<Option<Box<dyn FnOnce()>>>,
+    /// The loop whose timer queue holds this call, so cancelling it counts
+    /// towards that loop's compaction. Empty for `call_soon` calls, which
+    /// sit in the ready queue.
+    timer_of: Weak<Core>,
 }
 
 impl TimerCall {
+    /// A call for the ready queue (`call_soon`).
     pub(crate) fn new(f: Box<dyn FnOnce()>) -> Rc<TimerCall> {
-        Rc::new(TimerCall { cancelled: Cell::new(false), f: Cell::new(Some(f)) })
+        Rc::new(TimerCall {
+            cancelled: Cell::new(false),
+            f: Cell::new(Some(f)),
+            timer_of: Weak::new(),
+        })
     }
 
+    /// Keeps the call from running and drops its closure. Python:
+    /// `TimerHandle.cancel()`, which tells the loop
+    /// (`_timer_handle_cancelled`).
     pub(crate) fn cancel(&self) {
-        self.cancelled.set(true);
+        if self.cancelled.replace(true) {
+            return;
+        }
+        if let Some(core) = self.timer_of.upgrade() {
+            core.timer_cancelled();
+        }
         drop(self.f.take());
     }
 }
@@ -158,8 +192,10 @@ pub(crate) struct Core {
     /// Timers cancelled but still queued. Python: `_timer_cancelled_count`.
     cancelled_timers: Cell<usize>,
     next_callback_id: Cell<u64>,
+    /// Set once the loop has been torn down: it never runs again.
+    closed: Cell<bool>,
     remote: Arc<Remote>,
-    remote_rx: Receiver<RemoteCall>,
+    remote_rx: Receiver<RemoteMsg>,
 }
 
 thread_local! {
@@ -230,10 +266,12 @@ impl Core {
             registry: RefCell::new(registry),
             cancelled_timers: Cell::new(0),
             next_callback_id: Cell::new(0),
+            closed: Cell::new(false),
             remote: Arc::new(Remote {
                 tx: remote_tx,
                 posted: AtomicUsize::new(0),
                 in_flight: AtomicUsize::new(0),
+                waiting: AtomicBool::new(false),
             }),
             remote_rx,
         })
@@ -250,23 +288,31 @@ impl Core {
         self.ready.borrow_mut().push_back(handle);
     }
 
-    /// Arms a timer. Python: `call_at`.
+    /// Arms a task's sleep timer. Python: `call_at`.
     pub(crate) fn push_timer(&self, when: Duration, action: TimerAction) {
         self.timers.borrow_mut().push(when, action);
+    }
+
+    /// Arms a cancellable callback timer. Python: `call_at`.
+    pub(crate) fn call_at(self: &Rc<Self>, when: Duration, f: Box<dyn FnOnce()>) -> Rc<TimerCall> {
+        let call = Rc::new(TimerCall {
+            cancelled: Cell::new(false),
+            f: Cell::new(Some(f)),
+            timer_of: Rc::downgrade(self),
+        });
+        self.push_timer(when, TimerAction::Call(call.clone()));
+        call
+    }
+
+    /// Whether the loop has been torn down. Python: `loop.is_closed()`.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
     }
 
     /// Notes that a queued timer was cancelled; it is dropped when it
     /// reaches the front, or when cancelled timers fill half the queue.
     pub(crate) fn timer_cancelled(&self) {
         self.cancelled_timers.set(self.cancelled_timers.get() + 1);
-    }
-
-    /// Cancels a callback timer and notes it.
-    pub(crate) fn cancel_call(&self, call: &TimerCall) {
-        if !call.cancelled.get() {
-            call.cancel();
-            self.timer_cancelled();
-        }
     }
 
     pub(crate) fn next_callback_id(&self) -> u64 {
@@ -350,22 +396,19 @@ impl Core {
     /// when nothing can ever happen again.
     fn run_once(&self, may_wait: bool) -> bool {
         self.drain_remote();
+        // Dropping a timer may drop the last handle to a task, and with it
+        // user values whose destructors may call back into the loop: every
+        // timer taken out below is dropped with no borrow held.
+        //
         // 1. Drop cancelled timers: all of them if they fill half the queue
         // (so a cancelled sleep does not keep its task alive until its
         // deadline), else those at the front.
-        let earliest = {
-            let mut timers = self.timers.borrow_mut();
-            let cancelled = self.cancelled_timers.get();
-            if cancelled > MIN_TIMERS_TO_COMPACT && cancelled * 2 > timers.len() {
-                timers.retain(|action| !action.is_cancelled());
-                self.cancelled_timers.set(0);
-            }
-            while timers.peek().is_some_and(|t| t.action.is_cancelled()) {
-                timers.pop();
-                self.cancelled_timers.set(self.cancelled_timers.get().saturating_sub(1));
-            }
-            timers.peek().map(|t| t.when)
-        };
+        self.compact_timers();
+        while let Some(entry) = self.pop_timer_if(|t| t.action.is_cancelled()) {
+            self.note_cancelled_timer_gone();
+            drop(entry);
+        }
+        let earliest = self.timers.borrow().peek().map(|t| t.when);
         // 2 and 3. Wait for something to happen: no wait if anything is
         // ready, else until the earliest timer, else for outside work.
         if may_wait && self.ready.borrow().is_empty() {
@@ -377,11 +420,8 @@ impl Core {
                     }
                 }
                 None => {
-                    if self.remote.work_in_flight() == 0 {
+                    if !self.wait_for_outside_work() {
                         return false;
-                    }
-                    if let Ok(call) = self.remote_rx.recv() {
-                        self.push(Handle::Call(Box::new(call)));
                     }
                 }
             }
@@ -389,25 +429,21 @@ impl Core {
         // 4. Append every due timer to the ready queue, in deadline order,
         // behind what is already ready.
         let now = self.now();
-        {
-            let mut timers = self.timers.borrow_mut();
-            let mut ready = self.ready.borrow_mut();
-            let mut fired = false;
-            while timers.peek().is_some_and(|t| t.when <= now) {
-                let entry = timers.pop().expect("peeked");
-                fired = true;
-                if entry.action.is_cancelled() {
-                    self.cancelled_timers.set(self.cancelled_timers.get().saturating_sub(1));
-                } else {
-                    ready.push_back(Handle::Timer(entry.action));
-                }
+        let mut fired = false;
+        while let Some(entry) = self.pop_timer_if(|t| t.when <= now) {
+            fired = true;
+            if entry.action.is_cancelled() {
+                self.note_cancelled_timer_gone();
+                drop(entry);
+            } else {
+                self.push(Handle::Timer(entry.action));
             }
-            // The task whose timer fires next will run a few iterations
-            // from now: start loading it while they run.
-            if fired {
-                if let Some(next) = timers.peek() {
-                    next.action.prefetch();
-                }
+        }
+        // The task whose timer fires next will run a few iterations from
+        // now: start loading it while they run.
+        if fired {
+            if let Some(next) = self.timers.borrow().peek() {
+                next.action.prefetch();
             }
         }
         // 5. Run exactly the handles ready now; what they schedule runs in
@@ -451,15 +487,83 @@ impl Core {
         self.ready.borrow_mut().pop_front()
     }
 
+    /// Pops the earliest timer if `due` accepts it. The borrow ends before
+    /// the caller drops or runs the entry.
+    #[inline]
+    fn pop_timer_if(
+        &self,
+        due: impl FnOnce(&TimerEntry<TimerAction>) -> bool,
+    ) -> Option<TimerEntry<TimerAction>> {
+        let mut timers = self.timers.borrow_mut();
+        if timers.peek().is_some_and(due) { timers.pop() } else { None }
+    }
+
+    fn note_cancelled_timer_gone(&self) {
+        self.cancelled_timers.set(self.cancelled_timers.get().saturating_sub(1));
+    }
+
+    /// Python: `_run_once`'s compaction of cancelled timers, once there are
+    /// more than `MIN_TIMERS_TO_COMPACT` and they fill half the queue.
+    fn compact_timers(&self) {
+        let cancelled = self.cancelled_timers.get();
+        if cancelled <= MIN_TIMERS_TO_COMPACT || cancelled * 2 <= self.timers.borrow().len() {
+            return;
+        }
+        let removed = self.timers.borrow_mut().extract(TimerAction::is_cancelled);
+        self.cancelled_timers.set(0);
+        drop_each(removed);
+    }
+
     /// Blocks for at most `timeout`, or lets virtual time pass.
     fn wait(&self, timeout: Duration) {
         if self.clock.is_virtual() {
             self.clock.pass(timeout);
-        } else if let Ok(call) = self.remote_rx.recv_timeout(timeout) {
+        } else if let Ok(RemoteMsg::Call(call)) = self.remote_rx.recv_timeout(timeout) {
             // Woken early by another thread: run its call; the next
             // iteration waits for the rest of the time if need be.
             self.push(Handle::Call(Box::new(call)));
         }
+    }
+
+    /// Nothing is ready and no timer is armed: waits for work from other
+    /// threads while some is declared in flight. False when none is, and
+    /// nothing was posted: nothing can ever happen again.
+    fn wait_for_outside_work(&self) -> bool {
+        loop {
+            if self.receive_posted() {
+                return true;
+            }
+            self.remote.waiting.store(true, AtomicOrdering::SeqCst);
+            if self.remote.work_in_flight() == 0 {
+                self.remote.waiting.store(false, AtomicOrdering::SeqCst);
+                // A call posted before the last guard was dropped is in the
+                // channel by now: the guard's drop came after the post.
+                return self.receive_posted();
+            }
+            let msg = self.remote_rx.recv();
+            self.remote.waiting.store(false, AtomicOrdering::SeqCst);
+            match msg {
+                Ok(RemoteMsg::Call(call)) => {
+                    self.push(Handle::Call(Box::new(call)));
+                    return true;
+                }
+                Ok(RemoteMsg::Wake) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Moves every call posted so far into the ready queue; true if there
+    /// was one.
+    fn receive_posted(&self) -> bool {
+        let mut any = false;
+        while let Ok(msg) = self.remote_rx.try_recv() {
+            if let RemoteMsg::Call(call) = msg {
+                self.push(Handle::Call(Box::new(call)));
+                any = true;
+            }
+        }
+        any
     }
 
     #[inline]
@@ -467,10 +571,8 @@ impl Core {
         if self.remote.posted.load(AtomicOrdering::Acquire) == 0 {
             return;
         }
-        self.remote.posted.store(0, AtomicOrdering::Release);
-        while let Ok(call) = self.remote_rx.try_recv() {
-            self.push(Handle::Call(Box::new(call)));
-        }
+        self.remote.posted.swap(0, AtomicOrdering::AcqRel);
+        self.receive_posted();
     }
 
     fn run_handle(&self, handle: Handle) {
@@ -513,17 +615,75 @@ impl Core {
         )
     }
 
-    /// Breaks the reference cycles of tasks that never finished, so their
-    /// generators are dropped (and their stacks unwound) now.
+    /// Closes the loop for good: breaks the reference cycles of tasks that
+    /// never finished, so their generators are dropped (and their stacks
+    /// unwound) now, and drops everything queued.
+    ///
+    /// Everything is taken out of the loop's cells before it is dropped,
+    /// since destructors may call back into the loop (cancel a task, queue
+    /// a callback); what they queue is dropped in the next round. A panic
+    /// in one destructor is reported and the rest still run.
     pub(crate) fn teardown(&self) {
-        let stuck = self.pending_tasks();
-        self.ready.borrow_mut().clear();
-        self.timers.borrow_mut().clear();
-        for task in &stuck {
-            task.abandon();
+        self.closed.set(true);
+        loop {
+            let stuck = self.pending_tasks();
+            self.registry.borrow_mut().clear();
+            let ready = std::mem::take(&mut *self.ready.borrow_mut());
+            let timers = std::mem::replace(&mut *self.timers.borrow_mut(), Timers::new());
+            let current = self.current.take();
+            if stuck.is_empty() && ready.is_empty() && timers.len() == 0 && current.is_none() {
+                // Keep the empty buffers for the next loop on this thread.
+                self.restore_buffers(ready, timers);
+                return;
+            }
+            let mut ready = ready;
+            drop_each(ready.drain(..));
+            let mut timers = timers;
+            drop_each(timers.drain());
+            drop_each(current);
+            for task in stuck {
+                drop_each(Some(AbandonOnDrop(task)));
+            }
+            self.restore_buffers(ready, timers);
         }
-        self.registry.borrow_mut().clear();
-        self.current.borrow_mut().take();
+    }
+
+    /// Puts emptied buffers back, unless something was queued meanwhile.
+    fn restore_buffers(&self, ready: VecDeque<Handle>, timers: Timers<TimerAction>) {
+        if let Ok(mut cell) = self.ready.try_borrow_mut() {
+            if cell.is_empty() {
+                *cell = ready;
+            }
+        }
+        if let Ok(mut cell) = self.timers.try_borrow_mut() {
+            if cell.len() == 0 {
+                *cell = timers;
+            }
+        }
+    }
+}
+
+/// Abandons a stuck task when dropped, so [`drop_each`] can report a panic
+/// from its destructors.
+struct AbandonOnDrop(Rc<dyn TaskObj>);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        self.0.abandon();
+    }
+}
+
+/// Drops each item on its own, with no borrow of the loop held: a panic in
+/// one destructor is reported and the others still run. Python hands such
+/// errors to the loop's exception handler.
+pub(crate) fn drop_each<T>(items: impl IntoIterator<Item = T>) {
+    for item in items {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(item))) {
+            eprintln!(
+                "gencoro: a destructor panicked while the event loop dropped it: {}",
+                crate::generator::panic_message(&*payload)
+            );
+        }
     }
 }
 

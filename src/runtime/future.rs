@@ -3,39 +3,51 @@
 //! and `TaskGroup` use it.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
+use super::cancel::CancelReply;
 use super::core::Core;
 use super::error::Error;
-use super::task::{Awaitable, Callback, CallbackKind, Callbacks, FutState, TaskContext, Wake};
+use super::task::{
+    Awaitable, Callback, CallbackKind, Callbacks, FutState, TaskContext, TaskObj, Wake,
+};
 
-type CancelHook = Box<dyn Fn(&Core, Option<&str>) -> bool>;
+/// A gather's children, and what to tell the gather when they are cancelled.
+type GatherChildren = (Vec<Rc<dyn TaskObj>>, Rc<dyn Fn()>);
 
 /// A future completed by the loop's own machinery. It carries no value: the
 /// waiter reads the outcome from where it lives (the children of a gather,
 /// the inner task of a shield), except for a failure set on it.
+///
+/// It belongs to the loop it was made on: its callbacks are always queued
+/// there, whichever loop's callback completes it.
 pub(crate) struct FutureCell {
     label: &'static str,
+    core: Weak<Core>,
     state: Cell<FutState>,
     failure: RefCell<Option<Error>>,
     callbacks: RefCell<Callbacks>,
-    /// Replaces the default `cancel` (gather cancels its children instead).
-    cancel_hook: RefCell<Option<CancelHook>>,
+    /// A gather's children: cancelling the future cancels them instead, and
+    /// tells the gather that it was asked to.
+    children: RefCell<Option<GatherChildren>>,
 }
 
 impl FutureCell {
-    pub(crate) fn new(label: &'static str) -> Rc<FutureCell> {
+    pub(crate) fn new(label: &'static str, core: &Rc<Core>) -> Rc<FutureCell> {
         Rc::new(FutureCell {
             label,
+            core: Rc::downgrade(core),
             state: Cell::new(FutState::Pending),
             failure: RefCell::new(None),
             callbacks: RefCell::new(Callbacks::default()),
-            cancel_hook: RefCell::new(None),
+            children: RefCell::new(None),
         })
     }
 
-    pub(crate) fn set_cancel_hook(&self, hook: CancelHook) {
-        *self.cancel_hook.borrow_mut() = Some(hook);
+    /// Makes cancelling this future cancel `children`; `requested` runs if
+    /// any of them could be cancelled. Python: `_GatheringFuture.cancel`.
+    pub(crate) fn cancel_children(&self, children: Vec<Rc<dyn TaskObj>>, requested: Rc<dyn Fn()>) {
+        *self.children.borrow_mut() = Some((children, requested));
     }
 
     pub(crate) fn is_done(&self) -> bool {
@@ -47,21 +59,21 @@ impl FutureCell {
     }
 
     /// Python: `set_result(None)`; false if already done.
-    pub(crate) fn set_done(&self, core: &Core) -> bool {
-        self.finish(core, FutState::Finished, None)
+    pub(crate) fn set_done(&self) -> bool {
+        self.finish(FutState::Finished, None)
     }
 
     /// Python: `set_exception(error)`; false if already done.
-    pub(crate) fn set_failure(&self, core: &Core, error: Error) -> bool {
-        self.finish(core, FutState::Finished, Some(error))
+    pub(crate) fn set_failure(&self, error: Error) -> bool {
+        self.finish(FutState::Finished, Some(error))
     }
 
-    /// Python's `Future.cancel`, ignoring any hook.
-    pub(crate) fn cancel_plain(&self, core: &Core, msg: Option<&str>) -> bool {
-        self.finish(core, FutState::Cancelled, Some(Error::cancelled(msg)))
+    /// Python's `Future.cancel`, for a future with no children.
+    pub(crate) fn cancel_plain(&self, msg: Option<&str>) -> bool {
+        self.finish(FutState::Cancelled, Some(Error::cancelled(msg)))
     }
 
-    fn finish(&self, core: &Core, state: FutState, failure: Option<Error>) -> bool {
+    fn finish(&self, state: FutState, failure: Option<Error>) -> bool {
         if self.is_done() {
             return false;
         }
@@ -70,10 +82,19 @@ impl FutureCell {
             (Some(e), FutState::Cancelled) => Wake::Cancel(e.clone()),
             _ => Wake::Go,
         };
-        *self.failure.borrow_mut() = failure;
+        self.failure.replace(failure);
+        // Its children are of no more use once it is done.
+        let children = self.children.take();
+        drop(children);
         let callbacks = self.callbacks.borrow_mut().drain();
-        for cb in callbacks {
-            cb.schedule(core, &wake);
+        match self.core.upgrade() {
+            Some(core) => {
+                for cb in callbacks {
+                    cb.schedule(&core, &wake);
+                }
+            }
+            // The loop is gone: nobody is left to wake.
+            None => super::core::drop_each(callbacks),
         }
         true
     }
@@ -117,20 +138,23 @@ impl FutureCell {
 }
 
 impl Awaitable for FutureCell {
-    fn cancel(self: Rc<Self>, core: &Core, msg: Option<&str>) -> bool {
+    fn cancel_reply(self: Rc<Self>, _core: &Core, msg: Option<&str>) -> CancelReply {
         // Python: every `cancel` starts with `if self.done(): return False`,
         // so a waiter whose gather already failed gets `must_cancel` instead.
         if self.is_done() {
-            return false;
+            return CancelReply::Done(false);
         }
-        let hook = self.cancel_hook.borrow_mut().take();
-        match hook {
-            Some(hook) => {
-                let result = hook(core, msg);
-                *self.cancel_hook.borrow_mut() = Some(hook);
-                result
-            }
-            None => self.cancel_plain(core, msg),
+        let children = self.children.borrow().clone();
+        match children {
+            Some((children, requested)) => CancelReply::Children(children, requested),
+            None => CancelReply::Done(self.cancel_plain(msg)),
+        }
+    }
+
+    fn cancel_edges(self: Rc<Self>) -> Vec<Rc<dyn TaskObj>> {
+        match &*self.children.borrow() {
+            Some((children, _)) if !self.is_done() => children.clone(),
+            _ => Vec::new(),
         }
     }
 

@@ -54,6 +54,7 @@
 //! The loop and its tasks stay on the thread that called [`run`]. Other
 //! threads reach it through a [`LoopHandle`].
 
+mod cancel;
 mod clock;
 mod combinators;
 mod core;
@@ -78,10 +79,11 @@ pub use task::{Task, TaskBuilder, TaskRef, all_tasks, current_task, spawn};
 pub use task_group::{TaskGroup, task_group};
 pub use timeout::{Timeout, timeout, timeout_at};
 
+use self::cancel::cancel_all;
 use self::core::{
     Core, Handle, Installed, Remote, TimerAction, TimerCall, current_core, is_running, loop_running,
 };
-use self::task::{Suspend, TaskCell, TaskContext, Waiter, Wake, cancel_task};
+use self::task::{Suspend, TaskCell, TaskContext, Waiter, Wake};
 use crate::stack::DEFAULT_STACK_SIZE;
 
 /// Runs `main` as a task on a new event loop with a real clock and returns
@@ -230,7 +232,9 @@ impl EventLoop {
     ///
     /// `main`'s failure; [`ErrorKind::NestedRun`] if this loop is running
     /// (`This event loop is already running`) or another loop is running on
-    /// this thread; [`ErrorKind::Deadlock`].
+    /// this thread; [`ErrorKind::Misuse`] if the loop is closed (`Event loop
+    /// is closed`: a handle from [`running`](Self::running) kept after the
+    /// loop's owner was dropped); [`ErrorKind::Deadlock`].
     pub fn run_until_complete<T, F>(&self, main: F) -> Result<T, Error>
     where
         T: 'static,
@@ -248,6 +252,7 @@ impl EventLoop {
                 "Cannot run the event loop while another loop is running",
             ));
         }
+        self.check_open()?;
         let _installed = Installed::new(&self.core);
         let main_task = TaskCell::spawn(&self.core, None, main)?;
         self.core.run_until(&|| main_task.header().is_done())?;
@@ -261,13 +266,30 @@ impl EventLoop {
     ///
     /// # Errors
     ///
-    /// A stack allocation failure.
+    /// [`ErrorKind::Misuse`] if the loop is closed, or a stack allocation
+    /// failure.
     pub fn spawn<T, F>(&self, body: F) -> Result<Task<T>, Error>
     where
         T: 'static,
         F: FnOnce() -> Result<T, Error> + 'static,
     {
+        self.check_open()?;
         Ok(Task { cell: TaskCell::spawn(&self.core, None, body)? })
+    }
+
+    /// Whether the loop has been closed: its owner was dropped, so it can
+    /// never run again. Only a handle from [`running`](Self::running) can
+    /// outlive that. Python: `loop.is_closed()`.
+    pub fn is_closed(&self) -> bool {
+        self.core.is_closed()
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.core.is_closed() {
+            Err(Error::kind_msg(ErrorKind::Misuse, "Event loop is closed"))
+        } else {
+            Ok(())
+        }
     }
 
     /// The loop's clock.
@@ -298,9 +320,7 @@ fn cancel_pending(core: &Rc<Core>) -> Result<(), Error> {
     if pending.is_empty() {
         return Ok(());
     }
-    for task in &pending {
-        cancel_task(task, core, None);
-    }
+    cancel_all(&pending, core, None);
     core.run_until(&|| pending.iter().all(|t| t.header().is_done()))?;
     // `run_until_complete(gather(*pending))`: the gather completes in the
     // last child's done callback, one iteration later, and the loop stops
@@ -400,8 +420,7 @@ pub fn call_soon(callback: impl FnOnce() + 'static) -> Result<CallHandle, Error>
 /// [`ErrorKind::NoRunningLoop`] outside a running loop.
 pub fn call_later(delay: Duration, callback: impl FnOnce() + 'static) -> Result<CallHandle, Error> {
     let core = current_core()?;
-    let call = TimerCall::new(Box::new(callback));
-    core.push_timer(core.now() + delay, TimerAction::Call(call.clone()));
+    let call = core.call_at(core.now() + delay, Box::new(callback));
     Ok(CallHandle { call })
 }
 

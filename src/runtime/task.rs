@@ -32,10 +32,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub(crate) use super::cancel::cancel_task;
+use super::cancel::{CancelReply, cancel_waiter};
 use super::core::{Core, Handle, current_core, loop_running};
 use super::error::{Error, ErrorKind};
 use crate::generator::{
-    Generator, GeneratorBuilder, GeneratorExit, RawYielder, State, Step, Yielder,
+    Generator, GeneratorBuilder, GeneratorExit, RawYielder, State, Step, Yielder, unwinding,
 };
 
 /// What a task hands the loop when it suspends.
@@ -66,8 +68,11 @@ pub(crate) enum Waiter {
 
 /// Something a task can wait on and that can be cancelled.
 pub(crate) trait Awaitable {
-    /// Python: `fut.cancel(msg)`. True if this request cancelled it.
-    fn cancel(self: Rc<Self>, core: &Core, msg: Option<&str>) -> bool;
+    /// Python: `fut.cancel(msg)`, one level: cancels what it can itself and
+    /// names the tasks the request goes on to (see [`super::cancel`]).
+    fn cancel_reply(self: Rc<Self>, core: &Core, msg: Option<&str>) -> CancelReply;
+    /// The tasks a cancellation of this would go on to, with no effect.
+    fn cancel_edges(self: Rc<Self>) -> Vec<Rc<dyn TaskObj>>;
     /// For deadlock reports: what this is.
     fn describe(&self) -> String;
 }
@@ -80,7 +85,7 @@ pub(crate) struct Callback {
 
 pub(crate) enum CallbackKind {
     /// Wake the task if it still waits with this token.
-    Wakeup(Rc<dyn TaskObj>, u32),
+    Wakeup(Rc<dyn TaskObj>, u64),
     /// Run a closure through the loop.
     Call(Box<dyn FnOnce()>),
 }
@@ -102,11 +107,14 @@ impl Callbacks {
         }
     }
 
-    pub(crate) fn remove(&mut self, id: u64) {
+    /// Takes out the callback with this id, for the caller to drop once
+    /// the list is no longer borrowed (a callback may own user values).
+    pub(crate) fn remove(&mut self, id: u64) -> Option<Callback> {
         if self.first.as_ref().is_some_and(|cb| cb.id == id) {
-            self.first = None;
+            return self.first.take();
         }
-        self.rest.retain(|cb| cb.id != id);
+        let index = self.rest.iter().position(|cb| cb.id == id)?;
+        Some(self.rest.remove(index))
     }
 
     /// Empties the list, in registration order.
@@ -149,9 +157,11 @@ pub(crate) struct Header {
     /// tasks waiting on each other ends instead of recursing forever.
     cancel_in_progress: Cell<bool>,
     waiter: RefCell<Option<Waiter>>,
-    token: Cell<u32>,
+    /// Bumped at every suspension. 64 bits: it cannot wrap around in the
+    /// life of a program, so a stale wake-up never matches again.
+    token: Cell<u64>,
     /// `Some(token)` while the task's sleep timer is pending.
-    sleep: Cell<Option<u32>>,
+    sleep: Cell<Option<u64>>,
     callbacks: RefCell<Callbacks>,
     yielder: Cell<Option<RawYielder<Suspend, Wake>>>,
     slot: Cell<usize>,
@@ -186,7 +196,7 @@ thread_local! {
 #[inline(always)]
 fn waitable_yielder(what: &str) -> Result<RawYielder<Suspend, Wake>, Error> {
     match CURRENT_YIELDER.get() {
-        Some(yielder) if yielder.on_own_stack() && !std::thread::panicking() => Ok(yielder),
+        Some(yielder) if yielder.on_own_stack() && !unwinding() => Ok(yielder),
         other => Err(wait_refused(other.is_some(), what)),
     }
 }
@@ -202,7 +212,7 @@ fn wait_refused(in_task: bool, what: &str) -> Error {
             "no running event loop".to_owned()
         };
         Error::kind_msg(ErrorKind::NoRunningLoop, message)
-    } else if std::thread::panicking() {
+    } else if unwinding() {
         Error::kind_msg(ErrorKind::Misuse, "a task cannot wait while it unwinds from a panic")
     } else {
         not_on_task_stack()
@@ -290,27 +300,27 @@ impl Header {
         self.state.get() != FutState::Pending
     }
 
-    pub(crate) fn token(&self) -> u32 {
+    pub(crate) fn token(&self) -> u64 {
         self.token.get()
     }
 
     /// Starts a new suspension; wake-ups for older ones are now stale.
-    pub(crate) fn next_token(&self) -> u32 {
+    pub(crate) fn next_token(&self) -> u64 {
         let token = self.token.get().wrapping_add(1);
         self.token.set(token);
         token
     }
 
-    pub(crate) fn start_sleep(&self, token: u32) {
+    pub(crate) fn start_sleep(&self, token: u64) {
         self.sleep.set(Some(token));
     }
 
-    pub(crate) fn sleep_pending(&self, token: u32) -> bool {
+    pub(crate) fn sleep_pending(&self, token: u64) -> bool {
         self.sleep.get() == Some(token)
     }
 
     /// The sleep timer fired: true if the sleep was still pending.
-    pub(crate) fn finish_sleep(&self, token: u32) -> bool {
+    pub(crate) fn finish_sleep(&self, token: u64) -> bool {
         let pending = self.sleep_pending(token);
         if pending {
             self.sleep.set(None);
@@ -335,7 +345,67 @@ impl Header {
     }
 
     pub(crate) fn remove_callback(&self, id: u64) {
-        self.callbacks.borrow_mut().remove(id);
+        let removed = self.callbacks.borrow_mut().remove(id);
+        drop(removed);
+    }
+
+    /// What the task waits on now, if it is suspended on something.
+    pub(crate) fn waiter(&self) -> Option<Waiter> {
+        self.waiter.borrow().clone()
+    }
+
+    /// The tasks a cancellation of this task would go on to.
+    pub(crate) fn waits_on(&self) -> Vec<Rc<dyn TaskObj>> {
+        match self.waiter() {
+            Some(Waiter::Future(f)) => f.cancel_edges(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether a cancellation walk is inside this task now.
+    pub(crate) fn cancel_in_progress(&self) -> bool {
+        self.cancel_in_progress.get()
+    }
+
+    pub(crate) fn set_cancel_in_progress(&self, on: bool) {
+        self.cancel_in_progress.set(on);
+    }
+
+    /// Counts one cancellation request. Python: `_num_cancels_requested += 1`.
+    pub(crate) fn note_cancel_request(&self) {
+        self.add_cancel_requests(1);
+    }
+
+    pub(crate) fn add_cancel_requests(&self, n: u32) {
+        self.cancels_requested.set(self.cancels_requested.get().saturating_add(n));
+    }
+
+    /// Python: `self._must_cancel = True; self._cancel_message = msg`.
+    pub(crate) fn set_must_cancel(&self, msg: Option<&str>) {
+        self.must_cancel.set(true);
+        if msg.is_some() || self.cold.borrow().is_some() {
+            self.cold.borrow_mut().get_or_insert_with(Box::default).cancel_msg =
+                msg.map(str::to_owned);
+        }
+    }
+
+    /// Cancels the task's pending sleep, if any: its wait returns the
+    /// cancellation in the next iteration. `task` is this header's task.
+    pub(crate) fn cancel_sleep(
+        &self,
+        core: &Core,
+        task: &Rc<dyn TaskObj>,
+        msg: Option<&str>,
+    ) -> bool {
+        match self.sleep.get() {
+            Some(token) => {
+                self.sleep.set(None);
+                core.timer_cancelled();
+                core.push(Handle::Wakeup(task.clone(), token, Wake::Cancel(Error::cancelled(msg))));
+                true
+            }
+            None => false,
+        }
     }
 
     fn make_cancelled_error(&self) -> Error {
@@ -383,55 +453,6 @@ pub(crate) fn add_task_callback(task: &Rc<dyn TaskObj>, core: &Core, kind: Callb
         id
     } else {
         h.add_callback(core, kind)
-    }
-}
-
-/// Python: `Task.cancel(msg)`.
-pub(crate) fn cancel_task(task: &Rc<dyn TaskObj>, core: &Core, msg: Option<&str>) -> bool {
-    let h = task.header();
-    if h.is_done() || h.cancel_in_progress.get() {
-        // Reached again through a cycle of waiting tasks (CPython recurses
-        // until RecursionError): this request adds nothing.
-        return false;
-    }
-    h.cancels_requested.set(h.cancels_requested.get() + 1);
-    let waiter = h.waiter.borrow().clone();
-    if let Some(waiter) = waiter {
-        h.cancel_in_progress.set(true);
-        let cancelled = cancel_waiter(task, &waiter, core, msg);
-        h.cancel_in_progress.set(false);
-        if cancelled {
-            // The waiter may be a task that swallows the cancellation, so
-            // it stays recorded and may be cancelled again later.
-            return true;
-        }
-    }
-    h.must_cancel.set(true);
-    if msg.is_some() || h.cold.borrow().is_some() {
-        h.cold.borrow_mut().get_or_insert_with(Box::default).cancel_msg = msg.map(str::to_owned);
-    }
-    true
-}
-
-fn cancel_waiter(task: &Rc<dyn TaskObj>, waiter: &Waiter, core: &Core, msg: Option<&str>) -> bool {
-    match waiter {
-        Waiter::Future(f) => f.clone().cancel(core, msg),
-        Waiter::Sleep => {
-            let h = task.header();
-            match h.sleep.get() {
-                Some(token) => {
-                    h.sleep.set(None);
-                    core.timer_cancelled();
-                    core.push(Handle::Wakeup(
-                        task.clone(),
-                        token,
-                        Wake::Cancel(Error::cancelled(msg)),
-                    ));
-                    true
-                }
-                None => false,
-            }
-        }
     }
 }
 
@@ -496,8 +517,10 @@ impl<T: 'static> TaskCell<T> {
     fn complete(self: &Rc<Self>, core: &Core, state: FutState, outcome: Outcome<T>) {
         let h = &self.header;
         h.state.set(state);
-        *self.outcome.borrow_mut() = outcome;
-        h.waiter.borrow_mut().take();
+        let pending = self.outcome.replace(outcome);
+        drop(pending);
+        let waited_on = h.waiter.take();
+        drop(waited_on);
         core.unregister(h.slot.get());
         let wake = match state {
             FutState::Cancelled => {
@@ -550,7 +573,10 @@ impl<T: 'static> TaskObj for TaskCell<T> {
             }
             h.must_cancel.set(false);
         }
-        h.waiter.borrow_mut().take();
+        // Taken out before it is dropped: dropping it may drop the last
+        // handle to another task, and with it user values.
+        let waited_on = h.waiter.take();
+        drop(waited_on);
         let guard = StepGuard {
             core,
             previous: core.set_current(Some(self.clone())),
@@ -577,11 +603,12 @@ impl<T: 'static> TaskObj for TaskCell<T> {
         match step {
             Some(Step::Yielded(Suspend::Yield)) => core.push(Handle::Step(self)),
             Some(Step::Yielded(Suspend::Wait(waiter))) => {
-                *h.waiter.borrow_mut() = Some(waiter.clone());
+                let previous = h.waiter.replace(Some(waiter));
+                drop(previous);
                 if h.must_cancel.get() {
                     let msg = h.cancel_msg();
                     let erased: Rc<dyn TaskObj> = self.clone();
-                    if cancel_waiter(&erased, &waiter, core, msg.as_deref()) {
+                    if cancel_waiter(&erased, core, msg.as_deref()) {
                         h.must_cancel.set(false);
                     }
                 }
@@ -623,8 +650,12 @@ impl<T: 'static> TaskObj for TaskCell<T> {
     }
 
     fn abandon(&self) {
-        self.header.waiter.borrow_mut().take();
-        drop(self.header.callbacks.borrow_mut().drain());
+        // Taken out first, dropped after: callbacks own user values, whose
+        // destructors may call back into the loop and this task.
+        let waited_on = self.header.waiter.take();
+        drop(waited_on);
+        let callbacks: Vec<Callback> = self.header.callbacks.borrow_mut().drain().collect();
+        drop(callbacks);
         if self.generator.state() != State::Running {
             // Unwinds the suspended body, running its destructors.
             let closing = CLOSING_TASK.replace(true);
@@ -635,9 +666,12 @@ impl<T: 'static> TaskObj for TaskCell<T> {
 }
 
 impl<T: 'static> Awaitable for TaskCell<T> {
-    fn cancel(self: Rc<Self>, core: &Core, msg: Option<&str>) -> bool {
-        let erased: Rc<dyn TaskObj> = self;
-        cancel_task(&erased, core, msg)
+    fn cancel_reply(self: Rc<Self>, _core: &Core, _msg: Option<&str>) -> CancelReply {
+        CancelReply::Join(self)
+    }
+
+    fn cancel_edges(self: Rc<Self>) -> Vec<Rc<dyn TaskObj>> {
+        vec![self]
     }
 
     fn describe(&self) -> String {

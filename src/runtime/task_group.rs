@@ -95,10 +95,15 @@ impl Inner {
 
     /// Python: `TaskGroup._on_task_done`.
     fn on_task_done(&self, task: &Rc<dyn TaskObj>) {
-        self.tasks.borrow_mut().retain(|t| !Rc::ptr_eq(t, task));
+        let removed = {
+            let mut tasks = self.tasks.borrow_mut();
+            tasks.iter().position(|t| Rc::ptr_eq(t, task)).map(|i| tasks.remove(i))
+        };
+        drop(removed);
         if self.tasks.borrow().is_empty() {
-            if let Some(fut) = self.on_completed.borrow().clone() {
-                fut.set_done(&self.core);
+            let fut = self.on_completed.borrow().clone();
+            if let Some(fut) = fut {
+                fut.set_done();
             }
         }
         if task.header().state() == FutState::Cancelled {
@@ -193,15 +198,15 @@ pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> Result<R, Error>) -> Resul
         inner.abort();
     }
     while !inner.tasks.borrow().is_empty() {
-        let fut = FutureCell::new("task group");
-        *inner.on_completed.borrow_mut() = Some(fut.clone());
+        let fut = FutureCell::new("task group", &cx.core);
+        inner.on_completed.replace(Some(fut.clone()));
         if let Err(e) = fut.wait(&cx) {
             if !inner.aborting.get() {
                 propagate_cancellation = Some(e);
                 inner.abort();
             }
         }
-        inner.on_completed.borrow_mut().take();
+        inner.on_completed.take();
     }
     if let Some(e) = propagate_cancellation.filter(|_| inner.errors.borrow().is_empty()) {
         return Err(e);

@@ -59,22 +59,25 @@ impl Timeout {
             ));
         }
         inner.when.set(when);
-        if let Some(h) = inner.handle.borrow_mut().take() {
-            inner.core.cancel_call(&h);
+        let previous = inner.handle.take();
+        if let Some(h) = previous {
+            h.cancel();
         }
         if let Some(when) = when {
             let weak = Rc::downgrade(&self.inner);
-            let call = TimerCall::new(Box::new(move || {
+            let on_timeout: Box<dyn FnOnce()> = Box::new(move || {
                 if let Some(inner) = weak.upgrade() {
                     inner.on_timeout();
                 }
-            }));
-            if when <= inner.core.now() {
+            });
+            let call = if when <= inner.core.now() {
+                let call = TimerCall::new(on_timeout);
                 inner.core.push(Handle::Timer(TimerAction::Call(call.clone())));
+                call
             } else {
-                inner.core.push_timer(when, TimerAction::Call(call.clone()));
-            }
-            *inner.handle.borrow_mut() = Some(call);
+                inner.core.call_at(when, on_timeout)
+            };
+            inner.handle.replace(Some(call));
         }
         Ok(())
     }
@@ -84,7 +87,8 @@ impl Inner {
     fn on_timeout(&self) {
         cancel_task(&self.task, &self.core, None);
         self.state.set(TimeoutState::Expiring);
-        self.handle.borrow_mut().take();
+        let handle = self.handle.take();
+        drop(handle);
     }
 
     fn state_name(&self) -> &'static str {
@@ -171,8 +175,9 @@ fn timeout_in<T>(
     scope.reschedule(when)?;
     let result = body(&scope);
     let inner = &scope.inner;
-    if let Some(h) = inner.handle.borrow_mut().take() {
-        inner.core.cancel_call(&h);
+    let handle = inner.handle.take();
+    if let Some(h) = handle {
+        h.cancel();
     }
     match inner.state.get() {
         TimeoutState::Expiring => {

@@ -98,11 +98,36 @@ impl<A> Timers<A> {
         }
     }
 
-    /// Keeps only the timers `keep` accepts, in the same order.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&A) -> bool) {
-        self.sorted.retain(|e| keep(&e.action));
-        let heap = std::mem::take(&mut self.heap);
-        self.heap = heap.into_vec().into_iter().filter(|e| keep(&e.0.action)).collect();
+    /// Takes out every timer whose action `remove` accepts, keeping the
+    /// others in the same order. The caller drops what comes out, after it
+    /// has let go of the queue.
+    pub(crate) fn extract(&mut self, mut remove: impl FnMut(&A) -> bool) -> Vec<A> {
+        let mut removed = Vec::new();
+        let sorted = std::mem::take(&mut self.sorted);
+        for entry in sorted {
+            if remove(&entry.action) {
+                removed.push(entry.action);
+            } else {
+                self.sorted.push_back(entry);
+            }
+        }
+        let heap = std::mem::take(&mut self.heap).into_vec();
+        let mut kept = Vec::with_capacity(heap.len());
+        for entry in heap {
+            if remove(&entry.0.action) {
+                removed.push(entry.0.action);
+            } else {
+                kept.push(entry);
+            }
+        }
+        self.heap = BinaryHeap::from(kept);
+        removed
+    }
+
+    /// Empties the queue, in no particular order.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = A> + '_ {
+        let heap = std::mem::take(&mut self.heap).into_vec();
+        self.sorted.drain(..).map(|e| e.action).chain(heap.into_iter().map(|e| e.0.action))
     }
 
     pub(crate) fn len(&self) -> usize {
