@@ -377,9 +377,9 @@ impl<T: 'static> Iterator for AsCompleted<T> {
                 }
             };
             let getter = FutureCell::new("as_completed", &cx.core);
-            *self.shared.getter.borrow_mut() = Some(getter.clone());
+            self.shared.getter.replace(Some(getter.clone()));
             if let Err(e) = getter.wait(&cx) {
-                self.shared.getter.borrow_mut().take();
+                self.shared.getter.take();
                 return Some(Err(e));
             }
         }

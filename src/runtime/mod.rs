@@ -321,7 +321,17 @@ fn cancel_pending(core: &Rc<Core>) -> Result<(), Error> {
         return Ok(());
     }
     cancel_all(&pending, core, None);
-    core.run_until(&|| pending.iter().all(|t| t.header().is_done()))?;
+    // Done-ness never reverts, so a cursor over the tasks checks each one
+    // once in all, not every task in every iteration.
+    let cursor = std::cell::Cell::new(0);
+    core.run_until(&|| {
+        let mut i = cursor.get();
+        while pending.get(i).is_some_and(|t| t.header().is_done()) {
+            i += 1;
+        }
+        cursor.set(i);
+        i == pending.len()
+    })?;
     // `run_until_complete(gather(*pending))`: the gather completes in the
     // last child's done callback, one iteration later, and the loop stops
     // one iteration after that.
