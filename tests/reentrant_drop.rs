@@ -484,7 +484,8 @@ fn in_child(name: &str, property: fn(Vec<Op>, End) -> Result<(), TestCaseError>)
         .expect("the test binary runs as a child");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let held = out.status.success() && stdout.lines().any(|l| l == "property held");
+    let held =
+        out.status.success() && stdout.lines().any(|l| l.trim_end().ends_with("property held"));
     let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     assert!(

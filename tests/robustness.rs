@@ -128,8 +128,10 @@ struct ChildRun {
 }
 
 impl ChildRun {
+    /// Whether the child printed `line` (at the end of a line: the test
+    /// harness prints `test <name> ... ` in front of a test's first line).
     fn printed(&self, line: &str) -> bool {
-        self.stdout.lines().any(|l| l == line)
+        self.stdout.lines().any(|l| l.trim_end().ends_with(line))
     }
 
     fn describe(&self) -> String {
