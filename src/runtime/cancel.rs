@@ -20,9 +20,10 @@
 //!
 //! A walk that comes back to a task it is still inside (A joins B, B joins
 //! A) cannot cancel that task's waiter again. CPython recurses until
-//! `RecursionError`; here the task that closes the cycle has its wait
-//! interrupted with the cancellation at once, so the request is delivered
-//! at a suspension point and the cycle unwinds.
+//! `RecursionError`; here the task where the walk entered the cycle (A,
+//! when A is cancelled) has its wait interrupted with the cancellation at
+//! once, so the request is delivered at a suspension point, and the others
+//! in the cycle are woken in turn as it ends.
 //!
 //! # Shutdown
 //!
@@ -222,9 +223,10 @@ impl<'a> Walk<'a> {
                 CancelReply::Done(cancelled) => (cancelled, Vec::new()),
                 CancelReply::Join(joined) if free(&joined) => (true, vec![joined]),
                 CancelReply::Join(joined) if !joined.header().is_done() => {
-                    // A cycle: `joined` is on the walk's path. Interrupt
-                    // this task's wait instead.
-                    self.interrupt(task);
+                    // A cycle: `joined` is on the walk's path, where the
+                    // walk entered the cycle. Its wait is interrupted, and
+                    // its end wakes this task in turn.
+                    self.interrupt(&joined);
                     (true, Vec::new())
                 }
                 CancelReply::Join(_) => (false, Vec::new()),

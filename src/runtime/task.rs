@@ -662,6 +662,15 @@ impl<T: 'static> TaskObj for TaskCell<T> {
             let _ = panic::catch_unwind(AssertUnwindSafe(|| self.generator.close()));
             CLOSING_TASK.set(closing);
         }
+        // Destructors that ran above may have added callbacks, which hold
+        // this task: drop them too, until none are left.
+        loop {
+            let callbacks: Vec<Callback> = self.header.callbacks.borrow_mut().drain().collect();
+            if callbacks.is_empty() {
+                break;
+            }
+            drop(callbacks);
+        }
     }
 }
 
@@ -878,7 +887,9 @@ impl<T: 'static> Task<T> {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NoRunningLoop`] if the task's loop is gone.
+    /// [`ErrorKind::NoRunningLoop`] if the task's loop is gone;
+    /// [`ErrorKind::Misuse`] if it is closed (being torn down, or torn
+    /// down): the callback could never run, and it is dropped at once.
     pub fn add_done_callback(
         &self,
         callback: impl FnOnce(&Task<T>) + 'static,
@@ -886,6 +897,10 @@ impl<T: 'static> Task<T> {
         let core = self.cell.header.core.upgrade().ok_or_else(|| {
             Error::kind_msg(ErrorKind::NoRunningLoop, "the task's event loop is gone")
         })?;
+        if core.is_closed() {
+            // Registered now, it would never run, and it holds this task.
+            return Err(Error::kind_msg(ErrorKind::Misuse, "Event loop is closed"));
+        }
         let task = self.clone();
         let call: Box<dyn FnOnce()> = Box::new(move || callback(&task));
         let erased: Rc<dyn TaskObj> = self.cell.clone();
