@@ -79,13 +79,19 @@ fn is_child(test: &str) -> bool {
     std::env::var(CHILD_ENV).is_ok_and(|name| name == test)
 }
 
+/// Re-runs this test binary with only `test`, as the child, and returns
+/// what it did.
+fn run_child(test: &str) -> Output {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    run(Command::new(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, test))
+}
+
 /// Re-runs this test binary with only `test`, as the child; checks that the
 /// test ran and passed there, and returns its stdout.
 fn run_as_child(test: &str) -> String {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let output = run(Command::new(exe)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, test));
+    let output = run_child(test);
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert!(
         output.status.success(),
@@ -231,6 +237,255 @@ fn overflow_message_names_the_rounded_stack_size() {
         .stack_size();
     assert!(rounded >= 50_000 && rounded % stack::page_size() == 0, "{rounded}");
     check_overflow(&["50000"], rounded);
+}
+
+// ---------------------------------------------------------------------------
+// Threads that exit with stacks still lent out
+// ---------------------------------------------------------------------------
+
+/// More threads than the overflow table used to have slots (4,096).
+const EXITING_THREADS: usize = 5_000;
+
+/// Uses a kilobyte of stack per call, without bound. `black_box` keeps the
+/// frame and the recursion from being optimised away.
+fn recurse(depth: u64) -> u64 {
+    if std::hint::black_box(depth) == u64::MAX {
+        return 0;
+    }
+    let frame = std::hint::black_box([depth as u8; 1024]);
+    let below = recurse(std::hint::black_box(depth + 1));
+    below.wrapping_add(u64::from(frame[(depth % 1024) as usize]))
+}
+
+/// In a child: overflows a fresh generator's stack, which must abort the
+/// process with gencoro's message. Prints `overflowing` first.
+fn overflow_now() -> ! {
+    let g: Generator<u64> = Generator::new(|co| {
+        co.yield_(0);
+        co.yield_(recurse(0));
+    });
+    g.start().unwrap();
+    println!("overflowing");
+    let result = g.resume();
+    panic!("the recursion returned {result:?}");
+}
+
+/// Checks that a child ran to `overflowing` and then died of gencoro's
+/// overflow report (`SIGABRT`), not a bare `SIGSEGV`.
+fn check_child_overflow_reported(output: &Output) {
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    let context = format!("status {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}", output.status);
+    assert!(stdout.contains("overflowing"), "the child did not get to the overflow: {context}");
+    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "not killed by SIGABRT: {context}");
+    assert!(stderr.contains("gencoro: coroutine stack overflow"), "{context}");
+    assert!(stderr.contains(&format!("its {DEFAULT_STACK_SIZE}-byte stack")), "{context}");
+}
+
+/// Counts the bodies whose destructors ran.
+static BODIES_CLOSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct CountOnDrop;
+
+impl Drop for CountOnDrop {
+    fn drop(&mut self) {
+        BODIES_CLOSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    /// Initialised before the thread's stack pool, so destroyed after it:
+    /// the generator in it returns its stack once the pool is gone.
+    static HELD: std::cell::RefCell<Option<Generator<usize>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Starts `EXITING_THREADS` threads, one after the other, each of which
+/// ends with a suspended generator in a thread-local destroyed after the
+/// thread's stack pool. Checks every generator was closed at thread exit.
+fn exit_threads_with_stacks_in_thread_locals() {
+    let before = BODIES_CLOSED.load(std::sync::atomic::Ordering::Relaxed);
+    for i in 0..EXITING_THREADS {
+        std::thread::spawn(move || {
+            // First touch: registers HELD's destructor before the pool's.
+            HELD.with(|held| assert!(held.borrow().is_none()));
+            let g = Generator::new(move |co| {
+                let _sentinel = CountOnDrop;
+                co.yield_(i);
+            });
+            assert_eq!(g.start().unwrap(), Step::Yielded(i));
+            HELD.with(|held| *held.borrow_mut() = Some(g));
+        })
+        .join()
+        .expect("the thread ran");
+    }
+    let closed = BODIES_CLOSED.load(std::sync::atomic::Ordering::Relaxed) - before;
+    assert_eq!(closed, EXITING_THREADS, "generators closed at thread exit");
+}
+
+/// Starts `EXITING_THREADS` threads, one after the other, each of which
+/// leaks a suspended generator for good (`mem::forget`).
+fn exit_threads_with_forgotten_stacks() {
+    for i in 0..EXITING_THREADS {
+        std::thread::spawn(move || std::mem::forget(suspended(i).expect("a stack")))
+            .join()
+            .expect("the thread ran");
+    }
+}
+
+/// Bytes of address space this process has mapped (`VmSize`).
+fn address_space() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kib: usize = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmSize:"))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmSize in /proc/self/status:\n{status}"));
+    kib * 1024
+}
+
+#[test]
+fn stacks_returned_after_their_threads_pool_is_gone_are_unmapped() {
+    const NAME: &str = "stacks_returned_after_their_threads_pool_is_gone_are_unmapped";
+    if is_child(NAME) {
+        // Warm up thread creation (malloc arenas, glibc's stack cache).
+        exit_threads_with_stacks_in_thread_locals();
+        let before = address_space();
+        exit_threads_with_stacks_in_thread_locals();
+        let grown = address_space().saturating_sub(before);
+        // Each thread mapped a chunk of 8 stacks (over 1 MiB); leaking them
+        // would grow the address space by over 5 GiB.
+        let leak = EXITING_THREADS * 8 * usable_stride();
+        println!("address_space_growth={grown} leak_would_be={leak}");
+        assert!(grown < leak / 8, "{grown} bytes more mapped after {EXITING_THREADS} threads");
+        return;
+    }
+    let stdout = run_as_child(NAME);
+    let grown = reported(&stdout, "address_space_growth");
+    eprintln!("address space growth over {EXITING_THREADS} exiting threads: {grown}");
+}
+
+/// A thread started with `pthread_create`, not by `std`: it has no
+/// alternate signal stack until gencoro gives it one.
+fn run_foreign_thread() {
+    extern "C" fn body(_: *mut libc::c_void) -> *mut libc::c_void {
+        let g = suspended(7).expect("a stack");
+        assert_eq!(g.resume().unwrap(), Step::Returned(()));
+        std::ptr::null_mut()
+    }
+    let mut thread: libc::pthread_t = 0;
+    // SAFETY: `body` is a valid thread entry point that ignores its
+    // argument; the default attributes are used.
+    let created =
+        unsafe { libc::pthread_create(&mut thread, std::ptr::null(), body, std::ptr::null_mut()) };
+    assert_eq!(created, 0, "pthread_create");
+    // SAFETY: `thread` was just created and is joined once.
+    assert_eq!(unsafe { libc::pthread_join(thread, std::ptr::null_mut()) }, 0, "pthread_join");
+}
+
+/// Resident bytes of this process (`VmRSS`).
+fn resident() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kib: usize = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/self/status:\n{status}"));
+    kib * 1024
+}
+
+#[test]
+fn a_thread_that_exits_with_a_stack_leaked_releases_its_free_stacks_memory() {
+    const NAME: &str = "a_thread_that_exits_with_a_stack_leaked_releases_its_free_stacks_memory";
+    const STACKS: usize = 4_000;
+    if is_child(NAME) {
+        let before = resident();
+        std::thread::spawn(|| {
+            // Touch STACKS stacks, a page each at least, and free them all...
+            let held: Vec<_> = (0..STACKS).map(|i| suspended(i).expect("a stack")).collect();
+            drop(held);
+            assert_eq!(pool(DEFAULT_STACK_SIZE).stacks_free, STACKS);
+            // ...but one, leaked for good: the pool cannot unmap its chunk.
+            std::mem::forget(suspended(0).expect("a pooled stack"));
+        })
+        .join()
+        .expect("the thread ran");
+        let kept = resident().saturating_sub(before);
+        let touched = STACKS * stack::page_size();
+        println!("resident_growth={kept} touched={touched}");
+        assert!(kept < touched / 4, "{kept} bytes stay resident after the thread exited");
+        return;
+    }
+    let stdout = run_as_child(NAME);
+    let kept = reported(&stdout, "resident_growth");
+    eprintln!("resident after a thread exited with {STACKS} free stacks and one leaked: {kept}");
+}
+
+#[test]
+fn overflow_in_a_thread_not_started_by_std_is_reported() {
+    const NAME: &str = "overflow_in_a_thread_not_started_by_std_is_reported";
+    if is_child(NAME) {
+        extern "C" fn body(_: *mut libc::c_void) -> *mut libc::c_void {
+            overflow_now()
+        }
+        let mut thread: libc::pthread_t = 0;
+        // SAFETY: as in `run_foreign_thread`.
+        let created = unsafe {
+            libc::pthread_create(&mut thread, std::ptr::null(), body, std::ptr::null_mut())
+        };
+        assert_eq!(created, 0, "pthread_create");
+        // SAFETY: `thread` was just created and is joined once.
+        unsafe { libc::pthread_join(thread, std::ptr::null_mut()) };
+        panic!("the overflowing thread ended");
+    }
+    check_child_overflow_reported(&run_child(NAME));
+}
+
+#[test]
+fn threads_not_started_by_std_do_not_leak_their_signal_stacks() {
+    const NAME: &str = "threads_not_started_by_std_do_not_leak_their_signal_stacks";
+    const THREADS: usize = 2_000;
+    if is_child(NAME) {
+        // Warm up: glibc caches the stacks of joined threads.
+        (0..100).for_each(|_| run_foreign_thread());
+        let before = address_space();
+        (0..THREADS).for_each(|_| run_foreign_thread());
+        let grown = address_space().saturating_sub(before);
+        // Each thread got a 64 KiB alternate signal stack.
+        let leak = THREADS * 64 * 1024;
+        println!("address_space_growth={grown} leak_would_be={leak}");
+        assert!(grown < leak / 4, "{grown} bytes more mapped after {THREADS} threads");
+        return;
+    }
+    let stdout = run_as_child(NAME);
+    let grown = reported(&stdout, "address_space_growth");
+    eprintln!("address space growth over {THREADS} foreign threads: {grown}");
+}
+
+/// Bytes per default-size stack, guard included.
+fn usable_stride() -> usize {
+    DEFAULT_STACK_SIZE + stack::page_size()
+}
+
+#[test]
+fn overflow_is_reported_after_thousands_of_threads_exit_with_stacks_lent_out() {
+    const NAME: &str = "overflow_is_reported_after_thousands_of_threads_exit_with_stacks_lent_out";
+    if is_child(NAME) {
+        exit_threads_with_stacks_in_thread_locals();
+        overflow_now();
+    }
+    check_child_overflow_reported(&run_child(NAME));
+}
+
+#[test]
+fn overflow_is_reported_after_thousands_of_threads_leak_stacks_forever() {
+    const NAME: &str = "overflow_is_reported_after_thousands_of_threads_leak_stacks_forever";
+    if is_child(NAME) {
+        exit_threads_with_forgotten_stacks();
+        overflow_now();
+    }
+    check_child_overflow_reported(&run_child(NAME));
 }
 
 // ---------------------------------------------------------------------------
