@@ -430,6 +430,37 @@ fn resident() -> usize {
 }
 
 #[test]
+fn overflow_is_reported_after_threads_register_chunks_all_at_once() {
+    const NAME: &str = "overflow_is_reported_after_threads_register_chunks_all_at_once";
+    const THREADS: usize = 8;
+    const SIZES: usize = 100;
+    if is_child(NAME) {
+        // Each thread maps one chunk per stack size, all threads at once,
+        // and leaks a stack in each: 800 chunks registered concurrently,
+        // several times the overflow table's first segment.
+        let start = std::sync::Barrier::new(THREADS);
+        std::thread::scope(|scope| {
+            for _ in 0..THREADS {
+                scope.spawn(|| {
+                    start.wait();
+                    for k in 0..SIZES {
+                        let size = stack::MIN_STACK_SIZE + k * stack::page_size();
+                        let g: Generator<()> = GeneratorBuilder::new()
+                            .stack_size(size)
+                            .build(|co| co.yield_(()))
+                            .expect("a stack");
+                        g.start().unwrap();
+                        std::mem::forget(g);
+                    }
+                });
+            }
+        });
+        overflow_now();
+    }
+    check_child_overflow_reported(&run_child(NAME));
+}
+
+#[test]
 fn a_thread_that_exits_with_a_stack_leaked_releases_its_free_stacks_memory() {
     const NAME: &str = "a_thread_that_exits_with_a_stack_leaked_releases_its_free_stacks_memory";
     const STACKS: usize = 4_000;
