@@ -31,10 +31,21 @@
 //! fresh `mmap` costs microseconds. Pages a stack touched stay resident while
 //! it sits in the pool.
 //!
+//! # Threads that exit
+//!
+//! A thread's pool is destroyed with its thread-locals. Chunks with no stack
+//! lent out are unmapped then. A chunk with stacks still lent out (to a
+//! generator in a thread-local destroyed after the pool's, say) stays
+//! mapped, its free stacks' memory given back to the kernel, until the last
+//! of those stacks is dropped; then it is unmapped. A stack that is never
+//! dropped (`mem::forget`) keeps its chunk for good: that leak is the
+//! caller's, and overflows on it are still reported.
+//!
 //! # Overflow
 //!
-//! Every chunk is registered with a `SIGSEGV` handler (see `overflow.rs`).
-//! A fault inside a guard page prints
+//! Every chunk is registered with a `SIGSEGV` handler (see `overflow.rs`),
+//! in a table that grows as needed, so no number of chunks or threads
+//! leaves an overflow unreported. A fault inside a guard page prints
 //! `gencoro: coroutine stack overflow: ...` with the stack size to stderr and
 //! aborts the process. Faults elsewhere are passed on to the handler that was
 //! installed before (normally the standard library's).
@@ -45,7 +56,7 @@ mod pool;
 use std::fmt;
 
 pub(crate) use pool::Stack;
-pub use pool::{PoolStats, force_mprotect_guards, pool_stats};
+pub use pool::{PoolStats, RawStack, cap_mappings_for_tests, force_mprotect_guards, pool_stats};
 
 /// Default usable size of a coroutine stack: 128 KiB.
 ///

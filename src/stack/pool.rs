@@ -1,9 +1,11 @@
 //! The per-thread stack pool and the chunk mappings behind it.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::ptr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use super::{GuardMode, MIN_STACK_SIZE, StackError, overflow};
@@ -20,6 +22,12 @@ const MAX_CHUNK_SLOTS: usize = 4096;
 
 /// 0 = not probed yet, 1 = MADV_GUARD_INSTALL works, 2 = mprotect fallback.
 static GUARD_MODE: AtomicU8 = AtomicU8::new(0);
+/// Memory mappings the pools of this process have added: one per chunk, two
+/// more per guard page installed with `mprotect` (each splits the chunk's
+/// mapping).
+static MAPPINGS_USED: AtomicUsize = AtomicUsize::new(0);
+/// The most `MAPPINGS_USED` may reach; see [`cap_mappings_for_tests`].
+static MAPPINGS_CAP: AtomicUsize = AtomicUsize::new(usize::MAX);
 static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 
 pub(crate) fn page_size() -> usize {
@@ -74,13 +82,19 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         let (base, size) = (self.base, self.size);
-        // If the thread's pool is already gone (thread-local destruction),
-        // the region is leaked: it stays mapped, so nothing dangles.
-        let _ = POOLS.try_with(|pools| {
+        let returned = POOLS.try_with(|pools| {
+            // The pool is never borrowed while a stack is dropped; if it
+            // somehow were, the stack would stay lent out for good, so its
+            // chunk stays mapped and nothing dangles.
             if let Ok(mut pools) = pools.try_borrow_mut() {
                 pools.pool(size).push(base);
             }
         });
+        if returned.is_err() {
+            // The thread's pool is gone (a generator in a thread-local that
+            // is destroyed after the pool's): the chunk was orphaned.
+            return_orphaned(base);
+        }
     }
 }
 
@@ -149,12 +163,69 @@ impl Pools {
     }
 }
 
+/// One mapping of `slots` stack slots, the first `carved` of them in use or
+/// on the free list.
 struct Chunk {
     start: usize,
     len: usize,
     slots: usize,
     carved: usize,
-    registration: Option<usize>,
+    /// Mappings this chunk accounts for in `MAPPINGS_USED`.
+    mappings: usize,
+    registration: overflow::Registration,
+}
+
+impl Chunk {
+    /// Unregisters and unmaps the chunk.
+    ///
+    /// # Safety
+    ///
+    /// No stack of the chunk may be in use, and none may be handed out
+    /// again: nothing may point into it.
+    unsafe fn unmap(self) {
+        // Unregister first, so the overflow handler never matches an
+        // address that a later mapping reuses.
+        self.registration.unregister();
+        // SAFETY: the chunk was mapped by `map_chunk` with this length, and
+        // the caller guarantees nothing uses it.
+        unsafe { libc::munmap(self.start as *mut libc::c_void, self.len) };
+        MAPPINGS_USED.fetch_sub(self.mappings, Ordering::Relaxed);
+    }
+}
+
+/// Chunks whose pool is gone while some of their stacks are still lent
+/// out, by start address, with how many are. Each is unmapped when its last
+/// stack comes back. A stack that never comes back (`mem::forget`, or a
+/// generator that had to abandon its stack) keeps its chunk mapped and
+/// registered for good, so an overflow on it is still reported; the chunk's
+/// free stacks were already released to the kernel.
+static ORPHANS: Mutex<BTreeMap<usize, Orphan>> = Mutex::new(BTreeMap::new());
+
+struct Orphan {
+    chunk: Chunk,
+    lent: usize,
+}
+
+/// Takes back a stack whose thread's pool has been destroyed.
+#[cold]
+fn return_orphaned(base: NonZeroUsize) {
+    let mut orphans = ORPHANS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // The stack lies below its base, in the chunk starting at or below it.
+    let Some((&start, orphan)) = orphans.range_mut(..base.get()).next_back() else {
+        return;
+    };
+    if base.get() > orphan.chunk.start + orphan.chunk.len {
+        // Not from an orphaned chunk: cannot happen; keep it mapped.
+        return;
+    }
+    orphan.lent -= 1;
+    if orphan.lent == 0 {
+        let orphan = orphans.remove(&start).expect("just found");
+        // SAFETY: the pool is gone, so its free stacks are never handed out
+        // again, and this was the chunk's last stack lent out: it is being
+        // dropped, so nothing runs on it any more.
+        unsafe { orphan.chunk.unmap() };
+    }
 }
 
 struct Pool {
@@ -217,13 +288,14 @@ impl Pool {
         }
         let chunk = self.chunks.last_mut().expect("a chunk was just ensured");
         let slot_start = chunk.start + chunk.carved * self.stride;
-        install_guard(slot_start, self.guard).map_err(|errno| {
+        let mappings = install_guard(slot_start, self.guard).map_err(|errno| {
             if errno == libc::ENOMEM {
                 StackError::MapCountLimit { live_stacks: self.mapped }
             } else {
                 StackError::Map { errno, bytes: self.guard }
             }
         })?;
+        chunk.mappings += mappings;
         chunk.carved += 1;
         self.mapped += 1;
         Ok(NonZeroUsize::new(slot_start + self.stride).expect("mapped addresses are not zero"))
@@ -231,27 +303,15 @@ impl Pool {
 
     fn map_chunk(&self, slots: usize) -> Result<Chunk, StackError> {
         let len = slots.checked_mul(self.stride).ok_or(StackError::SizeOverflow(self.size))?;
-        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
-        // SAFETY: an anonymous private mapping at an address the kernel picks
-        // touches no existing memory.
-        let start = unsafe {
-            libc::mmap(ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0)
-        };
-        if start == libc::MAP_FAILED {
-            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-            return Err(if errno == libc::ENOMEM && self.mapped > 0 {
+        let start = map_anonymous(len).map_err(|errno| {
+            if errno == libc::ENOMEM && self.mapped > 0 {
                 StackError::MapCountLimit { live_stacks: self.mapped }
             } else {
                 StackError::Map { errno, bytes: len }
-            });
-        }
-        // Huge pages would make every touched stack page cost 2 MiB. Failure
-        // only costs memory, so the result is ignored.
-        // SAFETY: [start, start + len) is the mapping just created.
-        unsafe { libc::madvise(start, len, libc::MADV_NOHUGEPAGE) };
-        let start = start as usize;
+            }
+        })?;
         let registration = overflow::register(start, len, self.stride, self.guard, self.size);
-        Ok(Chunk { start, len, slots, carved: 0, registration })
+        Ok(Chunk { start, len, slots, carved: 0, mappings: 1, registration })
     }
 
     fn stats(&self) -> PoolStats {
@@ -269,18 +329,42 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        // A stack still lent out may belong to a generator stored in another
-        // thread-local that is destroyed later; its memory must stay mapped.
-        if self.in_use != 0 {
+        if self.in_use == 0 {
+            for chunk in self.chunks.drain(..) {
+                // SAFETY: no stack is lent out (`in_use == 0`) and the pool
+                // is going away, so no stack of any chunk is used again.
+                unsafe { chunk.unmap() };
+            }
             return;
         }
-        for chunk in self.chunks.drain(..) {
-            if let Some(slot) = chunk.registration {
-                overflow::unregister(slot);
+        // Some stacks are still lent out, e.g. to a generator in a
+        // thread-local destroyed after this one: count them per chunk.
+        let mut by_start: Vec<usize> = (0..self.chunks.len()).collect();
+        by_start.sort_unstable_by_key(|&i| self.chunks[i].start);
+        let mut free_by_chunk: Vec<Vec<NonZeroUsize>> = vec![Vec::new(); self.chunks.len()];
+        for &base in &self.free {
+            let below = by_start.partition_point(|&i| self.chunks[i].start < base.get());
+            let chunk = by_start[below.checked_sub(1).expect("a free stack lies in a chunk")];
+            free_by_chunk[chunk].push(base);
+        }
+        let mut orphans = ORPHANS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (chunk, free) in self.chunks.drain(..).zip(free_by_chunk) {
+            let lent = chunk.carved - free.len();
+            if lent == 0 {
+                // SAFETY: none of this chunk's stacks is lent out, and the
+                // pool is going away, so none is handed out again.
+                unsafe { chunk.unmap() };
+                continue;
             }
-            // SAFETY: the chunk was mapped by `map_chunk` with this length, and
-            // no stack in it is in use (`in_use == 0`), so nothing points into it.
-            unsafe { libc::munmap(chunk.start as *mut libc::c_void, chunk.len) };
+            // Kept mapped until its last stack comes back. Give the memory
+            // of its free stacks back now, in case that never happens.
+            for base in free {
+                let low = base.get() - self.size;
+                // SAFETY: a free stack holds no live data, and the pool that
+                // could hand it out again is going away.
+                unsafe { libc::madvise(low as *mut libc::c_void, self.size, libc::MADV_DONTNEED) };
+            }
+            orphans.insert(chunk.start, Orphan { chunk, lent });
         }
     }
 }
@@ -292,29 +376,85 @@ fn guard_mode() -> GuardMode {
     }
 }
 
-/// Makes `[start, start + len)` a guard region; returns the `errno` on failure.
-fn install_guard(start: usize, len: usize) -> Result<(), i32> {
+/// Maps `len` bytes for a chunk of stacks, counting one mapping; returns
+/// the start, or the `errno` on failure.
+fn map_anonymous(len: usize) -> Result<usize, i32> {
+    take_mappings(1)?;
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+    // SAFETY: an anonymous private mapping at an address the kernel picks
+    // touches no existing memory.
+    let start = unsafe {
+        libc::mmap(ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0)
+    };
+    if start == libc::MAP_FAILED {
+        let errno = last_errno();
+        MAPPINGS_USED.fetch_sub(1, Ordering::Relaxed);
+        return Err(errno);
+    }
+    // Huge pages would make every touched stack page cost 2 MiB. Failure
+    // only costs memory, so the result is ignored.
+    // SAFETY: [start, start + len) is the mapping just created.
+    unsafe { libc::madvise(start, len, libc::MADV_NOHUGEPAGE) };
+    Ok(start as usize)
+}
+
+/// Makes `[start, start + len)` a guard region. Returns how many memory
+/// mappings that added, or the `errno` on failure.
+fn install_guard(start: usize, len: usize) -> Result<usize, i32> {
     let addr = start as *mut libc::c_void;
     if GUARD_MODE.load(Ordering::Relaxed) != 2 {
         // SAFETY: the range lies inside a chunk this pool mapped and holds no
         // live data: it is a fresh slot's guard region.
         if unsafe { libc::madvise(addr, len, MADV_GUARD_INSTALL) } == 0 {
             GUARD_MODE.store(1, Ordering::Relaxed);
-            return Ok(());
+            return Ok(0);
         }
-        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        let errno = last_errno();
         if errno != libc::EINVAL {
             return Err(errno);
         }
         // The kernel predates MADV_GUARD_INSTALL: fall back for good.
         GUARD_MODE.store(2, Ordering::Relaxed);
     }
+    // The guard splits its mapping in up to three.
+    take_mappings(2)?;
     // SAFETY: as above; the region becomes inaccessible, which is the point.
     if unsafe { libc::mprotect(addr, len, libc::PROT_NONE) } == 0 {
-        Ok(())
+        Ok(2)
     } else {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+        let errno = last_errno();
+        MAPPINGS_USED.fetch_sub(2, Ordering::Relaxed);
+        Err(errno)
     }
+}
+
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// Counts `n` more mappings, or fails with `ENOMEM` (what the kernel says at
+/// `vm.max_map_count`) if that would pass the cap set for tests.
+fn take_mappings(n: usize) -> Result<(), i32> {
+    let cap = MAPPINGS_CAP.load(Ordering::Relaxed);
+    MAPPINGS_USED
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+            used.checked_add(n).filter(|&after| after <= cap)
+        })
+        .map(drop)
+        .map_err(|_| libc::ENOMEM)
+}
+
+/// Lets the stack pools of this process add at most `more` memory mappings
+/// from now on (a chunk of stacks is one; a guard page installed with
+/// `mprotect` two more), or lifts the cap with `None`. Past the cap,
+/// allocation fails exactly as it does when the kernel refuses a mapping at
+/// `vm.max_map_count`: [`StackError::MapCountLimit`]. For tests of that
+/// path on machines whose real limit is too high to reach cheaply.
+#[doc(hidden)]
+pub fn cap_mappings_for_tests(more: Option<usize>) {
+    let cap =
+        more.map_or(usize::MAX, |more| MAPPINGS_USED.load(Ordering::Relaxed).saturating_add(more));
+    MAPPINGS_CAP.store(cap, Ordering::Relaxed);
 }
 
 /// Forces the `mprotect` fallback, as on kernels before 6.13. For tests of
@@ -322,4 +462,33 @@ fn install_guard(start: usize, len: usize) -> Result<(), i32> {
 #[doc(hidden)]
 pub fn force_mprotect_guards() {
     GUARD_MODE.store(2, Ordering::Relaxed);
+}
+
+/// A stack taken from this thread's pool with nothing run on it, so tests
+/// can lay out many stacks without touching their memory. Returned to the
+/// pool when dropped.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct RawStack(Stack);
+
+impl RawStack {
+    /// Takes a stack of at least `size` usable bytes from this thread's pool.
+    pub fn allocate(size: usize) -> Result<RawStack, StackError> {
+        Stack::allocate(size).map(RawStack)
+    }
+
+    /// Highest address of the stack (exclusive).
+    pub fn base(&self) -> usize {
+        self.0.base().get()
+    }
+
+    /// Lowest usable address.
+    pub fn limit(&self) -> usize {
+        self.0.base().get() - self.0.size()
+    }
+
+    /// Lowest address of the guard region below the stack.
+    pub fn guard(&self) -> usize {
+        self.0.limit_with_guard().get()
+    }
 }
