@@ -25,9 +25,11 @@
 //! its opening comment says why.
 //!
 //! The runtime programs start with `from prelude import *`
-//! (`tests/cpython/prelude.py`, a virtual clock for asyncio). The checks need
-//! CPython 3.11; `tests/cpython/python3.rs` says when a missing `python3` is
-//! skipped and when it fails.
+//! (`tests/cpython/prelude.py`, a virtual clock for asyncio). Each program
+//! runs in a process of its own, forked by `tests/cpython/run_programs.py`
+//! from one that has already imported asyncio, which saves starting CPython
+//! 131 times. The checks need CPython 3.11; `tests/cpython/python3.rs` says
+//! when a missing `python3` is skipped and when it fails.
 
 #[path = "cpython/python3.rs"]
 mod python3;
@@ -35,8 +37,6 @@ mod python3;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The first arguments of an `assert_eq!` that compares a test's trace.
 const TRACE_EXPRESSIONS: &[&str] = &["trace", "*log.borrow()", "result.as_deref()"];
@@ -296,23 +296,11 @@ fn programs() -> Vec<Program> {
     programs
 }
 
-/// Runs `program` with `python3`; returns a description of the mismatch, if any.
-fn check(program: &Program) -> Option<String> {
-    let out = Command::new("python3")
-        .arg(&program.path)
-        .current_dir(programs_dir())
-        .env("PYTHONPATH", programs_dir())
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONHASHSEED", "0")
-        .output();
-    let out = match out {
-        Ok(out) => out,
-        Err(e) => return Some(format!("{}: python3 did not run: {e}", program.id)),
-    };
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Some(format!("{}: python3 failed ({}):\n{stderr}", program.id, out.status));
+/// Compares what `program` printed with what it must print; returns a
+/// description of the mismatch, if any.
+fn compare(program: &Program, status: i32, stdout: &str, stderr: &str) -> Option<String> {
+    if status != 0 {
+        return Some(format!("{}: python3 exited with {status}:\n{stderr}", program.id));
     }
     if stdout == program.expected {
         return None;
@@ -325,6 +313,50 @@ fn check(program: &Program) -> Option<String> {
         "{}: CPython prints\n{stdout}-- but {against}\n{}--",
         program.id, program.expected
     ))
+}
+
+/// Runs `programs` with `python` through `tests/cpython/run_programs.py`
+/// (each in a process of its own, forked from one that has imported
+/// asyncio) and returns the mismatches.
+fn run(python: &Path, programs: &[Program], out_dir: &Path) -> Vec<String> {
+    fs::create_dir_all(out_dir).expect("a directory for the outputs");
+    let out = Command::new(python)
+        .arg(programs_dir().join("run_programs.py"))
+        .arg(out_dir)
+        .args(programs.iter().map(|p| &p.path))
+        .current_dir(programs_dir())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONHASHSEED", "0")
+        .output()
+        .expect("python3 runs");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "run_programs.py failed ({}):\n{report}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let statuses: Vec<(usize, i32)> = report
+        .lines()
+        .map(|line| {
+            let (n, status) = line.split_once(' ').expect("`<n> <status>`");
+            (n.parse().expect("a program number"), status.parse().expect("an exit status"))
+        })
+        .collect();
+    let numbers: Vec<usize> = statuses.iter().map(|&(n, _)| n).collect();
+    assert_eq!(numbers, (0..programs.len()).collect::<Vec<_>>(), "every program ran once");
+    let output = |n: usize, suffix: &str| {
+        let bytes = fs::read(out_dir.join(format!("{n}.{suffix}"))).expect("the program's output");
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let failures = statuses
+        .into_iter()
+        .filter_map(|(n, status)| {
+            compare(&programs[n], status, &output(n, "out"), &output(n, "err"))
+        })
+        .collect();
+    fs::remove_dir_all(out_dir).expect("removing the outputs");
+    failures
 }
 
 #[test]
@@ -348,24 +380,27 @@ fn every_python_program_is_linked_to_its_rust_test() {
 #[test]
 fn python_programs_print_what_their_rust_tests_assert() {
     let programs = programs();
-    if !python3::available("python_programs_print_what_their_rust_tests_assert") {
+    let Some(python) = python3::available("python_programs_print_what_their_rust_tests_assert")
+    else {
         return;
-    }
-    let next = AtomicUsize::new(0);
-    let failures = Mutex::new(Vec::new());
+    };
+    // One runner per core, each with its share of the programs.
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                while let Some(program) = programs.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    if let Some(failure) = check(program) {
-                        failures.lock().unwrap().push(failure);
-                    }
-                }
-            });
-        }
+    let share = programs.len().div_ceil(workers).max(1);
+    let base =
+        std::env::temp_dir().join(format!("gencoro-cpython-programs-{}", std::process::id()));
+    let mut failures: Vec<String> = std::thread::scope(|scope| {
+        let runners: Vec<_> = programs
+            .chunks(share)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let (python, out_dir) = (&python, base.join(i.to_string()));
+                scope.spawn(move || run(python, chunk, &out_dir))
+            })
+            .collect();
+        runners.into_iter().flat_map(|r| r.join().expect("a runner thread")).collect()
     });
-    let mut failures = failures.into_inner().unwrap();
+    let _ = fs::remove_dir(&base);
     failures.sort();
     let recorded = programs.iter().filter(|p| p.source == Source::Recorded).count();
     eprintln!(

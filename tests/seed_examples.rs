@@ -133,11 +133,11 @@ fn seed_examples_print_what_cpython_prints() {
 
 #[test]
 fn recorded_outputs_are_what_cpython_3_11_prints() {
-    if !python3::available("recorded_outputs_are_what_cpython_3_11_prints") {
+    let Some(python) = python3::available("recorded_outputs_are_what_cpython_3_11_prints") else {
         return;
-    }
+    };
     for &(name, mode, kind) in CASES {
-        let mut run = Command::new("python3");
+        let mut run = Command::new(&python);
         if kind == Kind::Loop {
             run.arg(seeds_dir().join("virtual_clock.py"));
         }

@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+use std::path::PathBuf;
 use std::process::Command;
 
 /// The variable that makes the CPython checks required outside CI.
@@ -21,40 +22,48 @@ pub fn required() -> bool {
     ci || asked
 }
 
-/// Why `python3` cannot serve as CPython 3.11, or `None` if it can.
-pub fn problem() -> Option<String> {
-    let probe =
-        "import platform; print(platform.python_implementation(), platform.python_version())";
-    match Command::new("python3").args(["-c", probe]).output() {
-        Err(e) => Some(format!("python3 cannot be run ({e})")),
-        Ok(out) if !out.status.success() => Some(format!(
+/// The interpreter `python3` runs (its `sys.executable`, which skips any
+/// launcher shim on later runs) if it is CPython 3.11, or why it cannot serve.
+pub fn probe() -> Result<PathBuf, String> {
+    let probe = "import platform, sys; \
+                 print(platform.python_implementation(), platform.python_version()); \
+                 print(sys.executable)";
+    let out = Command::new("python3")
+        .args(["-c", probe])
+        .output()
+        .map_err(|e| format!("python3 cannot be run ({e})"))?;
+    if !out.status.success() {
+        return Err(format!(
             "python3 failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Ok(out) => {
-            let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            if version.starts_with("CPython 3.11.") {
-                None
-            } else {
-                Some(format!("python3 is {version:?}, not CPython 3.11"))
-            }
-        }
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines();
+    let version = lines.next().unwrap_or_default();
+    if !version.starts_with("CPython 3.11.") {
+        return Err(format!("python3 is {version:?}, not CPython 3.11"));
+    }
+    match lines.next() {
+        Some(executable) if !executable.is_empty() => Ok(PathBuf::from(executable)),
+        _ => Ok(PathBuf::from("python3")),
     }
 }
 
-/// Returns whether `check` can run. If `python3` is not CPython 3.11, it
-/// panics when the check is [`required`], and otherwise reports on stderr
-/// that `check` was skipped and why, and returns false.
+/// The CPython 3.11 interpreter to run `check` with. If `python3` is not
+/// CPython 3.11, panics when the check is [`required`], and otherwise
+/// reports on stderr that `check` was skipped and why, and returns `None`.
 #[track_caller]
-pub fn available(check: &str) -> bool {
-    let Some(problem) = problem() else {
-        return true;
+pub fn available(check: &str) -> Option<PathBuf> {
+    let problem = match probe() {
+        Ok(python) => return Some(python),
+        Err(problem) => problem,
     };
     assert!(
         !required(),
         "{check}: {problem}; the check is required because CI or {PY_CHECK_ENV} is set"
     );
     eprintln!("{check}: SKIPPED: {problem} (with {PY_CHECK_ENV}=1 this is a failure)");
-    false
+    None
 }
