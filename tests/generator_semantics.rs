@@ -1,15 +1,19 @@
-//! Section A of `SEMANTICS.md` (Python's generator protocol, PEP 255/342/380,
-//! CPython 3.11) ported to tests at gencoro's public API.
+//! Section A of `docs/semantics.md` (Python's generator protocol, PEP
+//! 255/342/380, CPython 3.11) ported to tests at gencoro's public API.
 //!
-//! Every test that has a Python counterpart carries the Python program in a
-//! comment above it, with what CPython 3.11 prints. The Rust test builds the
-//! same trace and compares it, rendered as Python's `repr` of a list of
-//! strings, with that output. Python's exceptions map onto Rust as the crate
-//! documents: `StopIteration(v)` is `Step::Returned(v)` (or a `Closed` error
-//! once the value was delivered), an exception thrown in is `Err(e)` at the
-//! yield, an exception that escapes the body is a panic (or an `Err` that the
-//! body returns with `?`), `finally:` is a destructor, and `except
-//! GeneratorExit:` is `catch_unwind` with a `GeneratorExit` payload.
+//! Every test that has a Python counterpart names its program in the comment
+//! above it: `tests/cpython/generator_semantics/<test name>.py`, which builds
+//! a trace and prints it. The Rust test builds the same trace and compares it,
+//! rendered as Python's `repr` of a list of strings, with what the program
+//! prints; `tests/cpython_programs.rs` runs every program with CPython 3.11
+//! and checks that it prints exactly the string the test asserts.
+//!
+//! Python's exceptions map onto Rust as the crate documents: `StopIteration(v)`
+//! is `Step::Returned(v)` (or a `Closed` error once the value was delivered),
+//! an exception thrown in is `Err(e)` at the yield, an exception that escapes
+//! the body is a panic (or an `Err` that the body returns with `?`), `finally:`
+//! is a destructor, and `except GeneratorExit:` is `catch_unwind` with a
+//! `GeneratorExit` payload.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -211,15 +215,7 @@ fn value_error(m: &str) -> Exc {
 // A.1 Creation and states
 // ---------------------------------------------------------------------------
 
-// Python (CPython 3.11 prints: ['GEN_CREATED'])
-// import inspect
-// trace = []
-// def g():
-//     trace.append('body')
-//     yield 1
-// gi = g()
-// trace.append(inspect.getgeneratorstate(gi))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a1_1_new_generator_is_created_and_runs_no_body_code.py
 #[test]
 fn a1_1_new_generator_is_created_and_runs_no_body_code() {
     let log = new_log();
@@ -233,26 +229,7 @@ fn a1_1_new_generator_is_created_and_runs_no_body_code() {
     assert!(!g.is_running() && !g.is_suspended() && !g.is_closed());
 }
 
-// Python (CPython 3.11 prints: ['outside GEN_CREATED running=False suspended=False', 'inside GEN_RUNNING running=True suspended=False', 'outside GEN_SUSPENDED running=False suspended=True', 'inside GEN_RUNNING running=True suspended=False', 'stop', 'outside GEN_CLOSED running=False suspended=False'])
-// import inspect
-// trace = []
-// def report(where):
-//     trace.append(f'{where} {inspect.getgeneratorstate(me)} '
-//                  f'running={me.gi_running} suspended={me.gi_suspended}')
-// def g():
-//     report('inside')
-//     yield 1
-//     report('inside')
-// me = g()
-// report('outside')
-// next(me)
-// report('outside')
-// try:
-//     next(me)
-// except StopIteration:
-//     trace.append('stop')
-// report('outside')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a1_2_four_states_and_running_is_seen_from_inside_the_body.py
 #[test]
 fn a1_2_four_states_and_running_is_seen_from_inside_the_body() {
     fn report(log: &Log, where_: &str, me: &Generator<i32>) {
@@ -289,36 +266,7 @@ fn a1_2_four_states_and_running_is_seen_from_inside_the_body() {
     );
 }
 
-// Python (CPython 3.11 prints: ['returned 5', 'next: StopIteration None', 'send: StopIteration None', 'throw: re-raised x', 'close: None', 'GEN_CLOSED'])
-// import inspect
-// trace = []
-// def g():
-//     try:
-//         yield 1
-//     except ValueError:
-//         trace.append('body caught')
-//     return 5
-// gi = g()
-// next(gi)
-// try:
-//     next(gi)
-// except StopIteration as e:
-//     trace.append(f'returned {e.value}')
-// try:
-//     next(gi)
-// except StopIteration as e:
-//     trace.append(f'next: StopIteration {e.value}')
-// try:
-//     gi.send(7)
-// except StopIteration as e:
-//     trace.append(f'send: StopIteration {e.value}')
-// try:
-//     gi.throw(ValueError('x'))
-// except ValueError as e:
-//     trace.append(f'throw: re-raised {e}')
-// trace.append(f'close: {gi.close()}')
-// trace.append(inspect.getgeneratorstate(gi))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a1_3_operations_on_a_closed_generator.py
 #[test]
 fn a1_3_operations_on_a_closed_generator() {
     let log = new_log();
@@ -380,20 +328,7 @@ fn a1_3_start_on_a_started_generator_is_rejected_and_changes_nothing() {
 // A.2 next() vs send()
 // ---------------------------------------------------------------------------
 
-// Python (CPython 3.11 prints: ['yielded 0', 'got None', 'yielded 1', 'got None', 'yielded 2', 'got 3', 'yielded 3'])
-// trace = []
-// def g():
-//     n = 0
-//     while True:
-//         x = yield n
-//         trace.append(f'got {x}')
-//         n += 1
-// gi = g()
-// trace.append(f'yielded {next(gi)}')
-// trace.append(f'yielded {next(gi)}')
-// trace.append(f'yielded {gi.send(None)}')
-// trace.append(f'yielded {gi.send(3)}')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a2_1_next_is_send_none.py
 #[test]
 fn a2_1_next_is_send_none() {
     let log = new_log();
@@ -417,26 +352,7 @@ fn a2_1_next_is_send_none() {
     );
 }
 
-// Python (CPython 3.11 prints: ['TypeError', 'GEN_CREATED', 'start', 'yielded 1', 'got w', 'stop', 'GEN_CLOSED'])
-// import inspect
-// trace = []
-// def g():
-//     trace.append('start')
-//     x = yield 1
-//     trace.append(f'got {x}')
-// gi = g()
-// try:
-//     gi.send('v')
-// except TypeError as e:
-//     trace.append(type(e).__name__)
-// trace.append(inspect.getgeneratorstate(gi))
-// trace.append(f'yielded {next(gi)}')
-// try:
-//     gi.send('w')
-// except StopIteration:
-//     trace.append('stop')
-// trace.append(inspect.getgeneratorstate(gi))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a2_2_send_to_created_is_rejected_value_handed_back_still_startable.py
 #[test]
 fn a2_2_send_to_created_is_rejected_value_handed_back_still_startable() {
     let log = new_log();
@@ -465,19 +381,7 @@ fn a2_2_send_to_created_is_rejected_value_handed_back_still_startable() {
     );
 }
 
-// Python (CPython 3.11 prints: ['yielded None', 'yielded 0', 'yielded 2', 'yielded 7'])
-// trace = []
-// def g():
-//     yield
-//     count = 0
-//     while True:
-//         count += yield count
-// gi = g()
-// trace.append(f'yielded {next(gi)}')
-// trace.append(f'yielded {next(gi)}')
-// trace.append(f'yielded {gi.send(2)}')
-// trace.append(f'yielded {gi.send(5)}')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a2_3_bare_yield_and_yield_expressions.py
 #[test]
 fn a2_3_bare_yield_and_yield_expressions() {
     let log = new_log();
@@ -501,39 +405,7 @@ fn a2_3_bare_yield_and_yield_expressions() {
 // A.3 Return values
 // ---------------------------------------------------------------------------
 
-// Python (CPython 3.11 prints: ['g starting', 'f resuming g', 'g returning None', 'f caught StopIteration None', 'g starting', 'f resuming g', 'g returning 1', 'f caught StopIteration 1', 'g starting', 'f sending spam to g', 'g received spam', 'g returning 2', 'f caught StopIteration 2', 'g starting', 'f throwing into g', 'g caught boom', 'g returning 3', 'f caught StopIteration 3'])
-// trace = []
-// def g(r):
-//     trace.append('g starting')
-//     try:
-//         x = yield
-//         if x is not None:
-//             trace.append(f'g received {x}')
-//     except ValueError as e:
-//         trace.append(f'g caught {e}')
-//     trace.append(f'g returning {r}')
-//     return r
-// def f(r, how):
-//     gi = g(r)
-//     next(gi)
-//     try:
-//         if how == 'next':
-//             trace.append('f resuming g')
-//             next(gi)
-//         elif how == 'send':
-//             trace.append('f sending spam to g')
-//             gi.send('spam')
-//         else:
-//             trace.append('f throwing into g')
-//             gi.throw(ValueError('boom'))
-//         trace.append('f SHOULD NOT BE HERE')
-//     except StopIteration as e:
-//         trace.append(f'f caught StopIteration {e.value}')
-// f(None, 'next')
-// f(1, 'next')
-// f(2, 'send')
-// f(3, 'throw')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a3_1_return_value_comes_from_next_send_or_throw.py
 #[test]
 fn a3_1_return_value_comes_from_next_send_or_throw() {
     type G = Generator<(), Result<Option<&'static str>, Exc>, Result<Option<i32>, Exc>>;
@@ -583,27 +455,7 @@ fn a3_1_return_value_comes_from_next_send_or_throw() {
     );
 }
 
-// Python (CPython 3.11 prints: ['yielded 1', 'returned done', 'StopIteration None', 'StopIteration None', 'StopIteration None'])
-// trace = []
-// def g():
-//     yield 1
-//     return 'done'
-// gi = g()
-// trace.append(f'yielded {next(gi)}')
-// try:
-//     next(gi)
-// except StopIteration as e:
-//     trace.append(f'returned {e.value}')
-// for i in range(2):
-//     try:
-//         next(gi)
-//     except StopIteration as e:
-//         trace.append(f'StopIteration {e.value}')
-// try:
-//     gi.send(None)
-// except StopIteration as e:
-//     trace.append(f'StopIteration {e.value}')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a3_2_return_value_is_delivered_exactly_once.py
 #[test]
 fn a3_2_return_value_is_delivered_exactly_once() {
     let log = new_log();
@@ -627,34 +479,7 @@ fn a3_2_return_value_is_delivered_exactly_once() {
     );
 }
 
-// Python (CPython 3.11 prints: ['enter', 'inner finally', 'finally', 'caught boom', 'GEN_CLOSED', 'StopIteration'])
-// import inspect
-// trace = []
-// def helper():
-//     try:
-//         raise ValueError('boom')
-//     finally:
-//         trace.append('inner finally')
-// def g():
-//     try:
-//         trace.append('enter')
-//         yield 1
-//         helper()
-//         yield 2
-//     finally:
-//         trace.append('finally')
-// gi = g()
-// next(gi)
-// try:
-//     next(gi)
-// except ValueError as e:
-//     trace.append(f'caught {e}')
-// trace.append(inspect.getgeneratorstate(gi))
-// try:
-//     next(gi)
-// except StopIteration:
-//     trace.append('StopIteration')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a3_3_panic_in_body_propagates_to_resumer_closes_and_runs_destructors.py
 #[test]
 fn a3_3_panic_in_body_propagates_to_resumer_closes_and_runs_destructors() {
     fn helper(log: &Log) {
@@ -718,20 +543,7 @@ fn a3_4_finished_inner_generator_is_a_value_not_an_exit() {
     assert_eq!(g.resume(), Ok(Step::Returned("outer returns normally")));
 }
 
-// Python (CPython 3.11 prints: ['yielded 1', 'returned r'])
-// trace = []
-// def g3():
-//     try:
-//         return 'r'
-//     finally:
-//         yield 1
-// gi = g3()
-// trace.append(f'yielded {next(gi)}')
-// try:
-//     next(gi)
-// except StopIteration as e:
-//     trace.append(f'returned {e.value}')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a3_5_a_destructor_may_yield_while_the_body_returns.py
 #[test]
 fn a3_5_a_destructor_may_yield_while_the_body_returns() {
     struct YieldOnDrop<'a>(&'a Yielder<i32>);
@@ -754,33 +566,7 @@ fn a3_5_a_destructor_may_yield_while_the_body_returns() {
 // A.4 throw()
 // ---------------------------------------------------------------------------
 
-// Python (CPython 3.11 prints: ['enter', 'yielded 1', 'handled a', 'yielded 2', 'handled b, returning', 'finally', 'returned ret', 'GEN_CLOSED'])
-// import inspect
-// trace = []
-// def g():
-//     try:
-//         trace.append('enter')
-//         try:
-//             yield 1
-//         except ValueError as e:
-//             trace.append(f'handled {e}')
-//         try:
-//             yield 2
-//         except ValueError as e:
-//             trace.append(f'handled {e}, returning')
-//             return 'ret'
-//         yield 3
-//     finally:
-//         trace.append('finally')
-// gi = g()
-// trace.append(f'yielded {next(gi)}')
-// trace.append(f'yielded {gi.throw(ValueError("a"))}')
-// try:
-//     gi.throw(ValueError('b'))
-// except StopIteration as e:
-//     trace.append(f'returned {e.value}')
-// trace.append(inspect.getgeneratorstate(gi))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a4_1_throw_handled_then_yields_or_returns.py
 #[test]
 fn a4_1_throw_handled_then_yields_or_returns() {
     let log = new_log();
@@ -810,31 +596,7 @@ fn a4_1_throw_handled_then_yields_or_returns() {
     );
 }
 
-// Python (CPython 3.11 prints: ['enter', 'yielded 1', 'finally', 'propagated KeyError k', 'GEN_CLOSED', 'StopIteration'])
-// import inspect
-// trace = []
-// def g():
-//     try:
-//         trace.append('enter')
-//         try:
-//             yield 1
-//         except ValueError as e:
-//             trace.append(f'handled {e}')
-//         yield 2
-//     finally:
-//         trace.append('finally')
-// gi = g()
-// trace.append(f'yielded {next(gi)}')
-// try:
-//     gi.throw(KeyError('k'))
-// except KeyError as e:
-//     trace.append(f'propagated KeyError {e.args[0]}')
-// trace.append(inspect.getgeneratorstate(gi))
-// try:
-//     next(gi)
-// except StopIteration:
-//     trace.append('StopIteration')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a4_1_unhandled_throw_propagates_with_question_mark_and_closes.py
 #[test]
 fn a4_1_unhandled_throw_propagates_with_question_mark_and_closes() {
     let log = new_log();
@@ -863,28 +625,7 @@ fn a4_1_unhandled_throw_propagates_with_question_mark_and_closes() {
     );
 }
 
-// Python (CPython 3.11 prints: ['raised early', 'GEN_CLOSED', 'StopIteration'])
-// import inspect
-// trace = []
-// def g():
-//     try:
-//         trace.append('body')
-//         yield 1
-//     except ValueError:
-//         trace.append('caught in body')
-//     finally:
-//         trace.append('finally')
-// gi = g()
-// try:
-//     gi.throw(ValueError('early'))
-// except ValueError as e:
-//     trace.append(f'raised {e}')
-// trace.append(inspect.getgeneratorstate(gi))
-// try:
-//     next(gi)
-// except StopIteration:
-//     trace.append('StopIteration')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a4_2_throw_into_created_runs_no_body_code_and_closes.py
 #[test]
 fn a4_2_throw_into_created_runs_no_body_code_and_closes() {
     let log = new_log();
@@ -917,23 +658,7 @@ fn a4_2_throw_into_created_runs_no_body_code_and_closes() {
     assert_trace(&log, "['raised early', 'GEN_CLOSED', 'StopIteration']");
 }
 
-// Python (CPython 3.11 prints: ['finally', 'raised late'])
-// trace = []
-// def g():
-//     try:
-//         yield 1
-//     except ValueError:
-//         trace.append('body caught')
-//     finally:
-//         trace.append('finally')
-// gi = g()
-// next(gi)
-// gi.close()
-// try:
-//     gi.throw(ValueError('late'))
-// except ValueError as e:
-//     trace.append(f'raised {e}')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a4_3_throw_into_closed_hands_the_error_back_and_runs_nothing.py
 #[test]
 fn a4_3_throw_into_closed_hands_the_error_back_and_runs_nothing() {
     let log = new_log();
@@ -959,25 +684,7 @@ fn a4_3_throw_into_closed_hands_the_error_back_and_runs_nothing() {
 // A.5 close()
 // ---------------------------------------------------------------------------
 
-// Python (CPython 3.11 prints: ['drop env', 'close returned None', 'GEN_CLOSED', 'close again returned None', 'after del'])
-// import inspect
-// trace = []
-// class Env:
-//     def __del__(self):
-//         trace.append('drop env')
-// def g(env):
-//     try:
-//         trace.append('body')
-//         yield 1
-//     finally:
-//         trace.append('finally')
-// gi = g(Env())
-// trace.append(f'close returned {gi.close()}')
-// trace.append(inspect.getgeneratorstate(gi))
-// trace.append(f'close again returned {gi.close()}')
-// del gi
-// trace.append('after del')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a5_2_close_created_runs_nothing_and_drops_the_environment_once.py
 #[test]
 fn a5_2_close_created_runs_nothing_and_drops_the_environment_once() {
     let log = new_log();
@@ -1004,21 +711,7 @@ fn a5_2_close_created_runs_nothing_and_drops_the_environment_once() {
     );
 }
 
-// Python (CPython 3.11 prints: ['drop env', 'after del'])
-// trace = []
-// class Env:
-//     def __del__(self):
-//         trace.append('drop env')
-// def g(env):
-//     try:
-//         trace.append('body')
-//         yield 1
-//     finally:
-//         trace.append('finally')
-// gi = g(Env())
-// del gi
-// trace.append('after del')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a5_2_drop_created_runs_nothing_and_drops_the_environment_once.py
 #[test]
 fn a5_2_drop_created_runs_nothing_and_drops_the_environment_once() {
     let log = new_log();
@@ -1035,27 +728,7 @@ fn a5_2_drop_created_runs_nothing_and_drops_the_environment_once() {
     assert_trace(&log, "['drop env', 'after del']");
 }
 
-// Python (CPython 3.11 prints: ['enter', 'leave helper', 'finally', 'close returned None', 'GEN_CLOSED', 'close returned None'])
-// import inspect
-// trace = []
-// def helper():
-//     try:
-//         yield 1
-//         trace.append('not reached')
-//     finally:
-//         trace.append('leave helper')
-// def g():
-//     try:
-//         trace.append('enter')
-//         yield from helper()
-//     finally:
-//         trace.append('finally')
-// gi = g()
-// next(gi)
-// trace.append(f'close returned {gi.close()}')
-// trace.append(inspect.getgeneratorstate(gi))
-// trace.append(f'close returned {gi.close()}')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a5_4a_close_suspended_unwinds_and_runs_every_destructor_once.py
 #[test]
 fn a5_4a_close_suspended_unwinds_and_runs_every_destructor_once() {
     // In Rust the helper is a plain function: the yield is two frames deep.
@@ -1086,22 +759,7 @@ fn a5_4a_close_suspended_unwinds_and_runs_every_destructor_once() {
     );
 }
 
-// Python (CPython 3.11 prints: ['caught GeneratorExit', 'finally', 'close returned None', 'GEN_CLOSED'])
-// import inspect
-// trace = []
-// def g():
-//     try:
-//         yield 1
-//     except GeneratorExit:
-//         trace.append('caught GeneratorExit')
-//         return 'ignored value'
-//     finally:
-//         trace.append('finally')
-// gi = g()
-// next(gi)
-// trace.append(f'close returned {gi.close()}')
-// trace.append(inspect.getgeneratorstate(gi))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a5_4a_body_catching_generator_exit_and_returning_closes_ok.py
 #[test]
 fn a5_4a_body_catching_generator_exit_and_returning_closes_ok() {
     let log = new_log();
@@ -1122,29 +780,7 @@ fn a5_4a_body_catching_generator_exit_and_returning_closes_ok() {
     assert_trace(&log, "['caught GeneratorExit', 'finally', 'close returned None', 'GEN_CLOSED']");
 }
 
-// Python (CPython 3.11 prints: ['caught', 'RuntimeError: generator ignored GeneratorExit', 'GEN_SUSPENDED', 'finally', 'close returned None', 'GEN_CLOSED'])
-// import inspect
-// trace = []
-// def g():
-//     try:
-//         try:
-//             yield 1
-//         except GeneratorExit:
-//             trace.append('caught')
-//         yield 2
-//         trace.append('not reached')
-//     finally:
-//         trace.append('finally')
-// gi = g()
-// next(gi)
-// try:
-//     gi.close()
-// except RuntimeError as e:
-//     trace.append(f'RuntimeError: {e}')
-// trace.append(inspect.getgeneratorstate(gi))
-// trace.append(f'close returned {gi.close()}')
-// trace.append(inspect.getgeneratorstate(gi))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a5_4b_body_yielding_after_generator_exit_is_ignored_exit_and_stays_suspended.py
 #[test]
 fn a5_4b_body_yielding_after_generator_exit_is_ignored_exit_and_stays_suspended() {
     let log = new_log();
@@ -1174,28 +810,7 @@ fn a5_4b_body_yielding_after_generator_exit_is_ignored_exit_and_stays_suspended(
     );
 }
 
-// Python (CPython 3.11 prints: ['caught', 'RuntimeError', 'finally', 'StopIteration'])
-// trace = []
-// def g():
-//     try:
-//         try:
-//             yield 1
-//         except GeneratorExit:
-//             trace.append('caught')
-//         yield 2
-//     finally:
-//         trace.append('finally')
-// gi = g()
-// next(gi)
-// try:
-//     gi.close()
-// except RuntimeError:
-//     trace.append('RuntimeError')
-// try:
-//     next(gi)
-// except StopIteration:
-//     trace.append('StopIteration')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a5_4b_after_ignored_exit_the_generator_can_be_resumed_from_the_new_yield.py
 #[test]
 fn a5_4b_after_ignored_exit_the_generator_can_be_resumed_from_the_new_yield() {
     let log = new_log();
@@ -1218,28 +833,7 @@ fn a5_4b_after_ignored_exit_the_generator_can_be_resumed_from_the_new_yield() {
     assert_trace(&log, "['caught', 'RuntimeError', 'finally', 'StopIteration']");
 }
 
-// Python (CPython 3.11 prints: ['finally', 'close raised ValueError: boom', 'GEN_CLOSED', 'StopIteration'])
-// import inspect
-// trace = []
-// def g():
-//     try:
-//         yield 1
-//     except GeneratorExit:
-//         raise ValueError('boom')
-//     finally:
-//         trace.append('finally')
-// gi = g()
-// next(gi)
-// try:
-//     gi.close()
-// except ValueError as e:
-//     trace.append(f'close raised ValueError: {e}')
-// trace.append(inspect.getgeneratorstate(gi))
-// try:
-//     next(gi)
-// except StopIteration:
-//     trace.append('StopIteration')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a5_4c_other_panic_during_close_propagates_out_of_close_and_closes.py
 #[test]
 fn a5_4c_other_panic_during_close_propagates_out_of_close_and_closes() {
     let log = new_log();
@@ -1264,19 +858,7 @@ fn a5_4c_other_panic_during_close_propagates_out_of_close_and_closes() {
     );
 }
 
-// Python (CPython 3.11 prints: ['finally', 'close returned None'])
-// trace = []
-// def g():
-//     try:
-//         yield 1
-//     except Exception:
-//         trace.append('except Exception caught it')
-//     finally:
-//         trace.append('finally')
-// gi = g()
-// next(gi)
-// trace.append(f'close returned {gi.close()}')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a5_5_close_is_not_delivered_as_a_thrown_error.py
 #[test]
 fn a5_5_close_is_not_delivered_as_a_thrown_error() {
     let log = new_log();
@@ -1295,24 +877,7 @@ fn a5_5_close_is_not_delivered_as_a_thrown_error() {
     assert_trace(&log, "['finally', 'close returned None']");
 }
 
-// Python (CPython 3.11 prints: ['enter', 'leave helper', 'finally', 'after del'])
-// trace = []
-// def helper():
-//     try:
-//         yield 1
-//     finally:
-//         trace.append('leave helper')
-// def g():
-//     try:
-//         trace.append('enter')
-//         yield from helper()
-//     finally:
-//         trace.append('finally')
-// gi = g()
-// next(gi)
-// del gi
-// trace.append('after del')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a5_6_dropping_a_suspended_generator_closes_it_destructors_once.py
 #[test]
 fn a5_6_dropping_a_suspended_generator_closes_it_destructors_once() {
     fn helper(co: &Yielder<i32>, log: &Log) {
@@ -1436,28 +1001,7 @@ fn a5_6_drop_closes_again_a_body_that_ignored_generator_exit_once() {
     assert_eq!(*log.borrow(), ["caught", "finally"]);
 }
 
-// Python (CPython 3.11 prints: ['finally start', 'RuntimeError: generator ignored GeneratorExit', 'finally end', 'next raised GeneratorExit', 'GEN_CLOSED'])
-// import inspect
-// trace = []
-// def g():
-//     try:
-//         yield 1
-//     finally:
-//         trace.append('finally start')
-//         yield 2
-//         trace.append('finally end')
-// gi = g()
-// next(gi)
-// try:
-//     gi.close()
-// except RuntimeError as e:
-//     trace.append(f'RuntimeError: {e}')
-// try:
-//     next(gi)
-// except GeneratorExit:
-//     trace.append('next raised GeneratorExit')
-// trace.append(inspect.getgeneratorstate(gi))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a5_4b_destructor_yielding_during_close_is_ignored_exit_and_resume_finishes_the_unwind.py
 #[test]
 fn a5_4b_destructor_yielding_during_close_is_ignored_exit_and_resume_finishes_the_unwind() {
     let log = new_log();
@@ -1478,26 +1022,7 @@ fn a5_4b_destructor_yielding_during_close_is_ignored_exit_and_resume_finishes_th
     );
 }
 
-// Python (CPython 3.11 prints: ['finally start', 'RuntimeError: generator ignored GeneratorExit', 'GEN_SUSPENDED', 'second close returned None', 'GEN_CLOSED'])
-// import inspect
-// trace = []
-// def g():
-//     try:
-//         yield 1
-//     finally:
-//         trace.append('finally start')
-//         yield 2
-//         trace.append('finally end')
-// gi = g()
-// next(gi)
-// try:
-//     gi.close()
-// except RuntimeError as e:
-//     trace.append(f'RuntimeError: {e}')
-// trace.append(inspect.getgeneratorstate(gi))
-// trace.append(f'second close returned {gi.close()}')
-// trace.append(inspect.getgeneratorstate(gi))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a5_4b_destructor_yielding_during_close_then_a_second_close_finishes.py
 #[test]
 fn a5_4b_destructor_yielding_during_close_then_a_second_close_finishes() {
     // Run in a child process: gencoro 0.1.0 aborts the process here.
@@ -1525,22 +1050,7 @@ fn a5_4b_destructor_yielding_during_close_then_a_second_close_finishes() {
     );
 }
 
-// Python (CPython 3.11 prints: ['finally start', 'after del'])
-// import sys
-// trace = []
-// sys.unraisablehook = lambda u: None  # gencoro reports on stderr instead
-// def g():
-//     try:
-//         yield 1
-//     finally:
-//         trace.append('finally start')
-//         yield 2
-//         trace.append('finally end')
-// gi = g()
-// next(gi)
-// del gi
-// trace.append('after del')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a5_6_dropping_a_generator_whose_destructor_yields_does_not_abort.py
 #[test]
 fn a5_6_dropping_a_generator_whose_destructor_yields_does_not_abort() {
     // Run in a child process: gencoro 0.1.0 aborts the process here.
@@ -1560,29 +1070,7 @@ fn a5_6_dropping_a_generator_whose_destructor_yields_does_not_abort() {
 // A.6 Re-entrancy
 // ---------------------------------------------------------------------------
 
-// Python (CPython 3.11 prints: ['next: generator already executing', 'send: generator already executing', 'throw: generator already executing', 'close: generator already executing', 'GEN_SUSPENDED', 'resumed', 'GEN_CLOSED'])
-// import inspect
-// trace = []
-// def g():
-//     for name, op in [('next', lambda: next(me)), ('send', lambda: me.send(1)),
-//                      ('throw', lambda: me.throw(KeyError('k'))),
-//                      ('close', lambda: me.close())]:
-//         try:
-//             op()
-//             trace.append(f'{name}: no error')
-//         except ValueError as e:
-//             trace.append(f'{name}: {e}')
-//     yield 1
-//     trace.append('resumed')
-// me = g()
-// next(me)
-// trace.append(inspect.getgeneratorstate(me))
-// try:
-//     next(me)
-// except StopIteration:
-//     pass
-// trace.append(inspect.getgeneratorstate(me))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a6_1_start_send_throw_close_from_inside_are_running_errors.py
 #[test]
 fn a6_1_start_send_throw_close_from_inside_are_running_errors() {
     type G = Generator<i32, Result<i32, Exc>, Result<(), Exc>>;
@@ -1631,18 +1119,7 @@ fn a6_1_start_send_throw_close_from_inside_are_running_errors() {
     );
 }
 
-// Python (CPython 3.11 prints: ['ValueError: generator already executing', 'GEN_CLOSED'])
-// import inspect
-// trace = []
-// def g():
-//     yield next(me)
-// me = g()
-// try:
-//     next(me)
-// except ValueError as e:
-//     trace.append(f'ValueError: {e}')
-// trace.append(inspect.getgeneratorstate(me))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a6_1_resume_from_inside_is_running_error_and_escaping_it_closes.py
 #[test]
 fn a6_1_resume_from_inside_is_running_error_and_escaping_it_closes() {
     type G = Generator<i32, (), Result<(), ResumeError>>;
@@ -1665,38 +1142,7 @@ fn a6_1_resume_from_inside_is_running_error_and_escaping_it_closes() {
     assert_trace(&log, "['ValueError: generator already executing', 'GEN_CLOSED']");
 }
 
-// Python (CPython 3.11 prints: ['yielded 0', 'yielded 1', 'two sees g1 GEN_RUNNING', 'next(g1): generator already executing', 'yield from g1: generator already executing', 'yielded 2', 'yielded 3', 'stop', 'send:', 'yielded 0', 'yielded 1', 'two sees g1 GEN_RUNNING', 'next(g1): generator already executing', 'yield from g1: generator already executing', 'yielded 2', 'yielded 3', 'stop'])
-// import inspect
-// trace = []
-// def one():
-//     yield 0
-//     yield from two()
-//     yield 3
-// def two():
-//     yield 1
-//     trace.append(f'two sees g1 {inspect.getgeneratorstate(g1)}')
-//     try:
-//         next(g1)
-//     except ValueError as e:
-//         trace.append(f'next(g1): {e}')
-//     try:
-//         yield from g1
-//     except ValueError as e:
-//         trace.append(f'yield from g1: {e}')
-//     yield 2
-// g1 = one()
-// for v in g1:
-//     trace.append(f'yielded {v}')
-// trace.append('stop')
-// trace.append('send:')
-// g1 = one()
-// trace.append(f'yielded {next(g1)}')
-// try:
-//     while True:
-//         trace.append(f'yielded {g1.send(42)}')
-// except StopIteration:
-//     trace.append('stop')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a6_2_delegator_and_subgenerator_both_count_as_running.py
 #[test]
 fn a6_2_delegator_and_subgenerator_both_count_as_running() {
     type G = Generator<i32, Option<i32>, ()>;
@@ -1746,41 +1192,7 @@ fn a6_2_delegator_and_subgenerator_both_count_as_running() {
     );
 }
 
-// Python (CPython 3.11 prints: ['yielded 0', 'one caught MyErr', 'yielded 1', 'two caught MyErr', 'two: generator already executing', 'yielded 2', 'two caught MyErr', 'yielded 3', 'one caught MyErr', 'stop'])
-// trace = []
-// class MyErr(Exception):
-//     pass
-// def one():
-//     try:
-//         yield 0
-//     except MyErr:
-//         trace.append('one caught MyErr')
-//     yield from two()
-//     try:
-//         yield 3
-//     except MyErr:
-//         trace.append('one caught MyErr')
-// def two():
-//     try:
-//         yield 1
-//     except MyErr:
-//         trace.append('two caught MyErr')
-//     try:
-//         yield from g1
-//     except ValueError as e:
-//         trace.append(f'two: {e}')
-//     try:
-//         yield 2
-//     except MyErr:
-//         trace.append('two caught MyErr')
-// g1 = one()
-// trace.append(f'yielded {next(g1)}')
-// try:
-//     while True:
-//         trace.append(f'yielded {g1.throw(MyErr)}')
-// except StopIteration:
-//     trace.append('stop')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a6_2_delegators_claim_to_be_running_during_delegated_throw.py
 #[test]
 fn a6_2_delegators_claim_to_be_running_during_delegated_throw() {
     #[derive(Debug)]
@@ -1829,24 +1241,7 @@ fn a6_2_delegators_claim_to_be_running_during_delegated_throw() {
     );
 }
 
-// Python (CPython 3.11 prints: ['two finally sees g1 GEN_RUNNING', 'next(g1): generator already executing', 'close returned None'])
-// import inspect
-// trace = []
-// def one():
-//     yield from two()
-// def two():
-//     try:
-//         yield 1
-//     finally:
-//         trace.append(f'two finally sees g1 {inspect.getgeneratorstate(g1)}')
-//         try:
-//             next(g1)
-//         except ValueError as e:
-//             trace.append(f'next(g1): {e}')
-// g1 = one()
-// next(g1)
-// trace.append(f'close returned {g1.close()}')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a6_2_delegator_counts_as_running_while_its_subgenerator_is_closed.py
 #[test]
 fn a6_2_delegator_counts_as_running_while_its_subgenerator_is_closed() {
     type G = Generator<i32>;
@@ -1878,27 +1273,7 @@ fn a6_2_delegator_counts_as_running_while_its_subgenerator_is_closed() {
     );
 }
 
-// Python (CPython 3.11 prints: ['g1: starting', 'Yielded: y1', 'g1: about to yield from g2', 'g2: starting', 'Yielded: y2', 'g2: about to yield from g1', 'ValueError: generator already executing'])
-// trace = []
-// def g1():
-//     trace.append("g1: starting")
-//     yield "y1"
-//     trace.append("g1: about to yield from g2")
-//     yield from g2()
-//     trace.append("g1 should not be here")
-// def g2():
-//     trace.append("g2: starting")
-//     yield "y2"
-//     trace.append("g2: about to yield from g1")
-//     yield from gi
-//     trace.append("g2 should not be here")
-// try:
-//     gi = g1()
-//     for y in gi:
-//         trace.append("Yielded: %s" % (y,))
-// except ValueError as e:
-//     trace.append(f'ValueError: {e}')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a6_2_yield_from_cycle_is_detected.py
 #[test]
 fn a6_2_yield_from_cycle_is_detected() {
     type G = Generator<&'static str, (), Result<(), YieldFromError<()>>>;
@@ -1941,19 +1316,7 @@ fn a6_2_yield_from_cycle_is_detected() {
 // A.7 yield from (PEP 380); ports of CPython's test_yield_from.py
 // ---------------------------------------------------------------------------
 
-// Python (CPython 3.11 prints: ['Starting g1', 'Starting g2', 'Yielded 42', 'Finishing g2', 'Finishing g1'])
-// trace = []
-// def g1():
-//     trace.append("Starting g1")
-//     yield from g2()
-//     trace.append("Finishing g1")
-// def g2():
-//     trace.append("Starting g2")
-//     yield 42
-//     trace.append("Finishing g2")
-// for x in g1():
-//     trace.append("Yielded %s" % (x,))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_1_delegation_of_initial_next_to_subgenerator.py
 #[test]
 fn a7_1_delegation_of_initial_next_to_subgenerator() {
     let log = new_log();
@@ -1978,22 +1341,7 @@ fn a7_1_delegation_of_initial_next_to_subgenerator() {
     );
 }
 
-// Python (CPython 3.11 prints: ['Starting g1', 'Yielded g1 ham', 'Starting g2', 'Yielded g2 spam', 'Yielded g2 more spam', 'Finishing g2', 'Yielded g1 eggs', 'Finishing g1'])
-// trace = []
-// def g1():
-//     trace.append("Starting g1")
-//     yield "g1 ham"
-//     yield from g2()
-//     yield "g1 eggs"
-//     trace.append("Finishing g1")
-// def g2():
-//     trace.append("Starting g2")
-//     yield "g2 spam"
-//     yield "g2 more spam"
-//     trace.append("Finishing g2")
-// for x in g1():
-//     trace.append("Yielded %s" % (x,))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_2_a7_9_delegation_of_next_call_to_subgenerator.py
 #[test]
 fn a7_2_a7_9_delegation_of_next_call_to_subgenerator() {
     let log = new_log();
@@ -2021,34 +1369,7 @@ fn a7_2_a7_9_delegation_of_next_call_to_subgenerator() {
     );
 }
 
-// Python (CPython 3.11 prints: ['Starting g1', 'g1 received 1', 'Starting g2', 'Yielded g2 spam', 'g2 received 2', 'Yielded g2 more spam', 'g2 received 3', 'Finishing g2', 'Yielded g1 eggs', 'g1 received 4', 'Finishing g1'])
-// trace = []
-// def g1():
-//     trace.append("Starting g1")
-//     x = yield "g1 ham"
-//     trace.append("g1 received %s" % (x,))
-//     yield from g2()
-//     x = yield "g1 eggs"
-//     trace.append("g1 received %s" % (x,))
-//     trace.append("Finishing g1")
-// def g2():
-//     trace.append("Starting g2")
-//     x = yield "g2 spam"
-//     trace.append("g2 received %s" % (x,))
-//     x = yield "g2 more spam"
-//     trace.append("g2 received %s" % (x,))
-//     trace.append("Finishing g2")
-// g = g1()
-// y = next(g)
-// x = 1
-// try:
-//     while 1:
-//         y = g.send(x)
-//         trace.append("Yielded %s" % (y,))
-//         x += 1
-// except StopIteration:
-//     pass
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_3_delegation_of_send.py
 #[test]
 fn a7_3_delegation_of_send() {
     let log = new_log();
@@ -2083,34 +1404,7 @@ fn a7_3_delegation_of_send() {
     );
 }
 
-// Python (CPython 3.11 prints: ['Starting g1', 'g1 received 1', 'Starting g2', 'Yielded g2 spam', 'g2 received 2', 'caught hovercraft is full of eels', 'GEN_CLOSED'])
-// import inspect
-// trace = []
-// def g1():
-//     trace.append("Starting g1")
-//     x = yield "g1 ham"
-//     trace.append("g1 received %s" % (x,))
-//     yield from g2()
-//     x = yield "g1 eggs"
-//     trace.append("g1 received %s" % (x,))
-//     trace.append("Finishing g1")
-// def g2():
-//     trace.append("Starting g2")
-//     x = yield "g2 spam"
-//     trace.append("g2 received %s" % (x,))
-//     raise ValueError("hovercraft is full of eels")
-// g = g1()
-// y = next(g)
-// x = 1
-// try:
-//     while 1:
-//         y = g.send(x)
-//         trace.append("Yielded %s" % (y,))
-//         x += 1
-// except ValueError as e:
-//     trace.append(f'caught {e}')
-// trace.append(inspect.getgeneratorstate(g))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_3_a7_7_handling_panic_while_delegating_send.py
 #[test]
 fn a7_3_a7_7_handling_panic_while_delegating_send() {
     let log = new_log();
@@ -2147,35 +1441,7 @@ fn a7_3_a7_7_handling_panic_while_delegating_send() {
     );
 }
 
-// Python (CPython 3.11 prints: ['Starting g1', 'Yielded g1 ham', 'Starting g2', 'Yielded g2 spam', 'Finishing g2', 'Finishing g1', 'caught tomato ejected', 'GEN_CLOSED'])
-// import inspect
-// trace = []
-// def g1():
-//     try:
-//         trace.append("Starting g1")
-//         yield "g1 ham"
-//         yield from g2()
-//         yield "g1 eggs"
-//     finally:
-//         trace.append("Finishing g1")
-// def g2():
-//     try:
-//         trace.append("Starting g2")
-//         yield "g2 spam"
-//         yield "g2 more spam"
-//     finally:
-//         trace.append("Finishing g2")
-// g = g1()
-// try:
-//     for i in range(2):
-//         x = next(g)
-//         trace.append("Yielded %s" % (x,))
-//     e = ValueError("tomato ejected")
-//     g.throw(e)
-// except ValueError as e:
-//     trace.append(f'caught {e}')
-// trace.append(inspect.getgeneratorstate(g))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_4_delegating_throw_unhandled_propagates_innermost_first.py
 #[test]
 fn a7_4_delegating_throw_unhandled_propagates_innermost_first() {
     type S = Result<(), Exc>;
@@ -2210,36 +1476,7 @@ fn a7_4_delegating_throw_unhandled_propagates_innermost_first() {
     );
 }
 
-// Python (CPython 3.11 prints: ['Starting g1', 'Yielded g1 ham', 'Starting g2', 'Yielded g2 spam', 'Caught LunchError in g2', 'Yielded g2 yet more spam', 'Yielded g1 eggs', 'Finishing g1'])
-// trace = []
-// def g1():
-//     try:
-//         trace.append("Starting g1")
-//         yield "g1 ham"
-//         yield from g2()
-//         yield "g1 eggs"
-//     finally:
-//         trace.append("Finishing g1")
-// def g2():
-//     try:
-//         trace.append("Starting g2")
-//         yield "g2 spam"
-//         yield "g2 more spam"
-//     except LunchError:
-//         trace.append("Caught LunchError in g2")
-//         yield "g2 lunch saved"
-//         yield "g2 yet more spam"
-// class LunchError(Exception):
-//     pass
-// g = g1()
-// for i in range(2):
-//     x = next(g)
-//     trace.append("Yielded %s" % (x,))
-// e = LunchError("tomato ejected")
-// g.throw(e)
-// for x in g:
-//     trace.append("Yielded %s" % (x,))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_4_throw_handled_by_subgenerator_which_yields_on.py
 #[test]
 fn a7_4_throw_handled_by_subgenerator_which_yields_on() {
     #[derive(Debug)]
@@ -2278,22 +1515,7 @@ fn a7_4_throw_handled_by_subgenerator_which_yields_on() {
     );
 }
 
-// Python (CPython 3.11 prints: ['1', 'inner caught ValueError', 'inner returned 2 to outer', '2'])
-// trace = []
-// def inner():
-//     try:
-//         yield 1
-//     except ValueError:
-//         trace.append("inner caught ValueError")
-//     return 2
-// def outer():
-//     v = yield from inner()
-//     trace.append("inner returned %r to outer" % (v,))
-//     yield v
-// g = outer()
-// trace.append(str(next(g)))
-// trace.append(repr(g.throw(ValueError)))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_4_catching_exception_from_subgen_and_returning.py
 #[test]
 fn a7_4_catching_exception_from_subgen_and_returning() {
     type S = Result<(), Exc>;
@@ -2318,29 +1540,7 @@ fn a7_4_catching_exception_from_subgen_and_returning() {
     assert_trace(&log, "['1', 'inner caught ValueError', 'inner returned 2 to outer', '2']");
 }
 
-// Python (CPython 3.11 prints: ['Starting g1', 'Yielded g1 ham', 'Starting g2', 'Yielded g2 spam', 'Finishing g2', 'Finishing g1', 'close returned None'])
-// trace = []
-// def g1():
-//     try:
-//         trace.append("Starting g1")
-//         yield "g1 ham"
-//         yield from g2()
-//         yield "g1 eggs"
-//     finally:
-//         trace.append("Finishing g1")
-// def g2():
-//     try:
-//         trace.append("Starting g2")
-//         yield "g2 spam"
-//         yield "g2 more spam"
-//     finally:
-//         trace.append("Finishing g2")
-// g = g1()
-// for i in range(2):
-//     x = next(g)
-//     trace.append("Yielded %s" % (x,))
-// trace.append(f'close returned {g.close()}')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_5_delegating_close_closes_innermost_first.py
 #[test]
 fn a7_5_delegating_close_closes_innermost_first() {
     let log = new_log();
@@ -2372,35 +1572,7 @@ fn a7_5_delegating_close_closes_innermost_first() {
     );
 }
 
-// Python (CPython 3.11 prints: ['Starting g1', 'Yielded g1 ham', 'Starting g2', 'Yielded g2 spam', 'Finishing g2', 'Finishing g1', 'close raised nybbles have exploded with delight', 'GEN_CLOSED'])
-// import inspect
-// trace = []
-// def g1():
-//     try:
-//         trace.append("Starting g1")
-//         yield "g1 ham"
-//         yield from g2()
-//         yield "g1 eggs"
-//     finally:
-//         trace.append("Finishing g1")
-// def g2():
-//     try:
-//         trace.append("Starting g2")
-//         yield "g2 spam"
-//         yield "g2 more spam"
-//     finally:
-//         trace.append("Finishing g2")
-//         raise ValueError("nybbles have exploded with delight")
-// g = g1()
-// for i in range(2):
-//     x = next(g)
-//     trace.append("Yielded %s" % (x,))
-// try:
-//     g.close()
-// except ValueError as e:
-//     trace.append(f'close raised {e}')
-// trace.append(inspect.getgeneratorstate(g))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_5_panic_while_delegating_close_propagates_through_the_delegator.py
 #[test]
 fn a7_5_panic_while_delegating_close_propagates_through_the_delegator() {
     let log = new_log();
@@ -2437,29 +1609,7 @@ fn a7_5_panic_while_delegating_close_propagates_through_the_delegator() {
     );
 }
 
-// Python (CPython 3.11 prints: ['Enter g', 'Enter f', 'f caught GeneratorExit', 'g finally', 'close returned None', 'GEN_CLOSED'])
-// import inspect
-// trace = []
-// def f():
-//     try:
-//         trace.append("Enter f")
-//         yield
-//         trace.append("Exit f")
-//     except GeneratorExit:
-//         trace.append('f caught GeneratorExit')
-//         return 'f value'
-// def g():
-//     try:
-//         trace.append("Enter g")
-//         v = yield from f()
-//         trace.append(f"Exit g {v}")
-//     finally:
-//         trace.append('g finally')
-// gi = g()
-// next(gi)
-// trace.append(f'close returned {gi.close()}')
-// trace.append(inspect.getgeneratorstate(gi))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_5_subgenerator_catching_exit_and_returning_does_not_resume_delegator.py
 #[test]
 fn a7_5_subgenerator_catching_exit_and_returning_does_not_resume_delegator() {
     let log = new_log();
@@ -2491,34 +1641,7 @@ fn a7_5_subgenerator_catching_exit_and_returning_does_not_resume_delegator() {
     );
 }
 
-// Python (CPython 3.11 prints: ['Enter g', 'Enter f', 'f caught GeneratorExit', 'f finally', 'g finally', 'RuntimeError: generator ignored GeneratorExit', 'GEN_CLOSED'])
-// import inspect
-// trace = []
-// def f():
-//     try:
-//         trace.append('Enter f')
-//         yield
-//         trace.append('Exit f')
-//     except GeneratorExit:
-//         trace.append('f caught GeneratorExit')
-//         yield
-//     finally:
-//         trace.append('f finally')
-// def g():
-//     try:
-//         trace.append('Enter g')
-//         yield from f()
-//         trace.append('Exit g')
-//     finally:
-//         trace.append('g finally')
-// gi = g()
-// next(gi)
-// try:
-//     gi.close()
-// except RuntimeError as e:
-//     trace.append(f'RuntimeError: {e}')
-// trace.append(inspect.getgeneratorstate(gi))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_5_subgenerator_ignoring_exit_makes_delegator_close_report_ignored_exit.py
 #[test]
 fn a7_5_subgenerator_ignoring_exit_makes_delegator_close_report_ignored_exit() {
     let log = new_log();
@@ -2552,31 +1675,7 @@ fn a7_5_subgenerator_ignoring_exit_makes_delegator_close_report_ignored_exit() {
     );
 }
 
-// Python (CPython 3.11 prints: ['Enter g', 'Enter f', 'g finally', 'ValueError: Vorpal bunny encountered', 'GEN_CLOSED'])
-// import inspect
-// trace = []
-// def f():
-//     try:
-//         trace.append("Enter f")
-//         yield
-//         trace.append("Exit f")
-//     except GeneratorExit:
-//         raise ValueError("Vorpal bunny encountered")
-// def g():
-//     try:
-//         trace.append("Enter g")
-//         yield from f()
-//         trace.append("Exit g")
-//     finally:
-//         trace.append('g finally')
-// gi = g()
-// next(gi)
-// try:
-//     gi.close()
-// except ValueError as e:
-//     trace.append(f'ValueError: {e}')
-// trace.append(inspect.getgeneratorstate(gi))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_5_subgenerator_panicking_on_exit_propagates_through_delegator.py
 #[test]
 fn a7_5_subgenerator_panicking_on_exit_propagates_through_delegator() {
     let log = new_log();
@@ -2605,21 +1704,7 @@ fn a7_5_subgenerator_panicking_on_exit_propagates_through_delegator() {
     );
 }
 
-// Python (CPython 3.11 prints: ['leave 0', 'yielded 1', 'leave 1', 'yielded 2', 'leave 2', 'leave 3', 'leave 4', 'after del'])
-// trace = []
-// def walk(depth):
-//     try:
-//         if depth > 0:
-//             yield from walk(depth - 1)
-//             yield depth
-//     finally:
-//         trace.append(f'leave {depth}')
-// gi = walk(4)
-// trace.append(f'yielded {next(gi)}')
-// trace.append(f'yielded {next(gi)}')
-// del gi
-// trace.append('after del')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_5_dropping_a_suspended_delegation_chain_closes_each_frame_once.py
 #[test]
 fn a7_5_dropping_a_suspended_delegation_chain_closes_each_frame_once() {
     // Python needs a generator per level; gencoro needs one per chain:
@@ -2644,21 +1729,7 @@ fn a7_5_dropping_a_suspended_delegation_chain_closes_each_frame_once() {
     );
 }
 
-// Python (CPython 3.11 prints: ['leave 0', 'yielded 1', 'leave 1', 'yielded 2', 'leave 2', 'leave 3', 'leave 4', 'after del'])
-// trace = []
-// def walk(depth):
-//     try:
-//         if depth > 0:
-//             yield from walk(depth - 1)
-//             yield depth
-//     finally:
-//         trace.append(f'leave {depth}')
-// gi = walk(4)
-// trace.append(f'yielded {next(gi)}')
-// trace.append(f'yielded {next(gi)}')
-// del gi
-// trace.append('after del')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_5_dropping_a_suspended_yield_from_chain_of_generators_closes_each_once.py
 #[test]
 fn a7_5_dropping_a_suspended_yield_from_chain_of_generators_closes_each_once() {
     // The same program as above, with a real generator per level.
@@ -2715,28 +1786,7 @@ fn a7_5_dropping_a_suspended_chain_while_panicking_closes_each_once() {
     assert_eq!(*log.borrow(), ["leave 0", "leave 1", "leave 2", "leave 3"]);
 }
 
-// Python (CPython 3.11 prints: ['Starting g1', 'Yielded g1 ham', 'Starting g2', 'Yielded g2 spam', 'Yielded g2 more spam', 'Finishing g2', 'g2 returned None', 'Starting g2', 'Yielded g2 spam', 'Yielded g2 more spam', 'Finishing g2', 'g2 returned 1', 'Starting g2', 'Yielded g2 spam', 'Yielded g2 more spam', 'Finishing g2', 'g2 returned 2', 'Yielded g1 eggs', 'Finishing g1'])
-// trace = []
-// def g1():
-//     trace.append("Starting g1")
-//     yield "g1 ham"
-//     ret = yield from g2()
-//     trace.append("g2 returned %r" % (ret,))
-//     for v in 1, 2:
-//         ret = yield from g2(v)
-//         trace.append("g2 returned %r" % (ret,))
-//     yield "g1 eggs"
-//     trace.append("Finishing g1")
-// def g2(v=None):
-//     trace.append("Starting g2")
-//     yield "g2 spam"
-//     yield "g2 more spam"
-//     trace.append("Finishing g2")
-//     if v:
-//         return v
-// for x in g1():
-//     trace.append("Yielded %s" % (x,))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_6_value_of_yield_from_is_the_subgenerator_return_value.py
 #[test]
 fn a7_6_value_of_yield_from_is_the_subgenerator_return_value() {
     fn g2(log: &Log, v: Option<i32>) -> Generator<&'static str, (), Option<i32>> {
@@ -2772,27 +1822,7 @@ fn a7_6_value_of_yield_from_is_the_subgenerator_return_value() {
     );
 }
 
-// Python (CPython 3.11 prints: ['Starting g1', 'Starting g2', 'Finishing g2', 'Finishing g1', 'caught spanish inquisition occurred'])
-// trace = []
-// def g1():
-//     try:
-//         trace.append("Starting g1")
-//         yield from g2()
-//     finally:
-//         trace.append("Finishing g1")
-// def g2():
-//     try:
-//         trace.append("Starting g2")
-//         raise ValueError("spanish inquisition occurred")
-//     finally:
-//         trace.append("Finishing g2")
-//     yield
-// try:
-//     for x in g1():
-//         trace.append("Yielded %s" % (x,))
-// except ValueError as e:
-//     trace.append(f'caught {e}')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_7_panic_in_initial_next_call_propagates_and_runs_delegator_destructors.py
 #[test]
 fn a7_7_panic_in_initial_next_call_propagates_and_runs_delegator_destructors() {
     let log = new_log();
@@ -2820,33 +1850,7 @@ fn a7_7_panic_in_initial_next_call_propagates_and_runs_delegator_destructors() {
     );
 }
 
-// Python (CPython 3.11 prints: ['Starting g1', 'Yielded g1 ham', 'Starting g2', 'Yielded g2 spam', 'Finishing g2', 'Finishing g1', 'caught hovercraft is full of eels', 'GEN_CLOSED'])
-// import inspect
-// trace = []
-// def g1():
-//     try:
-//         trace.append("Starting g1")
-//         yield "g1 ham"
-//         yield from g2()
-//         yield "g1 eggs"
-//     finally:
-//         trace.append("Finishing g1")
-// def g2():
-//     try:
-//         trace.append("Starting g2")
-//         yield "g2 spam"
-//         raise ValueError("hovercraft is full of eels")
-//         yield "g2 more spam"
-//     finally:
-//         trace.append("Finishing g2")
-// g = g1()
-// try:
-//     for x in g:
-//         trace.append("Yielded %s" % (x,))
-// except ValueError as e:
-//     trace.append(f'caught {e}')
-// trace.append(inspect.getgeneratorstate(g))
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_7_panic_in_delegated_next_call_propagates_and_runs_delegator_destructors.py
 #[test]
 fn a7_7_panic_in_delegated_next_call_propagates_and_runs_delegator_destructors() {
     let log = new_log();
@@ -2878,20 +1882,7 @@ fn a7_7_panic_in_delegated_next_call_propagates_and_runs_delegator_destructors()
     );
 }
 
-// Python (CPython 3.11 prints: ['g1 about to yield from g2', 'caught ZeroDivisionError'])
-// trace = []
-// def g1():
-//     trace.append("g1 about to yield from g2")
-//     yield from g2()
-//     trace.append("g1 should not be here")
-// def g2():
-//     yield 1/0
-// try:
-//     gi = g1()
-//     next(gi)
-// except ZeroDivisionError:
-//     trace.append('caught ZeroDivisionError')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_7_exception_in_initial_next_call.py
 #[test]
 fn a7_7_exception_in_initial_next_call() {
     let log = new_log();
@@ -2911,24 +1902,7 @@ fn a7_7_exception_in_initial_next_call() {
     assert_trace(&log, "['g1 about to yield from g2', 'caught ZeroDivisionError']");
 }
 
-// Python (CPython 3.11 prints: ['yield from empty: None', 'sub yielded 1', 'yield from finished sub: None', 'StopIteration'])
-// trace = []
-// def sub():
-//     yield 1
-//     return 'r'
-// def g():
-//     r = yield from ()
-//     trace.append(f'yield from empty: {r}')
-//     s = sub()
-//     for x in s:
-//         trace.append(f'sub yielded {x}')
-//     r = yield from s
-//     trace.append(f'yield from finished sub: {r}')
-// try:
-//     next(g())
-// except StopIteration:
-//     trace.append('StopIteration')
-// print(trace)
+// Python: tests/cpython/generator_semantics/a7_8_yield_from_a_finished_subgenerator_yields_nothing.py
 #[test]
 fn a7_8_yield_from_a_finished_subgenerator_yields_nothing() {
     let log = new_log();
@@ -3005,21 +1979,7 @@ fn yields_from_any_call_depth_through_plain_functions() {
     assert_eq!(g.send(32), Ok(Step::Returned(expected + 32)));
 }
 
-// Python (CPython 3.11 prints: ['3', '2', '1', 'return value liftoff', 'exhausted'])
-// trace = []
-// def countdown():
-//     for i in range(3, 0, -1):
-//         yield i
-//     return 'liftoff'
-// it = countdown()
-// while True:
-//     try:
-//         trace.append(str(next(it)))
-//     except StopIteration as e:
-//         trace.append(f'return value {e.value}')
-//         break
-// trace.append('exhausted' if next(it, None) is None else 'more')
-// print(trace)
+// Python: tests/cpython/generator_semantics/iterator_yields_items_and_keeps_the_return_value_for_take_return.py
 #[test]
 fn iterator_yields_items_and_keeps_the_return_value_for_take_return() {
     let log = new_log();
@@ -3039,21 +1999,7 @@ fn iterator_yields_items_and_keeps_the_return_value_for_take_return() {
     assert!(it.is_closed());
 }
 
-// Python (CPython 3.11 prints: ['caught ValueError at yield from'])
-// def sub():
-//     yield 1
-//     yield 2
-// def outer(s, log):
-//     try:
-//         yield from s
-//     except ValueError:
-//         log.append('caught ValueError at yield from')
-// s = sub(); log = []
-// o = outer(s, log); next(o)
-// s.close()                  # someone else closes the sub mid-delegation
-// try: o.throw(ValueError)
-// except StopIteration: pass
-// print(log)
+// Python: tests/cpython/generator_semantics/a7_4_throw_into_delegator_whose_sub_was_closed_is_not_lost.py
 #[test]
 fn a7_4_throw_into_delegator_whose_sub_was_closed_is_not_lost() {
     type S = Result<(), &'static str>;

@@ -1,11 +1,13 @@
-//! SEMANTICS.md section B5: task cancellation, on the virtual clock.
+//! `docs/semantics.md` section B5: task cancellation, on the virtual clock.
 //!
-//! Each scenario was written in Python first and run with CPython 3.11 (the
-//! program is in the comment above the test, `prelude` is in
-//! `tests/common/mod.rs`); its output is the expected trace. Python's
-//! `CancelledError` raised at an `await` is the `ErrorKind::Cancelled` error
-//! returned by the wait; `raise` is returning it; catching it and going on
-//! is ignoring it.
+//! Each scenario was written in Python first and run with CPython 3.11; its
+//! output is the expected trace. The program is
+//! `tests/cpython/runtime_cancellation/<test name>.py`, named in the comment
+//! above the test, and `tests/cpython_programs.rs` runs it and checks that it
+//! prints what the test asserts (`prelude` is `tests/cpython/prelude.py`).
+//! Python's `CancelledError` raised at an `await` is the `ErrorKind::Cancelled`
+//! error returned by the wait; `raise` is returning it; catching it and going
+//! on is ignoring it.
 
 mod common;
 
@@ -15,34 +17,7 @@ use gencoro::runtime::{self, Error};
 // B5.1, B5.3: the cancellation arrives at the wait the task is suspended
 // in; the task cleans up (waiting again) and propagates it.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def worker():
-//         log("worker starts")
-//         try:
-//             await asyncio.sleep(10)
-//             log("not reached")
-//         except asyncio.CancelledError as e:
-//             log(f"worker caught {ex(e)}")
-//             await asyncio.sleep(1)
-//             log("worker cleanup done")
-//             raise
-//
-//     async def main():
-//         t = asyncio.create_task(worker(), name="worker")
-//         await asyncio.sleep(1)
-//         log(f"cancel -> {t.cancel()}")
-//         log(f"cancelling={t.cancelling()} done={t.done()}")
-//         try:
-//             await t
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}")
-//         log(f"cancelled={t.cancelled()} done={t.done()}")
-//         return asyncio.current_task().cancelling()
-//
-//     go(main)
+// Python: tests/cpython/runtime_cancellation/cancel_at_suspension_point_cleans_up_then_propagates.py
 #[test]
 fn cancel_at_suspension_point_cleans_up_then_propagates() {
     let trace = go(|| {
@@ -89,28 +64,7 @@ fn cancel_at_suspension_point_cleans_up_then_propagates() {
 // B5.3: a task that catches the cancellation and goes on is not cancelled;
 // its count of cancel requests stays at one.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def worker():
-//         try:
-//             await asyncio.sleep(10)
-//         except asyncio.CancelledError as e:
-//             log(f"worker suppresses {ex(e)}")
-//         await asyncio.sleep(1)
-//         log("worker goes on")
-//         return 7
-//
-//     async def main():
-//         t = asyncio.create_task(worker())
-//         await asyncio.sleep(1)
-//         t.cancel()
-//         v = await t
-//         log(f"worker returned {v}, cancelled={t.cancelled()} cancelling={t.cancelling()}")
-//         return v
-//
-//     go(main)
+// Python: tests/cpython/runtime_cancellation/cancel_suppressed_task_continues_and_returns.py
 #[test]
 fn cancel_suppressed_task_continues_and_returns() {
     let trace = go(|| {
@@ -146,26 +100,7 @@ fn cancel_suppressed_task_continues_and_returns() {
 
 // B5.2: no body code runs; the message reaches the first retrieval.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def body():
-//         log("body runs")
-//         return 1
-//
-//     async def main():
-//         t = asyncio.create_task(body())
-//         log(f"cancel -> {t.cancel('early')}")
-//         try:
-//             await t
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}")
-//         log(f"cancelled={t.cancelled()}")
-//         await asyncio.sleep(1)
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_cancellation/cancel_before_start_never_runs_the_body.py
 #[test]
 fn cancel_before_start_never_runs_the_body() {
     let drops = Drops::default();
@@ -201,35 +136,7 @@ fn cancel_before_start_never_runs_the_body() {
 // B5.1, B4.4: cancelling a done task returns False and changes nothing;
 // in 3.11 a repeated cancel of a pending task returns True again.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def quick():
-//         return 1
-//
-//     async def slow():
-//         try:
-//             await asyncio.sleep(5)
-//         except asyncio.CancelledError as e:
-//             log(f"slow caught {ex(e)}")
-//             raise
-//
-//     async def main():
-//         t = asyncio.create_task(quick())
-//         await t
-//         log(f"cancel finished -> {t.cancel()} cancelled={t.cancelled()} cancelling={t.cancelling()}")
-//         u = asyncio.create_task(slow())
-//         await asyncio.sleep(1)
-//         log(f"cancel -> {u.cancel()}, again -> {u.cancel()}, cancelling={u.cancelling()}")
-//         try:
-//             await u
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}")
-//         log(f"cancel cancelled -> {u.cancel()}")
-//         return u.cancelled()
-//
-//     go(main)
+// Python: tests/cpython/runtime_cancellation/cancel_of_finished_task_returns_false.py
 #[test]
 fn cancel_of_finished_task_returns_false() {
     let trace = go(|| {
@@ -278,28 +185,7 @@ fn cancel_of_finished_task_returns_false() {
 
 // B5.5: the message is seen at the wait and at the first retrieval.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def worker():
-//         try:
-//             await asyncio.sleep(10)
-//         except asyncio.CancelledError as e:
-//             log(f"worker caught {ex(e)}")
-//             raise
-//
-//     async def main():
-//         t = asyncio.create_task(worker())
-//         await asyncio.sleep(1)
-//         t.cancel("stop it")
-//         try:
-//             await t
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}")
-//         return t.cancelled()
-//
-//     go(main)
+// Python: tests/cpython/runtime_cancellation/cancel_with_message.py
 #[test]
 fn cancel_with_message() {
     let trace = go(|| {
@@ -331,35 +217,7 @@ fn cancel_with_message() {
 // B5.6: cancelling() counts the requests, uncancel() withdraws one (not
 // below zero) and returns what is left.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def worker():
-//         me = asyncio.current_task()
-//         try:
-//             await asyncio.sleep(10)
-//         except asyncio.CancelledError as e:
-//             log(f"worker caught {ex(e)}, cancelling={me.cancelling()}")
-//             log(f"uncancel -> {me.uncancel()}")
-//             log(f"uncancel -> {me.uncancel()}")
-//             log(f"uncancel -> {me.uncancel()}")
-//         await asyncio.sleep(1)
-//         log(f"worker goes on, cancelling={me.cancelling()}")
-//         return "survived"
-//
-//     async def main():
-//         t = asyncio.create_task(worker())
-//         log(f"before: cancelling={t.cancelling()}")
-//         await asyncio.sleep(1)
-//         t.cancel()
-//         t.cancel()
-//         log(f"after two cancels: cancelling={t.cancelling()}")
-//         v = await t
-//         log(f"{v}: cancelled={t.cancelled()} cancelling={t.cancelling()}")
-//         return v
-//
-//     go(main)
+// Python: tests/cpython/runtime_cancellation/cancelling_and_uncancel_counts.py
 #[test]
 fn cancelling_and_uncancel_counts() {
     let trace = go(|| {
@@ -403,28 +261,7 @@ fn cancelling_and_uncancel_counts() {
 
 // B5.4: a task that cancels itself runs on until its next wait.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def worker():
-//         log(f"self-cancel -> {asyncio.current_task().cancel()}")
-//         log("still running until the next await")
-//         try:
-//             await asyncio.sleep(5)
-//         except asyncio.CancelledError as e:
-//             log(f"caught {ex(e)} at the await")
-//             raise
-//
-//     async def main():
-//         t = asyncio.create_task(worker())
-//         try:
-//             await t
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}")
-//         return t.cancelled()
-//
-//     go(main)
+// Python: tests/cpython/runtime_cancellation/self_cancel_arrives_at_the_next_wait.py
 #[test]
 fn self_cancel_arrives_at_the_next_wait() {
     let trace = go(|| {
@@ -458,25 +295,7 @@ fn self_cancel_arrives_at_the_next_wait() {
 // B5.4: a cancel requested while the body runs, which then returns before
 // waiting again, still ends the task cancelled.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def worker():
-//         await asyncio.sleep(1)
-//         asyncio.current_task().cancel()
-//         log("worker returns 12 with a cancel pending")
-//         return 12
-//
-//     async def main():
-//         t = asyncio.create_task(worker())
-//         try:
-//             log(f"await -> {await t}")
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}")
-//         return t.cancelled()
-//
-//     go(main)
+// Python: tests/cpython/runtime_cancellation/cancel_at_end_still_cancels.py
 #[test]
 fn cancel_at_end_still_cancels() {
     let trace = go(|| {
@@ -506,32 +325,7 @@ fn cancel_at_end_still_cancels() {
 // B5.1 with B0.5: the sleep has completed but the task has not resumed yet;
 // the cancel is delivered at that sleep all the same.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def sleeper():
-//         try:
-//             await asyncio.sleep(1)
-//             log("sleeper woke normally")
-//         except asyncio.CancelledError as e:
-//             log(f"sleeper caught {ex(e)}")
-//             raise
-//
-//     async def main():
-//         loop = asyncio.get_running_loop()
-//         t = asyncio.create_task(sleeper())
-//         await asyncio.sleep(0)
-//         # due at the same time as the sleep, armed after it: runs after the
-//         # sleep completed, before the sleeper resumed
-//         loop.call_later(1, lambda: log(f"cancel -> {t.cancel()}"))
-//         try:
-//             await t
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}")
-//         return t.cancelled()
-//
-//     go(main)
+// Python: tests/cpython/runtime_cancellation/cancel_after_the_timer_fired_reaches_the_sleep.py
 #[test]
 fn cancel_after_the_timer_fired_reaches_the_sleep() {
     let trace = go(|| {
@@ -568,30 +362,7 @@ fn cancel_after_the_timer_fired_reaches_the_sleep() {
 // B5.1: a task suspended in sleep(0) waits on nothing; the cancel is
 // delivered at its next step.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def yielder():
-//         log("yielder yields")
-//         try:
-//             await asyncio.sleep(0)
-//             log("not reached")
-//         except asyncio.CancelledError as e:
-//             log(f"yielder caught {ex(e)}")
-//             raise
-//
-//     async def main():
-//         t = asyncio.create_task(yielder())
-//         await asyncio.sleep(0)
-//         log(f"cancel -> {t.cancel()}")
-//         try:
-//             await t
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}")
-//         return t.cancelled()
-//
-//     go(main)
+// Python: tests/cpython/runtime_cancellation/cancel_during_sleep_zero.py
 #[test]
 fn cancel_during_sleep_zero() {
     let trace = go(|| {
@@ -630,34 +401,7 @@ fn cancel_during_sleep_zero() {
 
 // A second cancel reaches the wait of the cleanup.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def worker():
-//         try:
-//             await asyncio.sleep(10)
-//         except asyncio.CancelledError as e:
-//             log(f"worker caught {ex(e)}, cleaning up for 5")
-//             try:
-//                 await asyncio.sleep(5)
-//             except asyncio.CancelledError as e2:
-//                 log(f"cleanup interrupted by {ex(e2)}")
-//             raise
-//
-//     async def main():
-//         t = asyncio.create_task(worker())
-//         await asyncio.sleep(1)
-//         t.cancel("first")
-//         await asyncio.sleep(1)
-//         t.cancel("second")
-//         try:
-//             await t
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}")
-//         return t.cancelling()
-//
-//     go(main)
+// Python: tests/cpython/runtime_cancellation/second_cancel_interrupts_cleanup.py
 #[test]
 fn second_cancel_interrupts_cleanup() {
     let trace = go(|| {
@@ -696,39 +440,7 @@ fn second_cancel_interrupts_cleanup() {
 // cancels the inner one (with the message), and the outer task's wait
 // returns once the inner one has finished its cleanup.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def inner():
-//         try:
-//             await asyncio.sleep(10)
-//         except asyncio.CancelledError as e:
-//             log(f"inner caught {ex(e)}")
-//             await asyncio.sleep(1)
-//             log("inner cleanup done")
-//             raise
-//
-//     async def outer(i):
-//         try:
-//             await i
-//         except asyncio.CancelledError as e:
-//             log(f"outer caught {ex(e)}")
-//             raise
-//
-//     async def main():
-//         i = asyncio.create_task(inner())
-//         o = asyncio.create_task(outer(i))
-//         await asyncio.sleep(1)
-//         log(f"cancel outer -> {o.cancel('stop')}")
-//         log(f"inner cancelling={i.cancelling()} outer cancelling={o.cancelling()}")
-//         try:
-//             await o
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}")
-//         return [i.cancelled(), o.cancelled()]
-//
-//     go(main)
+// Python: tests/cpython/runtime_cancellation/cancelling_a_waiting_task_cancels_the_awaited_task.py
 #[test]
 fn cancelling_a_waiting_task_cancels_the_awaited_task() {
     let trace = go(|| {
@@ -775,35 +487,7 @@ fn cancelling_a_waiting_task_cancels_the_awaited_task() {
 // B5.7 with B5.3: if the inner task suppresses the cancellation, the outer
 // task's wait returns the inner value, and the outer task goes on.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def inner():
-//         try:
-//             await asyncio.sleep(10)
-//         except asyncio.CancelledError:
-//             log("inner suppresses")
-//         await asyncio.sleep(1)
-//         return "inner value"
-//
-//     async def outer(i):
-//         v = await i
-//         log(f"outer got {v}")
-//         await asyncio.sleep(1)
-//         log("outer goes on")
-//         return v
-//
-//     async def main():
-//         i = asyncio.create_task(inner())
-//         o = asyncio.create_task(outer(i))
-//         await asyncio.sleep(1)
-//         o.cancel()
-//         v = await o
-//         log(f"outer returned {v}, cancelled={o.cancelled()} cancelling={o.cancelling()}")
-//         return v
-//
-//     go(main)
+// Python: tests/cpython/runtime_cancellation/awaited_task_suppressing_the_cancel_returns_to_the_waiter.py
 #[test]
 fn awaited_task_suppressing_the_cancel_returns_to_the_waiter() {
     let trace = go(|| {

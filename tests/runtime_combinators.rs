@@ -1,12 +1,14 @@
-//! SEMANTICS.md section B: `gather` (B6), `wait` (B7), `as_completed`,
+//! `docs/semantics.md` section B: `gather` (B6), `wait` (B7), `as_completed`,
 //! `shield` (B5.8) and `wait_for` (B8), on the virtual clock.
 //!
-//! Each scenario was written in Python first and run with CPython 3.11 (the
-//! program is in the comment above the test, `prelude` is in
-//! `tests/common/mod.rs`); its output is the expected trace. Python's sets
-//! (`wait`'s `done` and `pending`) are printed sorted. Python's `wait_for`
-//! on a coroutine makes a task of it (3.11); the Rust counterpart spawns the
-//! task and passes it to `wait_for`.
+//! Each scenario was written in Python first and run with CPython 3.11; its
+//! output is the expected trace. The program is
+//! `tests/cpython/runtime_combinators/<test name>.py`, named in the comment
+//! above the test, and `tests/cpython_programs.rs` runs it and checks that it
+//! prints what the test asserts (`prelude` is `tests/cpython/prelude.py`).
+//! Python's sets (`wait`'s `done` and `pending`) are printed sorted. Python's
+//! `wait_for` on a coroutine makes a task of it (3.11); the Rust counterpart
+//! spawns the task and passes it to `wait_for`.
 
 mod common;
 
@@ -35,45 +37,7 @@ fn names<T: 'static>(tasks: &[Task<T>]) -> String {
 // wait for done callbacks, which run in the next iteration, and the waiting
 // task resumes one iteration after that (a ticker counts the iterations).
 //
-// Python:
-//
-//     from prelude import *
-//
-//     steps = []
-//
-//     async def value(v):
-//         return v
-//
-//     async def ticker():
-//         for i in range(100):
-//             steps.append(i)
-//             await asyncio.sleep(0)
-//
-//     async def main():
-//         done = [asyncio.create_task(value(i)) for i in range(9)]
-//         await asyncio.sleep(0)  # every one of them is done now
-//         k = asyncio.create_task(ticker())
-//         await done[0]
-//         log(f"join: ticks={len(steps)}")
-//         await asyncio.shield(done[1])
-//         log(f"shield: ticks={len(steps)}")
-//         await asyncio.wait_for(done[2], None)
-//         log(f"wait_for None: ticks={len(steps)}")
-//         await asyncio.wait_for(done[3], 0)
-//         log(f"wait_for 0: ticks={len(steps)}")
-//         await asyncio.wait_for(done[4], 5)
-//         log(f"wait_for 5: ticks={len(steps)}")
-//         await asyncio.gather(done[5])
-//         log(f"gather: ticks={len(steps)}")
-//         await asyncio.wait([done[6]])
-//         log(f"wait: ticks={len(steps)}")
-//         for f in asyncio.as_completed([done[7], done[8]]):
-//             await f
-//             log(f"as_completed item: ticks={len(steps)}")
-//         k.cancel()
-//         return len(steps)
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/waiting_on_done_tasks_yields_or_not.py
 #[test]
 fn waiting_on_done_tasks_yields_or_not() {
     let trace = go(|| {
@@ -134,29 +98,7 @@ fn waiting_on_done_tasks_yields_or_not() {
 
 // B6.1: results in argument order; an empty gather returns at once.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(name, d):
-//         await asyncio.sleep(d)
-//         log(f"{name} done")
-//         return name
-//
-//     async def main():
-//         tasks = [asyncio.create_task(job(n, d)) for n, d in [("a", 3), ("b", 1), ("c", 2)]]
-//         r = await asyncio.gather(*tasks)
-//         log(f"gather -> {r}")
-//         started = []
-//         async def mark():
-//             started.append(1)
-//         m = asyncio.create_task(mark())
-//         r = await asyncio.gather()
-//         log(f"empty gather -> {r}, without yielding: {not started}")
-//         await m
-//         return len(r)
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/gather_results_in_argument_order.py
 #[test]
 fn gather_results_in_argument_order() {
     let trace = go(|| {
@@ -191,42 +133,7 @@ fn gather_results_in_argument_order() {
 // B6.2: the first failure comes out at once; the other children are not
 // cancelled and run on.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def fail(d):
-//         await asyncio.sleep(d)
-//         log("failing")
-//         raise Boom("first")
-//
-//     async def fail_later(d):
-//         await asyncio.sleep(d)
-//         log("failing again")
-//         raise Boom("second")
-//
-//     async def job(name, d):
-//         await asyncio.sleep(d)
-//         log(f"{name} done")
-//         return name
-//
-//     async def main():
-//         a = asyncio.create_task(job("a", 3))
-//         f = asyncio.create_task(fail(1))
-//         g = asyncio.create_task(fail_later(2))
-//         try:
-//             await asyncio.gather(a, f, g)
-//         except Boom as e:
-//             log(f"gather raised {ex(e)}")
-//         log(f"a cancelled={a.cancelled()} done={a.done()}")
-//         log(f"a -> {await a}")
-//         try:
-//             await g
-//         except Boom as e:
-//             log(f"g raised {ex(e)}")
-//         return a.cancelled()
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/gather_first_failure_at_once_siblings_keep_running.py
 #[test]
 fn gather_first_failure_at_once_siblings_keep_running() {
     let trace = go(|| {
@@ -271,31 +178,7 @@ fn gather_first_failure_at_once_siblings_keep_running() {
 // B6.3: with return_exceptions=True, failures (a cancellation too) take
 // their place in the list.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(name, d, fail=False):
-//         try:
-//             await asyncio.sleep(d)
-//         except asyncio.CancelledError:
-//             log(f"{name} cancelled")
-//             raise
-//         if fail:
-//             log(f"{name} fails")
-//             raise Boom(name)
-//         log(f"{name} done")
-//         return name
-//
-//     async def main():
-//         a = asyncio.create_task(job("a", 3))
-//         b = asyncio.create_task(job("b", 1, fail=True))
-//         c = asyncio.create_task(job("c", 5))
-//         asyncio.get_running_loop().call_later(2, c.cancel)
-//         r = await asyncio.gather(a, b, c, return_exceptions=True)
-//         log("gather -> [" + ", ".join(py(x) if isinstance(x, str) else ex(x) for x in r) + "]")
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/gather_outcomes_puts_failures_in_place.py
 #[test]
 fn gather_outcomes_puts_failures_in_place() {
     fn job(name: &'static str, d: f64, fail: bool) -> Task<&'static str> {
@@ -341,33 +224,7 @@ fn gather_outcomes_puts_failures_in_place() {
 // cancellation; the waiting task is not cancelled, the other children run
 // on.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(name, d):
-//         try:
-//             await asyncio.sleep(d)
-//         except asyncio.CancelledError:
-//             log(f"{name} cancelled")
-//             raise
-//         log(f"{name} done")
-//         return name
-//
-//     async def main():
-//         a = asyncio.create_task(job("a", 5))
-//         b = asyncio.create_task(job("b", 2))
-//         asyncio.get_running_loop().call_later(1, lambda: a.cancel("outside"))
-//         try:
-//             await asyncio.gather(a, b)
-//         except asyncio.CancelledError as e:
-//             log(f"gather raised {ex(e)}")
-//         me = asyncio.current_task()
-//         log(f"main cancelling={me.cancelling()}, b done={b.done()}")
-//         log(f"b -> {await b}")
-//         return me.cancelling()
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/gather_child_cancelled_from_outside.py
 #[test]
 fn gather_child_cancelled_from_outside() {
     fn job(name: &'static str, d: f64) -> Task<&'static str> {
@@ -413,49 +270,7 @@ fn gather_child_cancelled_from_outside() {
 // yet done (with the message). Without return_exceptions the first child
 // to end cancelled ends the gather; with it, the gather waits for all.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(name, d, cleanup):
-//         try:
-//             await asyncio.sleep(d)
-//         except asyncio.CancelledError as e:
-//             log(f"{name} caught {ex(e)}")
-//             await asyncio.sleep(cleanup)
-//             log(f"{name} cleanup done")
-//             raise
-//         log(f"{name} done")
-//         return name
-//
-//     async def gatherer(tasks, return_exceptions):
-//         try:
-//             r = await asyncio.gather(*tasks, return_exceptions=return_exceptions)
-//             log(f"gather -> {r}")
-//         except asyncio.CancelledError as e:
-//             log(f"gather raised {ex(e)}")
-//             raise
-//
-//     async def scenario(return_exceptions):
-//         log(f"return_exceptions={return_exceptions}")
-//         done = asyncio.create_task(job("x", 0.5, 0))
-//         a = asyncio.create_task(job("a", 10, 1))
-//         b = asyncio.create_task(job("b", 10, 2))
-//         g = asyncio.create_task(gatherer([done, a, b], return_exceptions))
-//         await asyncio.sleep(1)
-//         log(f"cancel -> {g.cancel('stop')}")
-//         try:
-//             await g
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}")
-//         await asyncio.sleep(5)
-//         log(f"cancelled: x={done.cancelled()} a={a.cancelled()} b={b.cancelled()} g={g.cancelled()}")
-//
-//     async def main():
-//         await scenario(False)
-//         await scenario(True)
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/cancelling_the_gather_cancels_every_child.py
 #[test]
 fn cancelling_the_gather_cancels_every_child() {
     fn job(name: &'static str, d: f64, cleanup: f64) -> Task<&'static str> {
@@ -544,39 +359,7 @@ fn cancelling_the_gather_cancels_every_child() {
 // B6.5: even if every child suppresses the cancellation and returns a
 // value, the cancelled gather raises a cancellation.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def stubborn(name):
-//         try:
-//             await asyncio.sleep(10)
-//         except asyncio.CancelledError:
-//             log(f"{name} suppresses")
-//         await asyncio.sleep(1)
-//         return name
-//
-//     async def gatherer(tasks):
-//         try:
-//             r = await asyncio.gather(*tasks)
-//             log(f"gather -> {r}")
-//         except asyncio.CancelledError as e:
-//             log(f"gather raised {ex(e)}")
-//             raise
-//
-//     async def main():
-//         a = asyncio.create_task(stubborn("a"))
-//         b = asyncio.create_task(stubborn("b"))
-//         g = asyncio.create_task(gatherer([a, b]))
-//         await asyncio.sleep(1)
-//         g.cancel()
-//         try:
-//             await g
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}")
-//         log(f"a -> {await a}, b -> {await b}, g cancelled={g.cancelled()}")
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/cancelled_gather_whose_children_suppress_still_raises.py
 #[test]
 fn cancelled_gather_whose_children_suppress_still_raises() {
     fn stubborn(name: &'static str) -> Task<&'static str> {
@@ -633,36 +416,7 @@ fn cancelled_gather_whose_children_suppress_still_raises() {
 // own callback ran: cancelling the children fails, so the waiting task gets
 // the cancellation at its next step instead (B5.1).
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def job():
-//         await asyncio.sleep(1)
-//         log("job done")
-//         return 1
-//
-//     async def main():
-//         a = asyncio.create_task(job())
-//         g = None
-//         def cancel_g(_):
-//             log(f"cancel -> {g.cancel()}")
-//         a.add_done_callback(cancel_g)  # runs before gather's own callback
-//         async def gatherer():
-//             try:
-//                 r = await asyncio.gather(a)
-//                 log(f"gather -> {r}")
-//             except asyncio.CancelledError as e:
-//                 log(f"gatherer caught {ex(e)}")
-//                 raise
-//         g = asyncio.create_task(gatherer())
-//         try:
-//             await g
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}")
-//         return [a.cancelled(), g.cancelled()]
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/cancelling_a_gather_whose_children_are_done_cancels_the_waiter.py
 #[test]
 fn cancelling_a_gather_whose_children_are_done_cancels_the_waiter() {
     let trace = go(|| {
@@ -712,34 +466,7 @@ fn cancelling_a_gather_whose_children_are_done_cancels_the_waiter() {
 // B7: wait
 // ---------------------------------------------------------------------------
 
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(name, d):
-//         await asyncio.sleep(d)
-//         log(f"{name} done")
-//         return name
-//
-//     def names(s):
-//         return sorted(t.get_name() for t in s)
-//
-//     async def main():
-//         tasks = [asyncio.create_task(job(n, d), name=n) for n, d in [("a", 3), ("b", 1), ("c", 2)]]
-//         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-//         log(f"done={names(done)} pending={names(pending)}")
-//         done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-//         log(f"done={names(done)} pending={names(pending)}")
-//         # all done already: still waits for the callbacks, one iteration
-//         started = []
-//         async def mark():
-//             started.append(1)
-//         m = asyncio.create_task(mark())
-//         done, pending = await asyncio.wait(tasks[1:], return_when=asyncio.FIRST_COMPLETED)
-//         log(f"done={names(done)} pending={names(pending)} yielded={bool(started)}")
-//         return len(pending)
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/wait_first_completed.py
 #[test]
 fn wait_first_completed() {
     let trace = go(|| {
@@ -781,36 +508,7 @@ fn wait_first_completed() {
 // B7.1: FIRST_EXCEPTION returns at the first failure (a cancellation does
 // not count); without one it is ALL_COMPLETED.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(name, d, fail=False):
-//         await asyncio.sleep(d)
-//         if fail:
-//             log(f"{name} fails")
-//             raise Boom(name)
-//         log(f"{name} done")
-//         return name
-//
-//     def names(s):
-//         return sorted(t.get_name() for t in s)
-//
-//     async def main():
-//         loop = asyncio.get_running_loop()
-//         x = asyncio.create_task(job("x", 5), name="x")
-//         a = asyncio.create_task(job("a", 1), name="a")
-//         b = asyncio.create_task(job("b", 2, fail=True), name="b")
-//         c = asyncio.create_task(job("c", 3), name="c")
-//         loop.call_later(0.5, x.cancel)  # a cancellation is not an exception
-//         done, pending = await asyncio.wait([x, a, b, c], return_when=asyncio.FIRST_EXCEPTION)
-//         log(f"done={names(done)} pending={names(pending)}")
-//         # without a failure it is ALL_COMPLETED
-//         done, pending = await asyncio.wait([a, c], return_when=asyncio.FIRST_EXCEPTION)
-//         log(f"done={names(done)} pending={names(pending)}")
-//         return len(done)
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/wait_first_exception.py
 #[test]
 fn wait_first_exception() {
     fn job(name: &'static str, d: f64, fail: bool) -> Task<&'static str> {
@@ -856,30 +554,7 @@ fn wait_first_exception() {
 // B7.1: a timeout returns what is done by then; nothing fails, nothing is
 // cancelled.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(name, d):
-//         await asyncio.sleep(d)
-//         log(f"{name} done")
-//         return name
-//
-//     def names(s):
-//         return sorted(t.get_name() for t in s)
-//
-//     async def main():
-//         tasks = [asyncio.create_task(job(n, d), name=n) for n, d in [("a", 3), ("b", 1), ("c", 2)]]
-//         done, pending = await asyncio.wait(tasks, timeout=1.5)
-//         log(f"timeout: done={names(done)} pending={names(pending)}")
-//         log(f"nothing cancelled: {[t.cancelled() for t in tasks]}")
-//         done, pending = await asyncio.wait(tasks)
-//         log(f"all: done={names(done)} pending={names(pending)}")
-//         done, pending = await asyncio.wait(tasks, timeout=10)
-//         log(f"again: done={names(done)} pending={names(pending)}")
-//         return len(done)
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/wait_all_completed_and_timeout.py
 #[test]
 fn wait_all_completed_and_timeout() {
     let trace = go(|| {
@@ -913,26 +588,7 @@ fn wait_all_completed_and_timeout() {
 
 // B7.2: the sets are computed when wait wakes up.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(name, d):
-//         await asyncio.sleep(d)
-//         log(f"{name} done")
-//
-//     def names(s):
-//         return sorted(t.get_name() for t in s)
-//
-//     async def main():
-//         a = asyncio.create_task(job("a", 1), name="a")
-//         b = asyncio.create_task(job("b", 1), name="b")
-//         c = asyncio.create_task(job("c", 2), name="c")
-//         done, pending = await asyncio.wait([a, b, c], return_when=asyncio.FIRST_COMPLETED)
-//         log(f"done={names(done)} pending={names(pending)}")
-//         await c
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/wait_reports_everything_done_by_the_time_it_wakes.py
 #[test]
 fn wait_reports_everything_done_by_the_time_it_wakes() {
     let trace = go(|| {
@@ -958,30 +614,7 @@ fn wait_reports_everything_done_by_the_time_it_wakes() {
 // Equal deadlines fire first in, first out: a timeout armed before the
 // task's sleep wins; one armed after it loses.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(name, d):
-//         await asyncio.sleep(d)
-//         log(f"{name} done")
-//
-//     def names(s):
-//         return sorted(t.get_name() for t in s)
-//
-//     async def main():
-//         # the tasks start (and arm their timers) after wait armed its timeout
-//         a = asyncio.create_task(job("a", 1), name="a")
-//         done, pending = await asyncio.wait([a], timeout=1)
-//         log(f"late tasks: done={names(done)} pending={names(pending)}")
-//         # the task armed its timer first
-//         b = asyncio.create_task(job("b", 1), name="b")
-//         await asyncio.sleep(0)
-//         done, pending = await asyncio.wait([b], timeout=1)
-//         log(f"early task: done={names(done)} pending={names(pending)}")
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/wait_timeout_racing_tasks_due_at_the_same_time.py
 #[test]
 fn wait_timeout_racing_tasks_due_at_the_same_time() {
     let trace = go(|| {
@@ -1010,38 +643,7 @@ fn wait_timeout_racing_tasks_due_at_the_same_time() {
 // B7.3 and B7.1: an empty set is an error; cancelling the waiter leaves the
 // tasks running.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(name, d):
-//         await asyncio.sleep(d)
-//         log(f"{name} done")
-//
-//     async def waiter(tasks):
-//         try:
-//             await asyncio.wait(tasks)
-//         except asyncio.CancelledError as e:
-//             log(f"wait raised {ex(e)}")
-//             raise
-//
-//     async def main():
-//         try:
-//             await asyncio.wait([])
-//         except ValueError as e:
-//             log(f"ValueError: {e}")
-//         a = asyncio.create_task(job("a", 2), name="a")
-//         w = asyncio.create_task(waiter([a]))
-//         await asyncio.sleep(1)
-//         w.cancel()
-//         try:
-//             await w
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}, a cancelled={a.cancelled()}")
-//         await a
-//         return a.done()
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/wait_errors_and_cancellation.py
 #[test]
 fn wait_errors_and_cancellation() {
     let trace = go(|| {
@@ -1086,29 +688,7 @@ fn wait_errors_and_cancellation() {
 // as_completed
 // ---------------------------------------------------------------------------
 
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(name, d, fail=False):
-//         await asyncio.sleep(d)
-//         if fail:
-//             raise Boom(name)
-//         return name
-//
-//     async def main():
-//         done = asyncio.create_task(job("done", 0))
-//         await asyncio.sleep(0)
-//         tasks = [asyncio.create_task(job(n, d, f)) for n, d, f in
-//                  [("a", 3, False), ("b", 1, False), ("c", 2, True)]]
-//         for f in asyncio.as_completed(tasks + [done]):
-//             try:
-//                 log(f"got {await f}")
-//             except Boom as e:
-//                 log(f"got {ex(e)}")
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/as_completed_in_finishing_order.py
 #[test]
 fn as_completed_in_finishing_order() {
     fn job(name: &'static str, d: f64, fail: bool) -> Task<&'static str> {
@@ -1142,27 +722,7 @@ fn as_completed_in_finishing_order() {
 // Once the timeout passes, every remaining item is a timeout; the tasks are
 // not cancelled.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(name, d):
-//         await asyncio.sleep(d)
-//         log(f"{name} done")
-//         return name
-//
-//     async def main():
-//         tasks = [asyncio.create_task(job(n, d)) for n, d in [("a", 3), ("b", 1), ("c", 2)]]
-//         for f in asyncio.as_completed(tasks, timeout=1.5):
-//             try:
-//                 log(f"got {await f}")
-//             except TimeoutError as e:
-//                 log(f"got {ex(e)}")
-//         log(f"cancelled: {[t.cancelled() for t in tasks]}")
-//         await asyncio.sleep(5)
-//         return [t.done() for t in tasks]
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/as_completed_with_timeout.py
 #[test]
 fn as_completed_with_timeout() {
     let trace = go(|| {
@@ -1196,36 +756,7 @@ fn as_completed_with_timeout() {
 // B5.8: shield
 // ---------------------------------------------------------------------------
 
-// Python:
-//
-//     from prelude import *
-//
-//     async def inner():
-//         await asyncio.sleep(2)
-//         log("inner finished")
-//         return "inner value"
-//
-//     async def outer(i):
-//         try:
-//             return await asyncio.shield(i)
-//         except asyncio.CancelledError as e:
-//             log(f"outer caught {ex(e)}")
-//             raise
-//
-//     async def main():
-//         i = asyncio.create_task(inner())
-//         o = asyncio.create_task(outer(i))
-//         await asyncio.sleep(1)
-//         o.cancel("stop")
-//         try:
-//             await o
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}, inner done={i.done()} cancelled={i.cancelled()}")
-//         log(f"inner -> {await i}")
-//         log(f"shield of a done task -> {await asyncio.shield(i)}")
-//         return o.cancelled()
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/shield_keeps_the_inner_task_running.py
 #[test]
 fn shield_keeps_the_inner_task_running() {
     let trace = go(|| {
@@ -1278,34 +809,7 @@ fn shield_keeps_the_inner_task_running() {
     );
 }
 
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(d, fail=False):
-//         await asyncio.sleep(d)
-//         if fail:
-//             raise Boom("inner failed")
-//         return d
-//
-//     async def main():
-//         i = asyncio.create_task(job(1))
-//         log(f"shield -> {await asyncio.shield(i)}")
-//         f = asyncio.create_task(job(1, fail=True))
-//         try:
-//             await asyncio.shield(f)
-//         except Boom as e:
-//             log(f"shield raised {ex(e)}")
-//         c = asyncio.create_task(job(5))
-//         asyncio.get_running_loop().call_later(1, c.cancel)
-//         try:
-//             await asyncio.shield(c)
-//         except asyncio.CancelledError as e:
-//             log(f"shield raised {ex(e)}, inner cancelled={c.cancelled()}")
-//         me = asyncio.current_task()
-//         return me.cancelling()
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/shield_reports_the_inner_outcome.py
 #[test]
 fn shield_reports_the_inner_outcome() {
     fn job(d: u32, fail: bool) -> Task<u32> {
@@ -1350,27 +854,7 @@ fn shield_reports_the_inner_outcome() {
 // B8: wait_for
 // ---------------------------------------------------------------------------
 
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(d, v):
-//         await asyncio.sleep(d)
-//         log(f"job returns {v}")
-//         return v
-//
-//     async def main():
-//         t = asyncio.create_task(job(1, 5))
-//         log(f"wait_for -> {await asyncio.wait_for(t, 2)}")
-//         u = asyncio.create_task(job(1, 6))
-//         log(f"wait_for None -> {await asyncio.wait_for(u, None)}")
-//         await asyncio.sleep(2)  # the timer of the first wait_for was cancelled
-//         f = asyncio.create_task(job(0.5, 0))
-//         await f
-//         log(f"wait_for done task, 0 -> {await asyncio.wait_for(f, 0)}")
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/wait_for_returns_in_time.py
 #[test]
 fn wait_for_returns_in_time() {
     fn job(d: f64, v: i32) -> Task<i32> {
@@ -1411,30 +895,7 @@ fn wait_for_returns_in_time() {
 // B8.3: on timeout the task is cancelled and waited for, so the whole wait
 // can exceed the timeout.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def slow():
-//         try:
-//             await asyncio.sleep(10)
-//         except asyncio.CancelledError as e:
-//             log(f"slow caught {ex(e)}, cleaning up")
-//             await asyncio.sleep(1)
-//             log("slow cleanup done")
-//             raise
-//
-//     async def main():
-//         t = asyncio.create_task(slow())
-//         try:
-//             await asyncio.wait_for(t, 2)
-//         except TimeoutError as e:
-//             log(f"wait_for raised {ex(e)}")
-//         log(f"slow cancelled={t.cancelled()}")
-//         me = asyncio.current_task()
-//         return me.cancelling()
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/wait_for_timeout_cancels_and_waits_for_the_task.py
 #[test]
 fn wait_for_timeout_cancels_and_waits_for_the_task() {
     let trace = go(|| {
@@ -1470,31 +931,7 @@ fn wait_for_timeout_cancels_and_waits_for_the_task() {
 // the deadline was armed first, it wins, and the task, whose sleep is over
 // but which has not resumed yet, gets the cancellation at that sleep.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def job():
-//         try:
-//             await asyncio.sleep(1)
-//         except asyncio.CancelledError as e:
-//             log(f"job caught {ex(e)} though its sleep was over")
-//             raise
-//         log("job done")
-//         return 1
-//
-//     async def main():
-//         t = asyncio.create_task(job())
-//         try:
-//             log(f"wait_for -> {await asyncio.wait_for(t, 1)}")
-//         except TimeoutError as e:
-//             log(f"wait_for raised {ex(e)}")
-//         u = asyncio.create_task(job())
-//         await asyncio.sleep(0)
-//         log(f"wait_for -> {await asyncio.wait_for(u, 1)}")
-//         return [t.cancelled(), u.cancelled()]
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/wait_for_timeout_racing_a_task_due_at_the_same_time.py
 #[test]
 fn wait_for_timeout_racing_a_task_due_at_the_same_time() {
     fn job() -> Task<i32> {
@@ -1534,23 +971,7 @@ fn wait_for_timeout_racing_a_task_due_at_the_same_time() {
 // B8.2: with a zero timeout a task that has not started is cancelled
 // before its first step: its body never runs.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def body():
-//         log("body runs")
-//         return 1
-//
-//     async def main():
-//         try:
-//             await asyncio.wait_for(body(), 0)
-//         except TimeoutError as e:
-//             log(f"wait_for raised {ex(e)}")
-//         await asyncio.sleep(1)
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/wait_for_zero_timeout_never_starts_the_task.py
 #[test]
 fn wait_for_zero_timeout_never_starts_the_task() {
     let trace = go(|| {
@@ -1570,25 +991,7 @@ fn wait_for_zero_timeout_never_starts_the_task() {
 // B8.3 (3.11): a task that swallows the cancellation and returns a value
 // makes wait_for return that value.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def stubborn():
-//         try:
-//             await asyncio.sleep(10)
-//         except asyncio.CancelledError:
-//             log("stubborn swallows the cancel")
-//             await asyncio.sleep(0.5)
-//         return 42
-//
-//     async def main():
-//         t = asyncio.create_task(stubborn())
-//         v = await asyncio.wait_for(t, 1)
-//         log(f"wait_for -> {v}, cancelled={t.cancelled()}")
-//         return v
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/wait_for_inner_swallowing_the_cancel_returns_its_value.py
 #[test]
 fn wait_for_inner_swallowing_the_cancel_returns_its_value() {
     let trace = go(|| {
@@ -1617,40 +1020,7 @@ fn wait_for_inner_swallowing_the_cancel_returns_its_value() {
 // B8.3: cancelling the waiter cancels the task too (without the message:
 // `_cancel_and_wait` calls a plain `cancel()`) and waits for it.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def slow():
-//         try:
-//             await asyncio.sleep(10)
-//         except asyncio.CancelledError as e:
-//             log(f"slow caught {ex(e)}")
-//             await asyncio.sleep(1)
-//             log("slow cleanup done")
-//             raise
-//
-//     async def waiter(t):
-//         try:
-//             return await asyncio.wait_for(t, 5)
-//         except asyncio.CancelledError as e:
-//             log(f"wait_for raised {ex(e)}")
-//             raise
-//
-//     async def main():
-//         t = asyncio.create_task(slow())
-//         w = asyncio.create_task(waiter(t))
-//         await asyncio.sleep(1)
-//         w.cancel("stop")
-//         try:
-//             await w
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}")
-//         log(f"slow cancelled={t.cancelled()} waiter cancelled={w.cancelled()}")
-//         await asyncio.sleep(10)
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/wait_for_cancelled_waiter_cancels_the_task.py
 #[test]
 fn wait_for_cancelled_waiter_cancels_the_task() {
     let trace = go(|| {
@@ -1701,33 +1071,7 @@ fn wait_for_cancelled_waiter_cancels_the_task() {
 // B8.3 (3.11): the waiter is cancelled, but by the time it resumes the
 // task is done: wait_for returns the task's result.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def job():
-//         await asyncio.sleep(1)
-//         log("job returns 5")
-//         return 5
-//
-//     async def waiter(t):
-//         v = await asyncio.wait_for(t, 5)
-//         log(f"wait_for -> {v} despite the cancel")
-//         return v
-//
-//     async def main():
-//         loop = asyncio.get_running_loop()
-//         t = asyncio.create_task(job())
-//         w = asyncio.create_task(waiter(t))
-//         await asyncio.sleep(0)
-//         # due with the job's sleep, armed after it: the waiter is cancelled in
-//         # the iteration before the job returns
-//         loop.call_later(1, lambda: log(f"cancel waiter -> {w.cancel()}"))
-//         v = await w
-//         log(f"waiter -> {v}, cancelled={w.cancelled()} cancelling={w.cancelling()}")
-//         return v
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/wait_for_cancelled_waiter_returns_a_ready_result.py
 #[test]
 fn wait_for_cancelled_waiter_returns_a_ready_result() {
     let trace = go(|| {
@@ -1767,23 +1111,7 @@ fn wait_for_cancelled_waiter_returns_a_ready_result() {
     );
 }
 
-// Python:
-//
-//     from prelude import *
-//
-//     async def failing():
-//         await asyncio.sleep(1)
-//         raise Boom("inner")
-//
-//     async def main():
-//         t = asyncio.create_task(failing())
-//         try:
-//             await asyncio.wait_for(t, 5)
-//         except Boom as e:
-//             log(f"wait_for raised {ex(e)}")
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_combinators/wait_for_reports_the_task_failure.py
 #[test]
 fn wait_for_reports_the_task_failure() {
     let trace = go(|| {

@@ -1,10 +1,12 @@
-//! SEMANTICS.md section B: the event-loop core (B0), `run` (B1), creating
-//! tasks (B2), `sleep` (B3) and done callbacks (B4.5), plus panics and
+//! `docs/semantics.md` section B: the event-loop core (B0), `run` (B1),
+//! creating tasks (B2), `sleep` (B3) and done callbacks (B4.5), plus panics and
 //! deadlocks, on the virtual clock.
 //!
-//! Each scenario was written in Python first and run with CPython 3.11 (the
-//! program is in the comment above the test, `prelude` is in
-//! `tests/common/mod.rs`); its output is the expected trace.
+//! Each scenario was written in Python first and run with CPython 3.11; its
+//! output is the expected trace. The program is
+//! `tests/cpython/runtime_scheduling/<test name>.py`, named in the comment
+//! above the test, and `tests/cpython_programs.rs` runs it and checks that it
+//! prints what the test asserts (`prelude` is `tests/cpython/prelude.py`).
 
 mod common;
 
@@ -19,24 +21,7 @@ use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, ReturnWhen, Task}
 // B0: the ready queue, timers, when tasks start
 // ---------------------------------------------------------------------------
 
-// Python:
-//
-//     from prelude import *
-//
-//     async def worker(name):
-//         log(f"{name} start")
-//         await asyncio.sleep(0)
-//         log(f"{name} end")
-//         return name
-//
-//     async def main():
-//         tasks = [asyncio.create_task(worker(n), name=n) for n in "abc"]
-//         log("main created a b c")
-//         for t in tasks:
-//             log(f"joined {await t}")
-//         return len(tasks)
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/fifo_order_of_new_tasks.py
 #[test]
 fn fifo_order_of_new_tasks() {
     fn worker(name: &'static str) -> Result<&'static str, Error> {
@@ -73,32 +58,7 @@ fn fifo_order_of_new_tasks() {
     );
 }
 
-// Python:
-//
-//     from prelude import *
-//
-//     started = []
-//
-//     async def child():
-//         started.append(1)
-//         log(f"child runs in {asyncio.current_task().get_name()}")
-//
-//     async def helper():
-//         # A plain `await coroutine` is a direct call: no scheduling, same task.
-//         log(f"helper runs in {asyncio.current_task().get_name()}, child started: {bool(started)}")
-//         return 5
-//
-//     async def main():
-//         asyncio.current_task().set_name("main")
-//         t = asyncio.create_task(child(), name="child")
-//         for i in range(2):
-//             log(f"main works {i}, child started: {bool(started)}")
-//         v = await helper()
-//         log(f"helper returned {v}, child started: {bool(started)}")
-//         await asyncio.sleep(0)
-//         log(f"after sleep(0), child started: {bool(started)}, done: {t.done()}")
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/created_task_starts_only_when_creator_waits.py
 #[test]
 fn created_task_starts_only_when_creator_waits() {
     fn helper(started: &Cell<bool>) -> Result<i32, Error> {
@@ -146,23 +106,7 @@ fn created_task_starts_only_when_creator_waits() {
 // armed by A1 (due at once) is appended behind A2, and runs before A3,
 // which A2 schedules during the iteration.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def main():
-//         loop = asyncio.get_running_loop()
-//         def chain(i):
-//             log(f"A{i}")
-//             if i == 1:
-//                 loop.call_later(0, lambda: log("T"))
-//             if i < 4:
-//                 loop.call_soon(chain, i + 1)
-//         loop.call_soon(chain, 1)
-//         await asyncio.sleep(1)
-//         log("main")
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/ready_queue_snapshot_rule.py
 #[test]
 fn ready_queue_snapshot_rule() {
     fn chain(i: u32) {
@@ -186,23 +130,7 @@ fn ready_queue_snapshot_rule() {
     );
 }
 
-// Python:
-//
-//     from prelude import *
-//
-//     async def spinner():
-//         for i in range(4):
-//             log(f"spin {i}")
-//             await asyncio.sleep(0)
-//
-//     async def main():
-//         loop = asyncio.get_running_loop()
-//         t = asyncio.create_task(spinner())
-//         loop.call_later(0, lambda: log("timer"))
-//         await t
-//         log("main")
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/sleep_zero_loop_does_not_starve_timers.py
 #[test]
 fn sleep_zero_loop_does_not_starve_timers() {
     let trace = go(|| {
@@ -236,24 +164,7 @@ fn sleep_zero_loop_does_not_starve_timers() {
 // B0.5: the sleep's timer only completes the sleep; the task resumes one
 // iteration later, after a callback due at the same time.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def sleeper():
-//         log("sleeper sleeps 1")
-//         await asyncio.sleep(1)
-//         log("sleeper resumes")
-//
-//     async def main():
-//         loop = asyncio.get_running_loop()
-//         t = asyncio.create_task(sleeper())
-//         await asyncio.sleep(0)  # the sleeper starts and arms its timer first
-//         loop.call_later(1, lambda: log("call_later callback"))
-//         await t
-//         log("main")
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/timer_callback_runs_before_sleeping_task_resumes.py
 #[test]
 fn timer_callback_runs_before_sleeping_task_resumes() {
     let trace = go(|| {
@@ -282,25 +193,7 @@ fn timer_callback_runs_before_sleeping_task_resumes() {
     );
 }
 
-// Python:
-//
-//     from prelude import *
-//
-//     async def sleeper(i, d):
-//         await asyncio.sleep(d)
-//         log(f"task {i} woke")
-//
-//     async def main():
-//         loop = asyncio.get_running_loop()
-//         tasks = [asyncio.create_task(sleeper(i, 1)) for i in range(5)]
-//         for i in range(3):
-//             loop.call_later(2, log, f"callback {i}")
-//         tasks += [asyncio.create_task(sleeper(i, d)) for i, d in [(5, 3), (6, 0.5), (7, 2)]]
-//         for t in tasks:
-//             await t
-//         log("main")
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/equal_deadlines_fire_first_in_first_out.py
 #[test]
 fn equal_deadlines_fire_first_in_first_out() {
     fn sleeper(i: u32, d: f64) -> Task<()> {
@@ -346,23 +239,7 @@ fn equal_deadlines_fire_first_in_first_out() {
 // B0.3: cancelled callbacks are skipped, and a cancelled timer does not
 // make virtual time jump to its deadline.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def main():
-//         loop = asyncio.get_running_loop()
-//         h1 = loop.call_later(5, lambda: log("h1 runs"))
-//         h2 = loop.call_soon(lambda: log("h2 runs"))
-//         h3 = loop.call_later(1, lambda: log("h3 runs"))
-//         loop.call_later(0.5, h3.cancel)
-//         h1.cancel()
-//         h2.cancel()
-//         await asyncio.sleep(2)
-//         log("main")
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/cancelled_callbacks_do_not_run.py
 #[test]
 fn cancelled_callbacks_do_not_run() {
     let trace = go(|| {
@@ -379,22 +256,7 @@ fn cancelled_callbacks_do_not_run() {
     assert_eq!(trace, ["2.0 main", "result 0", "end 2.0"]);
 }
 
-// Python:
-//
-//     from prelude import *
-//
-//     async def worker(name):
-//         for i in (1, 2):
-//             log(f"{name}{i}")
-//             await asyncio.sleep(0)
-//
-//     async def main():
-//         a = asyncio.create_task(worker("a"))
-//         b = asyncio.create_task(worker("b"))
-//         await a
-//         await b
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/sleep_zero_interleaves.py
 #[test]
 fn sleep_zero_interleaves() {
     fn worker(name: &'static str) -> Result<(), Error> {
@@ -415,30 +277,7 @@ fn sleep_zero_interleaves() {
 
 // B0.6: awaiting a task that is done returns at once, without yielding.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     started = []
-//
-//     async def value():
-//         return 5
-//
-//     async def mark():
-//         started.append(1)
-//         log("u runs")
-//
-//     async def main():
-//         t = asyncio.create_task(value())
-//         await asyncio.sleep(0)
-//         log(f"t done: {t.done()}")
-//         u = asyncio.create_task(mark())
-//         v = await t
-//         log(f"awaited t -> {v}, u started: {bool(started)}")
-//         await asyncio.sleep(0)
-//         log(f"after sleep(0), u started: {bool(started)}")
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/join_of_done_task_does_not_yield.py
 #[test]
 fn join_of_done_task_does_not_yield() {
     let trace = go(|| {
@@ -475,16 +314,7 @@ fn join_of_done_task_does_not_yield() {
 // B1: run
 // ---------------------------------------------------------------------------
 
-// Python:
-//
-//     from prelude import *
-//
-//     async def main():
-//         await asyncio.sleep(1.5)
-//         log("main returns")
-//         return 42
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/run_returns_main_value.py
 #[test]
 fn run_returns_main_value() {
     let trace = go(|| {
@@ -495,16 +325,7 @@ fn run_returns_main_value() {
     assert_eq!(trace, ["1.5 main returns", "result 42", "end 1.5"]);
 }
 
-// Python:
-//
-//     from prelude import *
-//
-//     async def main():
-//         await asyncio.sleep(1)
-//         log("main raises")
-//         raise Boom("bad")
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/run_returns_main_error.py
 #[test]
 fn run_returns_main_error() {
     let trace = go(|| -> Result<(), Error> {
@@ -515,24 +336,7 @@ fn run_returns_main_error() {
     assert_eq!(trace, ["1.0 main raises", "raised Boom(bad)", "end 1.0"]);
 }
 
-// Python (a Rust panic is an exception there):
-//
-//     from prelude import *
-//
-//     class Panicked(Exception):  # a Rust panic in main's body
-//         pass
-//
-//     async def panicking():
-//         await asyncio.sleep(1)
-//         raise Panicked("main panicked")
-//
-//     async def self_cancelling():
-//         await asyncio.sleep(1)
-//         asyncio.current_task().cancel()
-//         await asyncio.sleep(1)
-//
-//     go(panicking)
-//     go(self_cancelling)
+// Python: tests/cpython/runtime_scheduling/run_reports_main_panic_and_cancellation.py
 #[test]
 fn run_reports_main_panic_and_cancellation() {
     let mut trace = go(|| -> Result<(), Error> {
@@ -555,28 +359,7 @@ fn run_reports_main_panic_and_cancellation() {
 // B1.3: when main returns, the pending tasks are cancelled and their
 // cleanup (which may wait) runs before run returns.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def lingering():
-//         log("lingering starts")
-//         try:
-//             await asyncio.sleep(10)
-//         except asyncio.CancelledError as e:
-//             log(f"lingering caught {ex(e)}")
-//             await asyncio.sleep(1)
-//             log("lingering cleanup done")
-//             raise
-//
-//     async def main():
-//         asyncio.create_task(lingering())
-//         await asyncio.sleep(0.5)
-//         log("main returns")
-//         return "done"
-//
-//     go(main)
-//     print("run returned")
+// Python: tests/cpython/runtime_scheduling/run_cancels_pending_tasks_at_end.py
 #[test]
 fn run_cancels_pending_tasks_at_end() {
     let drops = Drops::default();
@@ -619,28 +402,7 @@ fn run_cancels_pending_tasks_at_end() {
 // runs, so tasks that are ready then take one more step (a task created
 // just before main returns even starts) before the shutdown cancels them.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def spinner():
-//         for i in range(5):
-//             log(f"spin {i}")
-//             await asyncio.sleep(0)
-//
-//     async def fresh():
-//         log("fresh runs")
-//         await asyncio.sleep(1)
-//         log("fresh not reached")
-//
-//     async def main():
-//         asyncio.create_task(spinner())
-//         await asyncio.sleep(0)
-//         asyncio.create_task(fresh())
-//         log("main returns")
-//         return 1
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/run_gives_ready_tasks_one_more_step_before_shutdown.py
 #[test]
 fn run_gives_ready_tasks_one_more_step_before_shutdown() {
     let trace = go(|| {
@@ -670,22 +432,7 @@ fn run_gives_ready_tasks_one_more_step_before_shutdown() {
 // B1.1: the nested main never runs (Python: "coroutine 'inner' was never
 // awaited").
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def inner():
-//         log("inner runs")
-//
-//     async def main():
-//         try:
-//             asyncio.run(inner())
-//         except RuntimeError as e:
-//             log(f"RuntimeError: {e}")
-//         await asyncio.sleep(1)
-//         return 1
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/nested_run_is_an_error.py
 #[test]
 fn nested_run_is_an_error() {
     let ran = Rc::new(Cell::new(0));
@@ -729,41 +476,7 @@ fn nested_run_is_an_error() {
 // goes on. Python has exceptions where Rust has panics: a task raising
 // `Panicked`, a callback dividing by zero.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     class Panicked(Exception):  # a Rust panic in the task body
-//         pass
-//
-//     async def bad():
-//         await asyncio.sleep(1)
-//         log("bad panics")
-//         raise Panicked("kaboom 7")
-//
-//     async def good():
-//         await asyncio.sleep(2)
-//         log("good finished")
-//         return 7
-//
-//     async def main():
-//         loop = asyncio.get_running_loop()
-//         b = asyncio.create_task(bad(), name="bad")
-//         g = asyncio.create_task(good(), name="good")
-//         loop.call_later(0.5, lambda: 1 / 0)  # a failing callback: reported, loop goes on
-//         try:
-//             await b
-//         except Exception as e:
-//             log(f"join bad: {ex(e)}")
-//         log(f"good done: {g.done()}")
-//         log(f"good -> {await g}")
-//         try:
-//             b.result()
-//         except Exception as e:
-//             log(f"bad again: {ex(e)}")
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/panicking_task_does_not_stop_the_loop.py
 #[test]
 fn panicking_task_does_not_stop_the_loop() {
     let caught: Rc<RefCell<Option<Error>>> = Rc::default();
@@ -821,23 +534,7 @@ fn panicking_task_does_not_stop_the_loop() {
 // B2.3: names; B0.4: a task cannot wait on itself
 // ---------------------------------------------------------------------------
 
-// Python:
-//
-//     from prelude import *
-//     import re
-//
-//     async def main():
-//         t = asyncio.create_task(asyncio.sleep(0))
-//         log(f"default name is Task-N: {re.fullmatch(r'Task-[0-9]+', t.get_name()) is not None}")
-//         t.set_name("renamed")
-//         log(t.get_name())
-//         u = asyncio.create_task(asyncio.sleep(0), name="given")
-//         log(u.get_name())
-//         await t
-//         await u
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/task_names.py
 #[test]
 fn task_names() {
     let trace = go(|| {
@@ -860,23 +557,7 @@ fn task_names() {
     );
 }
 
-// Python (the message goes on with the task's repr):
-//
-//     from prelude import *
-//
-//     async def main():
-//         cell = {}
-//         async def selfish():
-//             await asyncio.sleep(0)
-//             try:
-//                 await cell["me"]
-//             except RuntimeError as e:
-//                 log(f"RuntimeError: {str(e).split(':')[0]}")
-//             return "went on"
-//         cell["me"] = asyncio.create_task(selfish())
-//         return await cell["me"]
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/task_cannot_join_itself.py
 #[test]
 fn task_cannot_join_itself() {
     let trace = go(|| {
@@ -906,35 +587,7 @@ fn task_cannot_join_itself() {
 // B2.4: current_task, all_tasks
 // ---------------------------------------------------------------------------
 
-// Python:
-//
-//     from prelude import *
-//
-//     def names():
-//         return sorted(t.get_name() for t in asyncio.all_tasks())
-//
-//     async def child(name):
-//         log(f"{name}: current={asyncio.current_task().get_name()}")
-//         await asyncio.sleep(1)
-//
-//     async def main():
-//         loop = asyncio.get_running_loop()
-//         asyncio.current_task().set_name("main")
-//         log(f"main: current={asyncio.current_task().get_name()}")
-//         a = asyncio.create_task(child("a"), name="a")
-//         b = asyncio.create_task(child("b"), name="b")
-//         log(f"all: {names()}")
-//         loop.call_soon(lambda: log(f"callback: current={asyncio.current_task()}"))
-//         await asyncio.sleep(0)
-//         await a
-//         log(f"after a: all: {names()} b done: {b.done()}")
-//         return len(names())
-//
-//     go(main)
-//     try:
-//         asyncio.current_task()
-//     except RuntimeError as e:
-//         print(f"outside: RuntimeError: {e}")
+// Python: tests/cpython/runtime_scheduling/current_task_and_all_tasks.py
 #[test]
 fn current_task_and_all_tasks() {
     fn names() -> Vec<String> {
@@ -990,31 +643,7 @@ fn current_task_and_all_tasks() {
 // Callbacks and a waiting task's wake-up run in registration order, and
 // never inline.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def work():
-//         await asyncio.sleep(1)
-//         log("work returns")
-//         return 3
-//
-//     async def waiter(t):
-//         log("waiter waits")
-//         v = await t
-//         log(f"waiter got {v}")
-//
-//     async def main():
-//         t = asyncio.create_task(work(), name="t")
-//         t.add_done_callback(lambda f: log(f"cb1 done={f.done()}"))
-//         w = asyncio.create_task(waiter(t))
-//         await asyncio.sleep(0)  # the waiter registers its wake-up between cb1 and cb2
-//         t.add_done_callback(lambda f: log(f"cb2 cancelled={f.cancelled()}"))
-//         log("callbacks added")
-//         await w
-//         log("main after waiter")
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/done_callbacks_in_registration_order.py
 #[test]
 fn done_callbacks_in_registration_order() {
     let trace = go(|| {
@@ -1054,29 +683,7 @@ fn done_callbacks_in_registration_order() {
     );
 }
 
-// Python:
-//
-//     from prelude import *
-//
-//     async def quick():
-//         return 1
-//
-//     async def main():
-//         t = asyncio.create_task(quick())
-//         await asyncio.sleep(0)
-//         t.add_done_callback(lambda f: log("late cb"))
-//         log("late cb added")
-//         await asyncio.sleep(0)
-//         log("main resumed")
-//         c = asyncio.create_task(quick())
-//         c.cancel()
-//         c.add_done_callback(lambda f: log(f"cb on cancelled: cancelled={f.cancelled()}"))
-//         await asyncio.sleep(0)
-//         log("main after one yield")
-//         await asyncio.sleep(0)
-//         log("main end")
-//
-//     go(main)
+// Python: tests/cpython/runtime_scheduling/done_callback_on_finished_task_runs_soon.py
 #[test]
 fn done_callback_on_finished_task_runs_soon() {
     let trace = go(|| {
@@ -1125,37 +732,7 @@ fn stuck_lines(e: &Error) -> Vec<String> {
     lines
 }
 
-// Python (the shutdown cancels the stuck tasks, so their `finally` runs;
-// the order of the two cleanups is a set's order there):
-//
-//     from prelude import *
-//
-//     async def main():
-//         asyncio.current_task().set_name("main")
-//         cell = {}
-//         async def fa():
-//             try:
-//                 await asyncio.wait([cell["b"]])
-//             finally:
-//                 log("a cleanup")
-//         async def fb():
-//             try:
-//                 await asyncio.wait([cell["a"]])
-//             finally:
-//                 log("b cleanup")
-//         cell["a"] = asyncio.create_task(fa(), name="a")
-//         cell["b"] = asyncio.create_task(fb(), name="b")
-//         await cell["a"]
-//
-//     go(main)
-//
-// Output:
-//
-//     0.0 b cleanup
-//     0.0 a cleanup
-//     raised Deadlock(a waits on <Future pending ...>; b waits on <Future
-//         pending ...>; main waits on <Task pending name='a' ...)
-//     end 0.0
+// Python: tests/cpython/runtime_scheduling/deadlock_in_a_wait_cycle.py
 #[test]
 fn deadlock_in_a_wait_cycle() {
     fn waits_on(name: &'static str, other: Slot<()>, drops: Drops) -> Task<()> {
@@ -1197,27 +774,7 @@ fn deadlock_in_a_wait_cycle() {
 // report the deadlock. The scenario runs in a child process, since a stack
 // overflow aborts the process.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def main():
-//         asyncio.current_task().set_name("main")
-//         cell = {}
-//         async def fa():
-//             await cell["b"]
-//         async def fb():
-//             await cell["a"]
-//         cell["a"] = asyncio.create_task(fa(), name="a")
-//         cell["b"] = asyncio.create_task(fb(), name="b")
-//         await cell["a"]
-//
-//     go(main)
-//
-// Output:
-//
-//     raised RecursionError(maximum recursion depth exceeded while calling a Python object)
-//     end 0.0
+// Python: tests/cpython/runtime_scheduling/deadlock_in_a_join_cycle.py
 #[test]
 fn deadlock_in_a_join_cycle() {
     const NAME: &str = "deadlock_in_a_join_cycle";
@@ -1263,38 +820,7 @@ fn deadlock_in_a_join_cycle() {
 // run returns the deadlock and unwinds their stacks, running every
 // destructor on them exactly once.
 //
-// Python (the `finally` runs when the coroutines are garbage-collected,
-// with no loop left, so its `log` fails there):
-//
-//     from prelude import *
-//
-//     async def stubborn(name, other):
-//         try:
-//             while True:
-//                 try:
-//                     await asyncio.wait([other()])
-//                     return
-//                 except asyncio.CancelledError:
-//                     log(f"{name} ignores the cancellation")
-//         finally:
-//             log(f"{name} dropped")
-//
-//     async def main():
-//         asyncio.current_task().set_name("main")
-//         cell = {}
-//         cell["a"] = asyncio.create_task(stubborn("a", lambda: cell["b"]), name="a")
-//         cell["b"] = asyncio.create_task(stubborn("b", lambda: cell["a"]), name="b")
-//         await cell["a"]
-//
-//     go(main)
-//
-// Output:
-//
-//     0.0 b ignores the cancellation
-//     0.0 a ignores the cancellation
-//     raised Deadlock(a waits on <Future pending ...>; b waits on <Future
-//         pending ...>; main waits on <Task cancelling name='a' ...)
-//     end 0.0
+// Python: tests/cpython/runtime_scheduling/deadlock_stuck_stacks_are_dropped_once.py
 #[test]
 fn deadlock_stuck_stacks_are_dropped_once() {
     fn stubborn(name: &'static str, other: Slot<()>, drops: Drops) -> Task<()> {

@@ -1,13 +1,18 @@
-//! SEMANTICS.md section B: `timeout` / `timeout_at` (B9) and `TaskGroup`
+//! `docs/semantics.md` section B: `timeout` / `timeout_at` (B9) and `TaskGroup`
 //! (B12), on the virtual clock.
 //!
-//! Each scenario was written in Python first and run with CPython 3.11 (the
-//! program is in the comment above the test, `prelude` is in
-//! `tests/common/mod.rs`); its output is the expected trace.
-//! `async with asyncio.timeout(d) as cm:` is `runtime::timeout(Some(d),
-//! |cm| ...)`; `async with asyncio.TaskGroup() as tg:` is
-//! `runtime::task_group(|tg| ...)`; an `ExceptionGroup` is an
-//! `ErrorKind::Group` error whose `errors()` are printed in order.
+//! Each scenario was written in Python first and run with CPython 3.11; its
+//! output is the expected trace. The program is
+//! `tests/cpython/runtime_timeout_taskgroup/<test name>.py`, named in the
+//! comment above the test, and `tests/cpython_programs.rs` runs it and checks
+//! that it prints what the test asserts (`prelude` is
+//! `tests/cpython/prelude.py`).
+//!
+//! `async with asyncio.timeout(d) as cm:` is
+//! `runtime::timeout(Some(d), |cm| ...)`;
+//! `async with asyncio.TaskGroup() as tg:` is `runtime::task_group(|tg| ...)`;
+//! an `ExceptionGroup` is an `ErrorKind::Group` error whose `errors()` are
+//! printed in order.
 
 mod common;
 
@@ -36,31 +41,7 @@ fn ago(s: f64) -> std::time::Duration {
 // B9: timeout
 // ---------------------------------------------------------------------------
 
-// Python:
-//
-//     from prelude import *
-//
-//     async def main():
-//         me = asyncio.current_task()
-//         try:
-//             async with asyncio.timeout(1) as cm:
-//                 log(f"when={cm.when():.1f}")
-//                 try:
-//                     await asyncio.sleep(10)
-//                 except asyncio.CancelledError as e:
-//                     log(f"body caught {ex(e)}, expired={cm.expired()}")
-//                     raise
-//         except TimeoutError as e:
-//             log(f"timeout raised {ex(e)}, expired={cm.expired()}, cancelling={me.cancelling()}")
-//         async with asyncio.timeout(2) as cm:
-//             await asyncio.sleep(0.5)
-//             v = 7
-//         log(f"in time: {v}, expired={cm.expired()}")
-//         await asyncio.sleep(5)  # the deadline of the finished block never fires
-//         log(f"still fine, cancelling={me.cancelling()}")
-//         return v
-//
-//     go(main)
+// Python: tests/cpython/runtime_timeout_taskgroup/timeout_basic.py
 #[test]
 fn timeout_basic() {
     let trace = go(|| {
@@ -112,36 +93,7 @@ fn timeout_basic() {
 // B9.1, B9.3: no deadline; a zero or past deadline fires in the next
 // iteration, even around sleep(0); timeout_at takes loop time.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def main():
-//         loop = asyncio.get_running_loop()
-//         async with asyncio.timeout(None) as cm:
-//             await asyncio.sleep(5)
-//         log(f"no deadline: when={cm.when()} expired={cm.expired()}")
-//         try:
-//             async with asyncio.timeout(0):
-//                 await asyncio.sleep(0)
-//                 log("not reached")
-//         except TimeoutError as e:
-//             log(f"timeout(0) around sleep(0) raised {ex(e)}")
-//         try:
-//             async with asyncio.timeout_at(loop.time() - 1):
-//                 log("body runs until its first wait")
-//                 await asyncio.sleep(0)
-//                 log("not reached")
-//         except TimeoutError as e:
-//             log(f"past deadline raised {ex(e)}")
-//         try:
-//             async with asyncio.timeout_at(loop.time() + 1.5) as cm:
-//                 await asyncio.sleep(3)
-//         except TimeoutError as e:
-//             log(f"timeout_at raised {ex(e)}, when={cm.when():.1f}")
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_timeout_taskgroup/timeout_none_zero_past_and_timeout_at.py
 #[test]
 fn timeout_none_zero_past_and_timeout_at() {
     let trace = go(|| {
@@ -202,48 +154,7 @@ fn timeout_none_zero_past_and_timeout_at() {
 // B9.2: only the block whose deadline fired converts the cancellation; with
 // a shared deadline, only the outermost.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def main():
-//         loop = asyncio.get_running_loop()
-//         me = asyncio.current_task()
-//         # the outer deadline fires: the inner block passes the cancellation on
-//         try:
-//             async with asyncio.timeout(1) as outer:
-//                 try:
-//                     async with asyncio.timeout(5) as inner:
-//                         await asyncio.sleep(10)
-//                 except asyncio.CancelledError as e:
-//                     log(f"inner block passed {ex(e)} on, inner expired={inner.expired()}")
-//                     raise
-//         except TimeoutError:
-//             log(f"outer raised TimeoutError, outer expired={outer.expired()}")
-//         # the inner deadline fires: the outer block goes on
-//         async with asyncio.timeout(5) as outer:
-//             try:
-//                 async with asyncio.timeout(1) as inner:
-//                     await asyncio.sleep(10)
-//             except TimeoutError:
-//                 log(f"inner raised TimeoutError, inner expired={inner.expired()}")
-//             await asyncio.sleep(1)
-//             log(f"outer body goes on, outer expired={outer.expired()}")
-//         # the same deadline: only the outermost converts
-//         deadline = loop.time() + 1
-//         try:
-//             async with asyncio.timeout_at(deadline) as cm1:
-//                 try:
-//                     async with asyncio.timeout_at(deadline) as cm2:
-//                         await asyncio.sleep(10)
-//                 except asyncio.CancelledError as e:
-//                     log(f"inner passed {ex(e)} on")
-//                     raise
-//         except TimeoutError:
-//             log(f"outermost raised TimeoutError, expired: {cm1.expired()} {cm2.expired()}")
-//         return me.cancelling()
-//
-//     go(main)
+// Python: tests/cpython/runtime_timeout_taskgroup/nested_timeouts.py
 #[test]
 fn nested_timeouts() {
     let trace = go(|| {
@@ -336,40 +247,7 @@ fn nested_timeouts() {
 // B9.2: a cancellation from outside passes through, also when it arrives
 // together with the deadline.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def worker(d):
-//         try:
-//             async with asyncio.timeout(d) as cm:
-//                 await asyncio.sleep(20)
-//         except asyncio.CancelledError as e:
-//             log(f"worker: {ex(e)} passed through, expired={cm.expired()}")
-//             raise
-//         except TimeoutError:
-//             log("worker: TimeoutError")
-//
-//     async def main():
-//         loop = asyncio.get_running_loop()
-//         t = asyncio.create_task(worker(10))
-//         await asyncio.sleep(1)
-//         t.cancel("outside")
-//         try:
-//             await t
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}, cancelled={t.cancelled()}")
-//         # the deadline and an outside cancel in the same iteration: a cancellation
-//         u = asyncio.create_task(worker(1))
-//         await asyncio.sleep(0)
-//         loop.call_later(1, u.cancel)
-//         try:
-//             await u
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}, cancelled={u.cancelled()}")
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_timeout_taskgroup/timeout_lets_foreign_cancellation_through.py
 #[test]
 fn timeout_lets_foreign_cancellation_through() {
     fn worker(d: f64) -> Task<()> {
@@ -427,40 +305,7 @@ fn timeout_lets_foreign_cancellation_through() {
 // B9.2: only a cancellation becomes a timeout: a body that swallows it
 // returns normally, another error passes through unchanged.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def main():
-//         me = asyncio.current_task()
-//         # the body swallows the cancellation and finishes: no TimeoutError
-//         async with asyncio.timeout(1) as cm:
-//             try:
-//                 await asyncio.sleep(5)
-//             except asyncio.CancelledError:
-//                 log("body swallows the cancellation")
-//             v = "finished anyway"
-//         log(f"{v}, expired={cm.expired()}, cancelling={me.cancelling()}")
-//         # another exception after the deadline passes through
-//         try:
-//             async with asyncio.timeout(1) as cm:
-//                 try:
-//                     await asyncio.sleep(5)
-//                 except asyncio.CancelledError:
-//                     raise Boom("instead")
-//         except Boom as e:
-//             log(f"raised {ex(e)}, expired={cm.expired()}, cancelling={me.cancelling()}")
-//         # an exception before the deadline passes through
-//         try:
-//             async with asyncio.timeout(1) as cm:
-//                 await asyncio.sleep(0.5)
-//                 raise Boom("early")
-//         except Boom as e:
-//             log(f"raised {ex(e)}, expired={cm.expired()}")
-//         await asyncio.sleep(2)
-//         return me.cancelling()
-//
-//     go(main)
+// Python: tests/cpython/runtime_timeout_taskgroup/timeout_lets_other_outcomes_through.py
 #[test]
 fn timeout_lets_other_outcomes_through() {
     let trace = go(|| {
@@ -516,58 +361,7 @@ fn timeout_lets_other_outcomes_through() {
 // B9.3: reschedule moves, disables or (into the past) fires the deadline;
 // it is refused once the deadline fired or the block ended.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def main():
-//         loop = asyncio.get_running_loop()
-//         try:
-//             async with asyncio.timeout(None) as cm:
-//                 cm.reschedule(loop.time() + 1)
-//                 log(f"when={cm.when():.1f}")
-//                 await asyncio.sleep(0.5)
-//                 cm.reschedule(loop.time() + 2)
-//                 log(f"when={cm.when():.1f}")
-//                 await asyncio.sleep(10)
-//         except TimeoutError:
-//             log(f"rescheduled deadline fired, expired={cm.expired()}")
-//         try:
-//             cm.reschedule(None)
-//         except RuntimeError as e:
-//             log(f"RuntimeError: {e}")
-//         async with asyncio.timeout(1) as cm:
-//             cm.reschedule(None)
-//             await asyncio.sleep(2)
-//         log(f"disabled: expired={cm.expired()} when={cm.when()}")
-//         try:
-//             cm.reschedule(loop.time() + 5)
-//         except RuntimeError as e:
-//             log(f"RuntimeError: {e}")
-//         try:
-//             async with asyncio.timeout(1) as cm:
-//                 try:
-//                     await asyncio.sleep(2)
-//                 except asyncio.CancelledError:
-//                     try:
-//                         cm.reschedule(loop.time() + 10)
-//                     except RuntimeError as e:
-//                         log(f"RuntimeError: {e}")
-//                     raise
-//         except TimeoutError:
-//             log("timed out")
-//         try:
-//             async with asyncio.timeout(10) as cm:
-//                 await asyncio.sleep(1)
-//                 cm.reschedule(loop.time() - 0.5)
-//                 log("rescheduled into the past")
-//                 await asyncio.sleep(0)
-//                 log("not reached")
-//         except TimeoutError:
-//             log(f"past reschedule raised TimeoutError")
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_timeout_taskgroup/timeout_reschedule.py
 #[test]
 fn timeout_reschedule() {
     fn misuse(r: Result<(), Error>) {
@@ -694,30 +488,7 @@ fn quiet(name: &'static str, d: f64, cleanup: f64) -> impl FnOnce() -> Result<()
 
 // B12.2: the group waits for every task, including one spawned late.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(name, d):
-//         await asyncio.sleep(d)
-//         log(f"{name} done")
-//         return name
-//
-//     async def main():
-//         async with asyncio.TaskGroup() as tg:
-//             a = tg.create_task(job("a", 3))
-//             b = tg.create_task(job("b", 1))
-//             log("body ends")
-//         log(f"group exited: {a.result()} {b.result()}")
-//         async with asyncio.TaskGroup() as tg:
-//             tg.create_task(job("c", 1))
-//             await asyncio.sleep(2)
-//             tg.create_task(job("d", 1))
-//             log("body ends")
-//         log("second group exited")
-//         return asyncio.current_task().cancelling()
-//
-//     go(main)
+// Python: tests/cpython/runtime_timeout_taskgroup/task_group_waits_for_all.py
 #[test]
 fn task_group_waits_for_all() {
     let trace = go(|| {
@@ -760,46 +531,7 @@ fn task_group_waits_for_all() {
 // cancelled ones, and reports the failure; the parent is not left
 // cancelled.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(name, d, fail=False, cleanup=0):
-//         try:
-//             await asyncio.sleep(d)
-//         except asyncio.CancelledError:
-//             log(f"{name} cancelled")
-//             await asyncio.sleep(cleanup)
-//             log(f"{name} cleanup done")
-//             raise
-//         if fail:
-//             log(f"{name} fails")
-//             raise Boom(name)
-//         log(f"{name} done")
-//         return name
-//
-//     async def main():
-//         me = asyncio.current_task()
-//         try:
-//             async with asyncio.TaskGroup() as tg:
-//                 tg.create_task(job("a", 1, fail=True))
-//                 b = tg.create_task(job("b", 10, cleanup=1))
-//                 x = tg.create_task(job("x", 0.5))
-//                 try:
-//                     await asyncio.sleep(5)
-//                 except asyncio.CancelledError as e:
-//                     log(f"body caught {ex(e)}")
-//                     try:
-//                         tg.create_task(job("late", 1))
-//                     except RuntimeError as e:
-//                         log(f"spawn refused: {'is shutting down' in str(e)}")
-//                     raise
-//         except BaseExceptionGroup as e:
-//             log(f"group raised {ex(e)}")
-//         log(f"b cancelled={b.cancelled()}, x -> {x.result()}, cancelling={me.cancelling()}")
-//         return me.cancelling()
-//
-//     go(main)
+// Python: tests/cpython/runtime_timeout_taskgroup/task_group_first_failure_cancels_siblings_and_body.py
 #[test]
 fn task_group_first_failure_cancels_siblings_and_body() {
     let trace = go(|| {
@@ -857,40 +589,7 @@ fn task_group_first_failure_cancels_siblings_and_body() {
 // B12.3: every failure is reported, in the order they happened, the body's
 // own last.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def fail(name, d):
-//         await asyncio.sleep(d)
-//         log(f"{name} fails")
-//         raise Boom(name)
-//
-//     async def bad_cleanup():
-//         try:
-//             await asyncio.sleep(10)
-//         except asyncio.CancelledError:
-//             log("b cancelled")
-//             await asyncio.sleep(1)
-//             log("b cleanup fails")
-//             raise Boom("b cleanup")
-//
-//     async def main():
-//         try:
-//             async with asyncio.TaskGroup() as tg:
-//                 tg.create_task(fail("a", 1))
-//                 tg.create_task(bad_cleanup())
-//                 tg.create_task(fail("c", 1))
-//                 try:
-//                     await asyncio.sleep(5)
-//                 except asyncio.CancelledError:
-//                     log("body cancelled, raises")
-//                     raise Boom("body")
-//         except BaseExceptionGroup as e:
-//             log(f"group raised {ex(e)}")
-//         return asyncio.current_task().cancelling()
-//
-//     go(main)
+// Python: tests/cpython/runtime_timeout_taskgroup/task_group_reports_all_failures_together.py
 #[test]
 fn task_group_reports_all_failures_together() {
     fn fail(name: &'static str, d: f64) -> impl FnOnce() -> Result<(), Error> {
@@ -947,30 +646,7 @@ fn task_group_reports_all_failures_together() {
 
 // B12.4: cancelling a task of the group yourself is not a failure.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def job(name, d):
-//         try:
-//             await asyncio.sleep(d)
-//         except asyncio.CancelledError:
-//             log(f"{name} cancelled")
-//             raise
-//         log(f"{name} done")
-//         return name
-//
-//     async def main():
-//         async with asyncio.TaskGroup() as tg:
-//             a = tg.create_task(job("a", 10))
-//             b = tg.create_task(job("b", 2))
-//             await asyncio.sleep(1)
-//             a.cancel()
-//             log("body cancelled a")
-//         log(f"group exited normally, a cancelled={a.cancelled()}, b -> {b.result()}")
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_timeout_taskgroup/task_group_child_cancelled_is_not_a_failure.py
 #[test]
 fn task_group_child_cancelled_is_not_a_failure() {
     fn job(name: &'static str, d: f64) -> impl FnOnce() -> Result<&'static str, Error> {
@@ -1015,44 +691,7 @@ fn task_group_child_cancelled_is_not_a_failure() {
 // B12.5: cancelling the parent cancels every task; the group waits for
 // them and passes the cancellation on.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def quiet(name, d, cleanup):
-//         try:
-//             await asyncio.sleep(d)
-//         except asyncio.CancelledError:
-//             await asyncio.sleep(cleanup)
-//             log(f"{name} cleanup done")
-//             raise
-//         log(f"{name} done")
-//
-//     async def runner():
-//         try:
-//             async with asyncio.TaskGroup() as tg:
-//                 tg.create_task(quiet("a", 10, 1))
-//                 tg.create_task(quiet("b", 10, 2))
-//                 try:
-//                     await asyncio.sleep(10)
-//                 except asyncio.CancelledError as e:
-//                     log(f"body caught {ex(e)}")
-//                     raise
-//         except asyncio.CancelledError as e:
-//             log(f"group raised {ex(e)}")
-//             raise
-//
-//     async def main():
-//         r = asyncio.create_task(runner())
-//         await asyncio.sleep(1)
-//         r.cancel("outside")
-//         try:
-//             await r
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}, cancelled={r.cancelled()}")
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_timeout_taskgroup/task_group_parent_cancelled_from_outside.py
 #[test]
 fn task_group_parent_cancelled_from_outside() {
     let trace = go(|| {
@@ -1096,34 +735,7 @@ fn task_group_parent_cancelled_from_outside() {
 
 // B12.5: failures take priority over the parent's cancellation.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def bad_cleanup():
-//         try:
-//             await asyncio.sleep(10)
-//         except asyncio.CancelledError:
-//             await asyncio.sleep(1)
-//             log("a cleanup fails")
-//             raise Boom("a cleanup")
-//
-//     async def runner():
-//         async with asyncio.TaskGroup() as tg:
-//             tg.create_task(bad_cleanup())
-//             await asyncio.sleep(10)
-//
-//     async def main():
-//         r = asyncio.create_task(runner())
-//         await asyncio.sleep(1)
-//         r.cancel()
-//         try:
-//             await r
-//         except BaseExceptionGroup as e:
-//             log(f"runner raised {ex(e)}, cancelled={r.cancelled()}")
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_timeout_taskgroup/task_group_errors_take_priority_over_outside_cancel.py
 #[test]
 fn task_group_errors_take_priority_over_outside_cancel() {
     let trace = go(|| {
@@ -1163,44 +775,7 @@ fn task_group_errors_take_priority_over_outside_cancel() {
 // `uncancel` before waiting for the tasks, so a failure that arrives while
 // the group waits leaves the parent's cancel count at 1.)
 //
-// Python:
-//
-//     from prelude import *
-//
-//     class Panicked(Exception):  # a Rust panic in the task body
-//         pass
-//
-//     async def job(name, d, cleanup):
-//         try:
-//             await asyncio.sleep(d)
-//         except asyncio.CancelledError:
-//             log(f"{name} cancelled")
-//             await asyncio.sleep(cleanup)
-//             log(f"{name} cleanup done")
-//             raise
-//         return name
-//
-//     async def panicky():
-//         await asyncio.sleep(0.5)
-//         raise Panicked("child panicked")
-//
-//     async def main():
-//         try:
-//             async with asyncio.TaskGroup() as tg:
-//                 tg.create_task(job("a", 10, 1))
-//                 await asyncio.sleep(1)
-//                 raise Boom("body")
-//         except BaseExceptionGroup as e:
-//             log(f"group raised {ex(e)}")
-//         try:
-//             async with asyncio.TaskGroup() as tg:
-//                 tg.create_task(panicky())
-//                 tg.create_task(job("b", 10, 0))
-//         except BaseExceptionGroup as e:
-//             log(f"group raised {ex(e)}")
-//         return asyncio.current_task().cancelling()
-//
-//     go(main)
+// Python: tests/cpython/runtime_timeout_taskgroup/task_group_body_error_cancels_children.py
 #[test]
 fn task_group_body_error_cancels_children() {
     let trace = go(|| {
@@ -1244,40 +819,7 @@ fn task_group_body_error_cancels_children() {
 // the parent is cancelled: the group cancels them, waits, and passes the
 // cancellation on.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def quiet(name, d, cleanup):
-//         try:
-//             await asyncio.sleep(d)
-//         except asyncio.CancelledError:
-//             await asyncio.sleep(cleanup)
-//             log(f"{name} cleanup done")
-//             raise
-//         log(f"{name} done")
-//
-//     async def runner():
-//         try:
-//             async with asyncio.TaskGroup() as tg:
-//                 tg.create_task(quiet("a", 10, 1))
-//                 tg.create_task(quiet("b", 10, 2))
-//                 log("body ends")
-//         except asyncio.CancelledError as e:
-//             log(f"group raised {ex(e)}")
-//             raise
-//
-//     async def main():
-//         r = asyncio.create_task(runner())
-//         await asyncio.sleep(1)
-//         r.cancel()
-//         try:
-//             await r
-//         except asyncio.CancelledError as e:
-//             log(f"main caught {ex(e)}, cancelled={r.cancelled()}")
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_timeout_taskgroup/task_group_cancelled_while_waiting_for_its_tasks.py
 #[test]
 fn task_group_cancelled_while_waiting_for_its_tasks() {
     let trace = go(|| {
@@ -1319,32 +861,7 @@ fn task_group_cancelled_while_waiting_for_its_tasks() {
 // B9 with B12: the deadline cancels the task waiting for its group; the
 // group cancels its tasks and waits for them, then the timeout converts.
 //
-// Python:
-//
-//     from prelude import *
-//
-//     async def quiet(name, d, cleanup):
-//         try:
-//             await asyncio.sleep(d)
-//         except asyncio.CancelledError:
-//             await asyncio.sleep(cleanup)
-//             log(f"{name} cleanup done")
-//             raise
-//         log(f"{name} done")
-//
-//     async def main():
-//         me = asyncio.current_task()
-//         try:
-//             async with asyncio.timeout(1) as cm:
-//                 async with asyncio.TaskGroup() as tg:
-//                     tg.create_task(quiet("a", 5, 0.5))
-//                     tg.create_task(quiet("b", 5, 1))
-//                     tg.create_task(quiet("c", 0.5, 0))
-//         except TimeoutError as e:
-//             log(f"raised {ex(e)}, expired={cm.expired()}, cancelling={me.cancelling()}")
-//         return 0
-//
-//     go(main)
+// Python: tests/cpython/runtime_timeout_taskgroup/timeout_around_a_task_group.py
 #[test]
 fn timeout_around_a_task_group() {
     let trace = go(|| {

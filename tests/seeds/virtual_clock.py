@@ -8,7 +8,8 @@ all read. This is the precedent of CPython's test loop
 (Lib/test/test_asyncio/utils.py, TestLoop), and it lets the recorded
 outputs be produced and re-checked without sleeping on the real clock.
 Programs whose timers share a deadline would fire them in heap order here
-(see SEMANTICS.md); the seed programs print nothing that depends on it.
+(docs/semantics.md, "Deliberate differences"); the seed programs print
+nothing that depends on it.
 """
 
 import asyncio
