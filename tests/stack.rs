@@ -18,7 +18,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use gencoro::stack::{self, DEFAULT_STACK_SIZE, GuardMode, PoolStats, StackError};
-use gencoro::{Generator, GeneratorBuilder, Step};
+use gencoro::{Generator, GeneratorBuilder, ResumeError, Step};
 
 /// Set in a child process to the name of the test it runs as the child.
 const CHILD_ENV: &str = "GENCORO_STACK_TEST_CHILD";
@@ -172,12 +172,20 @@ fn map_count() -> usize {
     std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps is readable").lines().count()
 }
 
-/// A generator suspended at its first yield, which yields `i`.
+/// A generator suspended at its first yield, which yields `i`. Its stack
+/// is taken when it starts, so that is where a missing stack shows.
 fn suspended(i: usize) -> Result<Generator<usize>, StackError> {
     let g = GeneratorBuilder::new().build(move |co| {
         co.yield_(i);
     })?;
-    assert_eq!(g.start().unwrap(), Step::Yielded(i));
+    match g.start() {
+        Ok(step) => assert_eq!(step, Step::Yielded(i)),
+        Err(ResumeError::NoStack(e)) => {
+            assert!(g.state() == gencoro::State::Created, "a failed start leaves it created");
+            return Err(e);
+        }
+        Err(e) => panic!("generator {i}: {e}"),
+    }
     Ok(g)
 }
 

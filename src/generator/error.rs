@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::stack::StackError;
+
 /// The message CPython gives for re-entering a running generator.
 const ALREADY_EXECUTING: &str = "generator already executing";
 
@@ -20,19 +22,31 @@ pub enum ResumeError {
     /// [`start`](super::Generator::start) was called on a generator that has
     /// already started. Use [`send`](super::Generator::send) to continue it.
     Started,
+    /// A created generator could not get a stack to start on. It is left
+    /// unchanged, body and all, so starting it can be tried again. Python:
+    /// `MemoryError`.
+    NoStack(StackError),
 }
 
 impl fmt::Display for ResumeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ResumeError::Running => ALREADY_EXECUTING,
-            ResumeError::Closed => "generator is closed",
-            ResumeError::Started => "generator has already started",
-        })
+        match self {
+            ResumeError::Running => f.write_str(ALREADY_EXECUTING),
+            ResumeError::Closed => f.write_str("generator is closed"),
+            ResumeError::Started => f.write_str("generator has already started"),
+            ResumeError::NoStack(e) => write!(f, "cannot start the generator: {e}"),
+        }
     }
 }
 
-impl std::error::Error for ResumeError {}
+impl std::error::Error for ResumeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ResumeError::NoStack(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Why [`Generator::send`](super::Generator::send) did not deliver its value.
 /// The value comes back inside the error.
@@ -165,6 +179,8 @@ pub enum YieldFromError<S> {
     /// `None`; gencoro has no `None` for an arbitrary send type, so it
     /// delegates only to generators that have not started.
     Started,
+    /// The sub-generator had not started and could not get a stack.
+    NoStack(StackError),
 }
 
 impl<S> YieldFromError<S> {
@@ -172,7 +188,7 @@ impl<S> YieldFromError<S> {
     pub fn into_inner(self) -> Option<S> {
         match self {
             YieldFromError::Running(s) | YieldFromError::Finished(s) => s,
-            YieldFromError::Started => None,
+            YieldFromError::Started | YieldFromError::NoStack(_) => None,
         }
     }
 }
@@ -184,18 +200,29 @@ impl<S> fmt::Debug for YieldFromError<S> {
             YieldFromError::Running(s) => write!(f, "Running{}", held(s)),
             YieldFromError::Finished(s) => write!(f, "Finished{}", held(s)),
             YieldFromError::Started => f.write_str("Started"),
+            YieldFromError::NoStack(e) => write!(f, "NoStack({e:?})"),
         }
     }
 }
 
 impl<S> fmt::Display for YieldFromError<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            YieldFromError::Running(_) => ALREADY_EXECUTING,
-            YieldFromError::Finished(_) => "the generator delegated to has finished",
-            YieldFromError::Started => "cannot delegate to a generator that has already started",
-        })
+        match self {
+            YieldFromError::Running(_) => f.write_str(ALREADY_EXECUTING),
+            YieldFromError::Finished(_) => f.write_str("the generator delegated to has finished"),
+            YieldFromError::Started => {
+                f.write_str("cannot delegate to a generator that has already started")
+            }
+            YieldFromError::NoStack(e) => write!(f, "cannot start the generator delegated to: {e}"),
+        }
     }
 }
 
-impl<S> std::error::Error for YieldFromError<S> {}
+impl<S> std::error::Error for YieldFromError<S> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            YieldFromError::NoStack(e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -138,7 +138,9 @@ mod yielder;
 
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
+use std::mem::{self, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
 
 use corosensei::{Coroutine, CoroutineResult};
 
@@ -213,7 +215,9 @@ enum Input<S> {
     Start,
     /// A value for the suspended yield.
     Value(S),
-    /// Unwind from the suspended yield.
+    /// Unwind from the suspended yield. (Never sent when built with
+    /// `panic = "abort"`, where closing cannot unwind.)
+    #[cfg_attr(panic = "abort", allow(dead_code))]
     Close,
 }
 
@@ -238,10 +242,99 @@ unsafe impl corosensei::stack::Stack for PooledStack {
 
 type Co<Y, S, R> = Coroutine<Input<S>, Y, R, PooledStack>;
 
-/// The largest body closure moved onto its stack as it is; larger ones are
-/// boxed. corosensei accepts at most 1,024 bytes for the closure it moves
-/// onto a new stack.
-const MAX_INLINE_BODY: usize = 512;
+/// Words of a generator record that hold a body closure before it starts;
+/// larger closures are boxed there.
+const INLINE_BODY_WORDS: usize = 6;
+
+/// A body not yet on a stack: a created generator holds no stack at all,
+/// only this. The closure sits in `buf` when it fits, else a `Box` of it
+/// does; `launch` and `discard` know which, and each takes it out once.
+struct Unstarted<Y, S, R> {
+    buf: MaybeUninit<[usize; INLINE_BODY_WORDS]>,
+    /// Moves the body out of `buf` onto a new coroutine on `stack`.
+    launch: unsafe fn(*mut u8, PooledStack) -> Co<Y, S, R>,
+    /// Drops the body in `buf` without running it.
+    discard: unsafe fn(*mut u8),
+}
+
+impl<Y: 'static, S: 'static, R: 'static> Unstarted<Y, S, R> {
+    #[inline(always)]
+    fn new<F>(body: F) -> Self
+    where
+        F: FnOnce(&Yielder<Y, S>) -> R + 'static,
+    {
+        let mut buf = MaybeUninit::<[usize; INLINE_BODY_WORDS]>::uninit();
+        let inline = mem::size_of::<F>() <= mem::size_of_val(&buf)
+            && mem::align_of::<F>() <= mem::align_of_val(&buf);
+        if inline {
+            // SAFETY: `F` fits in `buf` and needs no more alignment than it.
+            unsafe { ptr::write(buf.as_mut_ptr().cast::<F>(), body) };
+            Unstarted { buf, launch: launch_inline::<Y, S, R, F>, discard: discard_inline::<F> }
+        } else {
+            // SAFETY: a `Box` is one word, as aligned as `buf`.
+            unsafe { ptr::write(buf.as_mut_ptr().cast::<Box<F>>(), Box::new(body)) };
+            Unstarted { buf, launch: launch_boxed::<Y, S, R, F>, discard: discard_boxed::<F> }
+        }
+    }
+}
+
+/// # Safety
+///
+/// `buf` holds an `F` written by [`Unstarted::new`], not taken out yet.
+unsafe fn launch_inline<Y: 'static, S: 'static, R: 'static, F>(
+    buf: *mut u8,
+    stack: PooledStack,
+) -> Co<Y, S, R>
+where
+    F: FnOnce(&Yielder<Y, S>) -> R + 'static,
+{
+    // SAFETY: the caller guarantees `buf` holds an `F`, read only this once.
+    let body = unsafe { ptr::read(buf.cast::<F>()) };
+    Coroutine::with_stack(stack, move |inner, _start: Input<S>| body(Yielder::from_inner(inner)))
+}
+
+/// # Safety
+///
+/// `buf` holds a `Box<F>` written by [`Unstarted::new`], not taken out yet.
+unsafe fn launch_boxed<Y: 'static, S: 'static, R: 'static, F>(
+    buf: *mut u8,
+    stack: PooledStack,
+) -> Co<Y, S, R>
+where
+    F: FnOnce(&Yielder<Y, S>) -> R + 'static,
+{
+    // SAFETY: the caller guarantees `buf` holds a `Box<F>`, read only once.
+    // corosensei moves the closure onto the new stack and refuses anything
+    // over 1 KiB, so a large body travels boxed.
+    let body = unsafe { ptr::read(buf.cast::<Box<F>>()) };
+    Coroutine::with_stack(stack, move |inner, _start: Input<S>| body(Yielder::from_inner(inner)))
+}
+
+/// # Safety
+///
+/// As [`launch_inline`].
+unsafe fn discard_inline<F>(buf: *mut u8) {
+    // SAFETY: the caller guarantees `buf` holds an `F`, dropped only once.
+    unsafe { ptr::drop_in_place(buf.cast::<F>()) }
+}
+
+/// # Safety
+///
+/// As [`launch_boxed`].
+unsafe fn discard_boxed<F>(buf: *mut u8) {
+    // SAFETY: the caller guarantees `buf` holds a `Box<F>`, dropped once.
+    unsafe { ptr::drop_in_place(buf.cast::<Box<F>>()) }
+}
+
+/// What a generator record holds besides its state.
+enum Slot<Y, S, R> {
+    /// `Created`: the body, on no stack yet.
+    Unstarted(Unstarted<Y, S, R>),
+    /// `Running` or `Suspended`: the coroutine, on its stack.
+    Started(Co<Y, S, R>),
+    /// `Closed`, or in passing.
+    Empty,
+}
 
 /// How much of the top of a stack a typical suspended body has touched.
 const HOT_STACK_BYTES: usize = 1024;
@@ -298,11 +391,14 @@ pub(crate) fn unwinding() -> bool {
 /// ```
 pub struct Generator<Y, S = (), R = ()> {
     state: Cell<State>,
-    /// `Some` while `Created`, `Running` or `Suspended`.
-    co: UnsafeCell<Option<Co<Y, S, R>>>,
+    /// The body while `Created`, the coroutine while `Running` or
+    /// `Suspended`. Touched only while the state says it is not running.
+    co: UnsafeCell<Slot<Y, S, R>>,
+    /// Usable bytes of the stack it runs on, once started.
     stack_size: usize,
-    /// Highest address of the stack, for prefetching its hot top.
-    stack_top: usize,
+    /// Highest address of the stack once started, for prefetching its hot
+    /// top; 0 before.
+    stack_top: Cell<usize>,
     /// The return value caught by the `Iterator` implementation.
     returned: Cell<Option<R>>,
     /// The body yielded from a destructor while `close` was unwinding it:
@@ -313,12 +409,13 @@ pub struct Generator<Y, S = (), R = ()> {
 
 impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
     /// Makes a generator with the default stack size. None of the body runs
-    /// until the first [`start`](Self::start) or [`resume`](Self::resume).
+    /// until the first [`start`](Self::start) or [`resume`](Self::resume),
+    /// and no stack is taken until then either: a created generator costs
+    /// only its record (the body closure sits in it, boxed if large).
     ///
-    /// # Panics
-    ///
-    /// Panics if no stack can be mapped (see [`StackError`]); use
-    /// [`try_new`](Self::try_new) to handle that.
+    /// Never fails: a missing stack is reported by the first
+    /// [`start`](Self::start) or [`resume`](Self::resume), as
+    /// [`ResumeError::NoStack`].
     pub fn new<F>(body: F) -> Self
     where
         F: FnOnce(&Yielder<Y, S>) -> R + 'static,
@@ -329,8 +426,15 @@ impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
         }
     }
 
-    /// Makes a generator with the default stack size, or reports why no
-    /// stack could be had.
+    /// Makes a generator with the default stack size.
+    ///
+    /// # Errors
+    ///
+    /// None with the default size: kept for symmetry with
+    /// [`GeneratorBuilder::build`], which reports a stack size that cannot
+    /// be had. The stack itself is taken when the generator first starts,
+    /// so running out of stacks is reported then, by
+    /// [`start`](Self::start) as [`ResumeError::NoStack`].
     pub fn try_new<F>(body: F) -> Result<Self, StackError>
     where
         F: FnOnce(&Yielder<Y, S>) -> R + 'static,
@@ -338,30 +442,16 @@ impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
         Self::with_stack_size(DEFAULT_STACK_SIZE, body)
     }
 
+    #[inline]
     fn with_stack_size<F>(stack_size: usize, body: F) -> Result<Self, StackError>
     where
         F: FnOnce(&Yielder<Y, S>) -> R + 'static,
     {
-        let stack = stack::Stack::allocate(stack_size)?;
-        let stack_size = stack.size();
-        let stack_top = stack.base().get();
-        let co = if std::mem::size_of::<F>() <= MAX_INLINE_BODY {
-            Coroutine::with_stack(PooledStack(stack), move |inner, _start: Input<S>| {
-                body(Yielder::from_inner(inner))
-            })
-        } else {
-            // corosensei moves the body onto the new stack and refuses
-            // anything over 1 KiB: a large body travels boxed instead.
-            let body = Box::new(body);
-            Coroutine::with_stack(PooledStack(stack), move |inner, _start: Input<S>| {
-                body(Yielder::from_inner(inner))
-            })
-        };
         Ok(Generator {
             state: Cell::new(State::Created),
-            co: UnsafeCell::new(Some(co)),
-            stack_size,
-            stack_top,
+            co: UnsafeCell::new(Slot::Unstarted(Unstarted::new(body))),
+            stack_size: stack::round_size(stack_size)?,
+            stack_top: Cell::new(0),
             returned: Cell::new(None),
             mid_unwind: Cell::new(false),
         })
@@ -390,7 +480,8 @@ impl<Y, S, R> Generator<Y, S, R> {
         self.state.get() == State::Closed
     }
 
-    /// Usable bytes of this generator's stack.
+    /// Usable bytes of the stack this generator runs on (or will run on:
+    /// a created generator holds no stack yet).
     pub fn stack_size(&self) -> usize {
         self.stack_size
     }
@@ -400,8 +491,9 @@ impl<Y, S, R> Generator<Y, S, R> {
     /// resume next, so the resume does not wait on memory.
     #[inline]
     pub(crate) fn prefetch(&self) {
-        if self.state.get() != State::Closed {
-            stack::prefetch(self.stack_top - HOT_STACK_BYTES, HOT_STACK_BYTES);
+        let top = self.stack_top.get();
+        if self.state.get() == State::Suspended && top != 0 {
+            stack::prefetch(top - HOT_STACK_BYTES, HOT_STACK_BYTES);
         }
     }
 
@@ -413,10 +505,12 @@ impl<Y, S, R> Generator<Y, S, R> {
     /// [`ResumeError::Started`] if the generator already started,
     /// [`ResumeError::Running`] if it is running, [`ResumeError::Closed`] if
     /// it finished.
+    /// [`ResumeError::NoStack`] if no stack could be had; the generator is
+    /// then left as it was.
     #[inline(always)]
     pub fn start(&self) -> Result<Step<Y, R>, ResumeError> {
         match self.state.get() {
-            State::Created => Ok(self.resume_unchecked(Input::Start)),
+            State::Created => self.start_created().map_err(ResumeError::NoStack),
             State::Suspended => Err(ResumeError::Started),
             State::Running => Err(ResumeError::Running),
             State::Closed => Err(ResumeError::Closed),
@@ -447,14 +541,15 @@ impl<Y, S, R> Generator<Y, S, R> {
     ///
     /// # Errors
     ///
-    /// [`ResumeError::Running`] or [`ResumeError::Closed`].
+    /// [`ResumeError::Running`] or [`ResumeError::Closed`];
+    /// [`ResumeError::NoStack`] if a created generator could not get a stack.
     #[inline]
     pub fn resume(&self) -> Result<Step<Y, R>, ResumeError>
     where
         S: Default,
     {
         match self.state.get() {
-            State::Created => Ok(self.resume_unchecked(Input::Start)),
+            State::Created => self.start_created().map_err(ResumeError::NoStack),
             State::Suspended => {
                 // `S::default()` is user code and may reach this generator
                 // (close it, resume it): make the value first, then check
@@ -520,16 +615,37 @@ impl<Y, S, R> Generator<Y, S, R> {
     fn abandon_suspended(&self) {
         // SAFETY: the state is `Suspended`, so the coroutine is not running
         // and no other reference to `co` exists.
-        let co = unsafe { &mut *self.co.get() };
-        std::mem::forget(co.take());
+        let slot = unsafe { &mut *self.co.get() };
+        mem::forget(mem::replace(slot, Slot::Empty));
         self.mid_unwind.set(false);
         self.state.set(State::Closed);
     }
 
+    /// Takes a stack, puts the body on it, and runs it to its first yield
+    /// or its return. The caller has checked that the state is `Created`.
+    /// Without a stack, nothing changes.
+    #[inline(always)]
+    pub(super) fn start_created(&self) -> Result<Step<Y, R>, StackError> {
+        let stack = stack::Stack::allocate(self.stack_size)?;
+        self.stack_top.set(stack.base().get());
+        // SAFETY: the state is `Created`, so the coroutine is not running
+        // and no other reference to the slot exists (see `resume_unchecked`).
+        let slot = unsafe { &mut *self.co.get() };
+        let Slot::Unstarted(mut body) = mem::replace(slot, Slot::Empty) else {
+            unreachable!("a created generator holds its body")
+        };
+        // SAFETY: `Unstarted::new` wrote the body into `buf`, and taking it
+        // out of the slot makes this its only reader.
+        let co = unsafe { (body.launch)(body.buf.as_mut_ptr().cast::<u8>(), PooledStack(stack)) };
+        *slot = Slot::Started(co);
+        Ok(self.resume_unchecked(Input::Start))
+    }
+
     /// Resumes the coroutine.
     ///
-    /// The caller has checked that the state is `Created` (with
-    /// `Input::Start`) or `Suspended` (with any other input).
+    /// The caller has checked that the state is `Created` and the body is on
+    /// its stack (with `Input::Start`), or that it is `Suspended` (with any
+    /// other input).
     #[inline(always)]
     fn resume_unchecked(&self, input: Input<S>) -> Step<Y, R> {
         let closing = matches!(input, Input::Close);
@@ -545,8 +661,9 @@ impl<Y, S, R> Generator<Y, S, R> {
         // Every method checks the state before it touches `co`, so no other
         // reference to it exists until this call returns, and `Generator` is
         // `!Sync`, so no other thread can reach it.
-        let co = unsafe { &mut *self.co.get() };
-        let co = co.as_mut().expect("a created or suspended generator owns its coroutine");
+        let Slot::Started(co) = (unsafe { &mut *self.co.get() }) else {
+            unreachable!("a started generator owns its coroutine")
+        };
         let result = co.resume(input);
         std::mem::forget(on_panic);
         match result {
@@ -604,35 +721,30 @@ impl<Y, S, R> Generator<Y, S, R> {
         self.state.set(State::Closed);
         // SAFETY: the coroutine has just returned, so nothing is running on
         // it and no other reference to `co` exists (see `resume_unchecked`).
-        let co = unsafe { &mut *self.co.get() };
-        if let Some(co) = co.take() {
+        let slot = unsafe { &mut *self.co.get() };
+        if let Slot::Started(co) = mem::replace(slot, Slot::Empty) {
             if co.done() {
                 drop(co.into_stack());
             }
         }
     }
 
-    /// Closes a created generator: drops the body without running it.
+    /// Closes a created generator: drops the body without running it. A
+    /// panic from the body's captures propagates, after they are all
+    /// dropped, once.
     fn discard_unstarted(&self) {
         // Closed first: a destructor of the body's captures that reaches this
         // generator again finds it closed, not half taken apart.
         self.state.set(State::Closed);
         // SAFETY: the state was `Created`, so the coroutine is not running and
-        // no other reference to `co` exists.
-        let co = unsafe { &mut *self.co.get() };
-        if let Some(mut co) = co.take() {
-            // Not started, so this only drops the closure; a destructor in it
-            // may panic, which must not make corosensei drop it again.
-            let dropped = panic::catch_unwind(AssertUnwindSafe(|| co.force_unwind()));
-            // SAFETY: the coroutine never started, so its stack held only the
-            // initial closure, and `force_unwind` has dropped all of it: drop
-            // glue goes on dropping the remaining fields while a panicking
-            // destructor unwinds. Nothing on the stack needs dropping.
-            unsafe { co.force_reset() };
-            drop(co.into_stack());
-            if let Err(payload) = dropped {
-                panic::resume_unwind(payload);
-            }
+        // no other reference to the slot exists.
+        let slot = unsafe { &mut *self.co.get() };
+        if let Slot::Unstarted(mut body) = mem::replace(slot, Slot::Empty) {
+            // SAFETY: `Unstarted::new` wrote the body into `buf`, and taking
+            // it out of the slot makes this its only use. If a destructor in
+            // it panics, drop glue drops the rest while unwinding, and the
+            // body is never touched again.
+            unsafe { (body.discard)(body.buf.as_mut_ptr().cast::<u8>()) };
         }
     }
 
@@ -731,6 +843,10 @@ impl<Y, R> Generator<Y, (), R> {
 impl<Y, R> Iterator for Generator<Y, (), R> {
     type Item = Y;
 
+    /// # Panics
+    ///
+    /// If a created generator cannot get a stack (an allocation failure,
+    /// like `Vec`'s).
     fn next(&mut self) -> Option<Y> {
         match self.resume() {
             Ok(Step::Yielded(y)) => Some(y),
@@ -738,6 +854,7 @@ impl<Y, R> Iterator for Generator<Y, (), R> {
                 self.returned.set(Some(r));
                 None
             }
+            Err(ResumeError::NoStack(e)) => panic!("gencoro: cannot start a generator: {e}"),
             Err(_) => None,
         }
     }
@@ -801,8 +918,8 @@ impl<Y, S, R> Generator<Y, S, R> {
              leaking its stack"
         );
         // SAFETY: the state is `Suspended`, so no other reference exists.
-        let co = unsafe { &mut *self.co.get() };
-        std::mem::forget(co.take());
+        let slot = unsafe { &mut *self.co.get() };
+        mem::forget(mem::replace(slot, Slot::Empty));
         self.state.set(State::Closed);
     }
 }
@@ -873,11 +990,12 @@ impl GeneratorBuilder {
         self
     }
 
-    /// Makes the generator.
+    /// Makes the generator. Its stack is taken when it first starts (see
+    /// [`Generator::new`]).
     ///
     /// # Errors
     ///
-    /// A [`StackError`] if no stack could be mapped.
+    /// [`StackError::SizeOverflow`] if the stack size cannot be had.
     pub fn build<Y, S, R, F>(self, body: F) -> Result<Generator<Y, S, R>, StackError>
     where
         Y: 'static,

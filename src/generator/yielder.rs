@@ -92,7 +92,7 @@ impl<Y, S> Yielder<Y, S> {
     /// ```
     pub fn yield_from<R2>(&self, sub: &Generator<Y, S, R2>) -> Result<R2, YieldFromError<S>> {
         let mut step = match sub.state() {
-            State::Created => sub.resume_unchecked(Input::Start),
+            State::Created => sub.start_created().map_err(YieldFromError::NoStack)?,
             State::Running => return Err(YieldFromError::Running(None)),
             State::Suspended => return Err(YieldFromError::Started),
             State::Closed => return Err(YieldFromError::Finished(None)),

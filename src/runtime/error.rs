@@ -32,6 +32,10 @@ pub enum ErrorKind {
     NoRunningLoop,
     /// The main task waits on something that can never happen.
     Deadlock,
+    /// A task could not get a stack to start on (see
+    /// [`StackError`](crate::stack::StackError)); its body never ran.
+    /// Python: `MemoryError`.
+    NoStack,
     /// The API was used in a way Python reports with `RuntimeError` or
     /// `ValueError`, such as a task awaiting itself.
     Misuse,

@@ -266,8 +266,8 @@ impl EventLoop {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Misuse`] if the loop is closed, or a stack allocation
-    /// failure.
+    /// [`ErrorKind::Misuse`] if the loop is closed, or for a stack size that
+    /// cannot be had.
     pub fn spawn<T, F>(&self, body: F) -> Result<Task<T>, Error>
     where
         T: 'static,

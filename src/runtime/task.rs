@@ -37,7 +37,8 @@ use super::cancel::{CancelReply, cancel_waiter};
 use super::core::{Core, Handle, current_core, loop_running};
 use super::error::{Error, ErrorKind};
 use crate::generator::{
-    Generator, GeneratorBuilder, GeneratorExit, RawYielder, State, Step, Yielder, unwinding,
+    Generator, GeneratorBuilder, GeneratorExit, RawYielder, ResumeError, State, Step, Yielder,
+    unwinding,
 };
 
 /// What a task hands the loop when it suspends.
@@ -584,7 +585,16 @@ impl<T: 'static> TaskObj for TaskCell<T> {
         };
         let step = match (self.generator.state(), wake) {
             (State::Created, Wake::Go) => {
-                let step = self.generator.start().ok();
+                let step = match self.generator.start() {
+                    Ok(step) => Some(step),
+                    // The body never ran: the task fails, and its captures
+                    // are dropped with it.
+                    Err(ResumeError::NoStack(e)) => Some(Step::Returned(Err(Error::kind_msg(
+                        ErrorKind::NoStack,
+                        format!("cannot start task '{}': {e}", h.name()),
+                    )))),
+                    Err(_) => None,
+                };
                 // The body published its yielder when it started.
                 h.yielder.set(CURRENT_YIELDER.get());
                 step
@@ -1017,10 +1027,15 @@ impl fmt::Debug for TaskRef {
 /// Starts a task running `body`. It starts only when the spawning task next
 /// waits (Python B0.4). Python: `asyncio.create_task`.
 ///
+/// The task takes a stack only when it first runs, from a pool, so a
+/// spawned task that has not started costs only its record. If no stack can
+/// be had then, the task fails with [`ErrorKind::NoStack`] without running
+/// its body.
+///
 /// # Panics
 ///
-/// Panics outside a running loop, or if no stack can be mapped; use
-/// [`TaskBuilder::spawn`] to get those as errors.
+/// Panics outside a running loop; use [`TaskBuilder::spawn`] to get that
+/// as an error.
 pub fn spawn<T, F>(body: F) -> Task<T>
 where
     T: 'static,
@@ -1055,7 +1070,8 @@ impl TaskBuilder {
     /// # Errors
     ///
     /// [`ErrorKind::NoRunningLoop`] outside a running loop (Python: `no
-    /// running event loop`), or a stack allocation failure.
+    /// running event loop`), or [`ErrorKind::Misuse`] for a stack size that
+    /// cannot be had.
     pub fn spawn<T, F>(self, body: F) -> Result<Task<T>, Error>
     where
         T: 'static,

@@ -55,8 +55,8 @@ mod pool;
 
 use std::fmt;
 
-pub(crate) use pool::Stack;
 pub use pool::{PoolStats, RawStack, cap_mappings_for_tests, force_mprotect_guards, pool_stats};
+pub(crate) use pool::{Stack, round_size};
 
 /// Default usable size of a coroutine stack: 128 KiB.
 ///
@@ -71,7 +71,7 @@ pub const DEFAULT_STACK_SIZE: usize = 128 * 1024;
 pub const MIN_STACK_SIZE: usize = 16 * 1024;
 
 /// Why a stack could not be allocated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StackError {
     /// `mmap` refused to reserve address space for a new chunk of stacks.
