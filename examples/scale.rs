@@ -34,6 +34,21 @@
 //! run, in bytes, divided by `N`, and `elapsed_ms` the wall time of the
 //! whole run (spawning, sleeping, gathering, teardown).
 //!
+//! ```text
+//! cargo run --release --example scale -- --tasks 1000000 --virtual --unstarted
+//! ```
+//!
+//! measures the tasks just after they are spawned, before any of them has
+//! run: a task takes its stack at its first step, so until then it costs
+//! only its record. Its last line is
+//!
+//! ```text
+//! tasks=<N> rss_bytes_per_task=<B>
+//! ```
+//!
+//! where `B` is the `VmRSS` growth from spawning them, divided by `N`
+//! (including the handles the main task keeps). The tasks then run as above.
+//!
 //! Modes are chosen by the first flag; each mode has its own function.
 
 use std::cell::Cell;
@@ -45,18 +60,20 @@ use gencoro::runtime::{self, Builder, Clock, Task};
 use gencoro::stack::{self, pool_stats};
 use gencoro::{Generator, Step};
 
-const USAGE: &str = "usage: scale --generators N\n       scale --tasks N [--virtual]";
+const USAGE: &str = "usage: scale --generators N\n       scale --tasks N [--virtual] [--unstarted]";
 
 /// What to run, as parsed from the command line.
 #[derive(Debug)]
 enum Mode {
     /// `--generators N`: N suspended generators.
     Generators { count: usize },
-    /// `--tasks N [--virtual]`: N event-loop tasks.
+    /// `--tasks N [--virtual] [--unstarted]`: N event-loop tasks.
     Tasks {
         count: usize,
         /// Run the loop on virtual time.
         virtual_time: bool,
+        /// Report what the tasks cost before their first step.
+        unstarted: bool,
     },
 }
 
@@ -72,15 +89,17 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
         }
         "--tasks" => {
             let (count, mut rest) = parse_count(flag, rest)?;
-            let mut virtual_time = false;
-            if let Some((first, tail)) = rest.split_first()
-                && first == "--virtual"
-            {
-                virtual_time = true;
+            let (mut virtual_time, mut unstarted) = (false, false);
+            while let Some((first, tail)) = rest.split_first() {
+                match first.as_str() {
+                    "--virtual" => virtual_time = true,
+                    "--unstarted" => unstarted = true,
+                    _ => break,
+                }
                 rest = tail;
             }
             no_more(rest)?;
-            Ok(Mode::Tasks { count, virtual_time })
+            Ok(Mode::Tasks { count, virtual_time, unstarted })
         }
         other => Err(format!("unknown mode {other:?}")),
     }
@@ -111,7 +130,7 @@ fn main() -> ExitCode {
     };
     match mode {
         Mode::Generators { count } => generators(count),
-        Mode::Tasks { count, virtual_time } => tasks(count, virtual_time),
+        Mode::Tasks { count, virtual_time, unstarted } => tasks(count, virtual_time, unstarted),
     }
 }
 
@@ -200,6 +219,8 @@ fn splitmix64(seed: u64) -> u64 {
 /// What the probe task saw once every task had made its first step.
 #[derive(Default)]
 struct Suspended {
+    /// `VmRSS` right after spawning, before any task ran.
+    spawned_rss: Cell<u64>,
     rss: Cell<u64>,
     pte: Cell<u64>,
     pool: Cell<Option<stack::PoolStats>>,
@@ -218,7 +239,7 @@ struct Suspended {
 /// the run's own, and startup held far less than a large run.) A probe task
 /// also samples `VmRSS` once every task has run its first step and is
 /// suspended, the moment the most tasks are alive.
-fn tasks(count: usize, virtual_time: bool) -> ExitCode {
+fn tasks(count: usize, virtual_time: bool, unstarted: bool) -> ExitCode {
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let rss_before = match status_bytes("VmRSS") {
         Ok(bytes) => bytes,
@@ -243,6 +264,7 @@ fn tasks(count: usize, virtual_time: bool) -> ExitCode {
                 let ms = splitmix64(i as u64) % max_ms;
                 all.push(runtime::spawn(move || runtime::sleep(Duration::from_millis(ms))));
             }
+            suspended.spawned_rss.set(status_bytes("VmRSS").unwrap_or(0));
             // Tasks start in spawn order, so this one's first step comes
             // after every task above has made its own and is suspended.
             let probe = runtime::spawn(move || {
@@ -323,7 +345,13 @@ fn tasks(count: usize, virtual_time: bool) -> ExitCode {
         elapsed.as_secs_f64(),
         elapsed.as_nanos() as f64 / count.max(1) as f64
     );
-    println!("tasks={count} rss_bytes_per_task={per_task} elapsed_ms={}", elapsed.as_millis());
+    if unstarted {
+        let spawned = suspended.spawned_rss.get().saturating_sub(rss_before);
+        println!("VmRSS with every task spawned and none started: +{} KiB", spawned / 1024);
+        println!("tasks={count} rss_bytes_per_task={}", per(spawned));
+    } else {
+        println!("tasks={count} rss_bytes_per_task={per_task} elapsed_ms={}", elapsed.as_millis());
+    }
     ExitCode::SUCCESS
 }
 
