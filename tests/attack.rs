@@ -563,3 +563,45 @@ fn suspended_generators_in_thread_locals_of_exiting_threads_are_closed() {
     }
     assert_eq!(closed.load(std::sync::atomic::Ordering::SeqCst), 64 * 40);
 }
+
+/// A task group pending at shutdown, and a task joining the group's owner:
+/// `cancelling()` after `run` as in CPython 3.11 (`asyncio.run` of the same
+/// program: g 2, jg 1, a 2, b 2, all cancelled; each count is the same in
+/// every `all_tasks()` order).
+///
+/// ```python
+/// async def grouper():
+///     async with asyncio.TaskGroup() as tg:
+///         T['a'] = tg.create_task(sl()); T['b'] = tg.create_task(sl())
+/// async def main():
+///     T['g'] = create_task(grouper()); T['jg'] = create_task(join(T['g']))
+///     await sleep(0); await sleep(0)
+/// ```
+#[test]
+fn shutdown_cancelling_counts_of_a_task_group_match_cpython() {
+    type Named = Vec<(&'static str, Task<()>)>;
+    let kept: Rc<RefCell<Named>> = Rc::default();
+    let k = kept.clone();
+    virtual_loop()
+        .run(move || {
+            let inner = k.clone();
+            let g = runtime::spawn(move || {
+                runtime::task_group(|tg| {
+                    let a = tg.spawn(|| runtime::sleep(secs(1000)))?;
+                    let b = tg.spawn(|| runtime::sleep(secs(1000)))?;
+                    inner.borrow_mut().extend([("a", a), ("b", b)]);
+                    Ok(())
+                })
+            });
+            let jg = joiner(&g);
+            k.borrow_mut().extend([("g", g), ("jg", jg)]);
+            runtime::sleep(Duration::ZERO)?;
+            runtime::sleep(Duration::ZERO)?;
+            Ok(())
+        })
+        .unwrap();
+    let mut got: Vec<(&str, u32, bool)> =
+        kept.borrow().iter().map(|(n, t)| (*n, t.cancelling(), t.is_cancelled())).collect();
+    got.sort();
+    assert_eq!(got, [("a", 2, true), ("b", 2, true), ("g", 2, true), ("jg", 1, true)]);
+}
