@@ -352,14 +352,45 @@ thread_local! {
     static HELD_UNWINDS: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Whether code running now is unwinding from a panic, as far as this
-/// thread's generators can tell: the thread is panicking, and not only
-/// because some generator holds an unwind suspended or abandoned.
+thread_local! {
+    /// True while the code running is inside a coroutine that was resumed
+    /// while the thread was already panicking (from a destructor during an
+    /// unwind, say): that panic is not the coroutine's own. Set and restored
+    /// only on that rare path: a coroutine resumed while the thread is not
+    /// panicking finds it false already.
+    static ENTERED_PANICKING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Resumes a coroutine from code that is panicking, marking the coroutine's
+/// run as entered so until it yields or returns.
+#[cold]
+#[inline(never)]
+fn resume_entered_panicking<Y, S, R>(
+    co: &mut Co<Y, S, R>,
+    input: Input<S>,
+) -> CoroutineResult<Y, R> {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = ENTERED_PANICKING.try_with(|e| e.set(self.0));
+        }
+    }
+    let _restore = Restore(ENTERED_PANICKING.try_with(|e| e.replace(true)).unwrap_or(false));
+    co.resume(input)
+}
+
+/// Whether code running now is unwinding from a panic of its own, as far as
+/// this thread's generators can tell: the thread is panicking, not only
+/// because some generator holds an unwind suspended or abandoned, and not
+/// only because the coroutine running was resumed by code that was already
+/// panicking.
 ///
-/// While generators hold unwinds, a panic in progress elsewhere cannot be
-/// told apart from theirs, and this says false.
+/// In those two cases a panic that really is in progress here cannot be
+/// told apart, and this says false.
 pub(crate) fn unwinding() -> bool {
-    std::thread::panicking() && HELD_UNWINDS.try_with(Cell::get).unwrap_or(0) == 0
+    std::thread::panicking()
+        && !ENTERED_PANICKING.try_with(Cell::get).unwrap_or(false)
+        && HELD_UNWINDS.try_with(Cell::get).unwrap_or(0) == 0
 }
 
 /// A Python-style generator running on its own stack.
@@ -405,6 +436,9 @@ pub struct Generator<Y, S = (), R = ()> {
     /// it is suspended in the middle of an unwind, which cannot be
     /// interrupted by another one.
     mid_unwind: Cell<bool>,
+    /// The body's last yield came while the thread was panicking, whatever
+    /// the reason: it may be suspended inside an unwind of its own.
+    yielded_panicking: Cell<bool>,
 }
 
 impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
@@ -454,6 +488,7 @@ impl<Y: 'static, S: 'static, R: 'static> Generator<Y, S, R> {
             stack_top: Cell::new(0),
             returned: Cell::new(None),
             mid_unwind: Cell::new(false),
+            yielded_panicking: Cell::new(false),
         })
     }
 }
@@ -649,10 +684,11 @@ impl<Y, S, R> Generator<Y, S, R> {
     #[inline(always)]
     fn resume_unchecked(&self, input: Input<S>) -> Step<Y, R> {
         let closing = matches!(input, Input::Close);
-        if self.mid_unwind.get() {
-            // The suspended unwind goes on now, on this resume's path.
+        if self.yielded_panicking.get() {
+            // A suspended unwind, if any, goes on now, on this resume's path.
             self.release_held_unwind();
         }
+        let entered_panicking = std::thread::panicking();
         self.state.set(State::Running);
         // If the body panics, the panic unwinds through here: mark the
         // generator closed and recycle its stack on the way out.
@@ -664,7 +700,8 @@ impl<Y, S, R> Generator<Y, S, R> {
         let Slot::Started(co) = (unsafe { &mut *self.co.get() }) else {
             unreachable!("a started generator owns its coroutine")
         };
-        let result = co.resume(input);
+        let result =
+            if entered_panicking { resume_entered_panicking(co, input) } else { co.resume(input) };
         std::mem::forget(on_panic);
         match result {
             CoroutineResult::Yield(y) => {
@@ -698,6 +735,7 @@ impl<Y, S, R> Generator<Y, S, R> {
     #[cold]
     #[inline(never)]
     fn yielded_while_panicking(&self, closing: bool) {
+        self.yielded_panicking.set(true);
         let held = HELD_UNWINDS.try_with(Cell::get).unwrap_or(0);
         if held == 0 || closing {
             self.mid_unwind.set(true);
@@ -710,8 +748,19 @@ impl<Y, S, R> Generator<Y, S, R> {
     #[cold]
     #[inline(never)]
     fn release_held_unwind(&self) {
-        self.mid_unwind.set(false);
-        let _ = HELD_UNWINDS.try_with(|h| h.set(h.get().saturating_sub(1)));
+        self.yielded_panicking.set(false);
+        if self.mid_unwind.replace(false) {
+            let _ = HELD_UNWINDS.try_with(|h| h.set(h.get().saturating_sub(1)));
+        }
+    }
+
+    /// Whether the body is suspended at a yield it made while the thread
+    /// was panicking: possibly inside an unwind of its own, even where
+    /// [`close`](Self::close) cannot tell. A caller that can resume it with
+    /// a value (the runtime can always deliver a cancellation) should do
+    /// that rather than close it, which would unwind into a destructor.
+    pub(crate) fn suspended_while_panicking(&self) -> bool {
+        self.state.get() == State::Suspended && self.yielded_panicking.get()
     }
 
     /// Marks the generator closed and returns a finished coroutine's stack

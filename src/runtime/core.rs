@@ -49,11 +49,16 @@ pub(crate) struct Remote {
     /// the loop blocks sees this set and wakes it, and a loop about to block
     /// sees the guard gone; neither misses the other.
     waiting: AtomicBool,
+    /// Set when the loop is torn down: nothing posted after it can run.
+    closed: AtomicBool,
 }
 
 impl Remote {
     /// Queues `call` for the loop's thread; false if the loop has ended.
     pub(crate) fn post(&self, call: RemoteCall) -> bool {
+        if self.closed.load(AtomicOrdering::Acquire) {
+            return false;
+        }
         let sent = self.tx.send(RemoteMsg::Call(call)).is_ok();
         if sent {
             self.posted.fetch_add(1, AtomicOrdering::Release);
@@ -194,6 +199,9 @@ pub(crate) struct Core {
     next_callback_id: Cell<u64>,
     /// Set once the loop has been torn down: it never runs again.
     closed: Cell<bool>,
+    /// Set when the owning `EventLoop` was dropped while the loop ran: the
+    /// run that is under way tears it down when it ends.
+    orphaned: Cell<bool>,
     remote: Arc<Remote>,
     remote_rx: Receiver<RemoteMsg>,
 }
@@ -267,11 +275,13 @@ impl Core {
             cancelled_timers: Cell::new(0),
             next_callback_id: Cell::new(0),
             closed: Cell::new(false),
+            orphaned: Cell::new(false),
             remote: Arc::new(Remote {
                 tx: remote_tx,
                 posted: AtomicUsize::new(0),
                 in_flight: AtomicUsize::new(0),
                 waiting: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
             }),
             remote_rx,
         })
@@ -307,6 +317,15 @@ impl Core {
     /// Whether the loop has been torn down. Python: `loop.is_closed()`.
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.get()
+    }
+
+    /// The owner was dropped while the loop ran; see `orphaned`.
+    pub(crate) fn set_orphaned(&self) {
+        self.orphaned.set(true);
+    }
+
+    pub(crate) fn is_orphaned(&self) -> bool {
+        self.orphaned.get()
     }
 
     /// Notes that a queued timer was cancelled; it is dropped when it
@@ -625,13 +644,25 @@ impl Core {
     /// in one destructor is reported and the rest still run.
     pub(crate) fn teardown(&self) {
         self.closed.set(true);
+        self.remote.closed.store(true, AtomicOrdering::Release);
         loop {
+            // Calls posted before the loop closed will never run.
+            let mut posted = Vec::new();
+            while let Ok(msg) = self.remote_rx.try_recv() {
+                posted.push(msg);
+            }
+            drop_each(posted);
             let stuck = self.pending_tasks();
             self.registry.borrow_mut().clear();
             let ready = std::mem::take(&mut *self.ready.borrow_mut());
             let timers = std::mem::replace(&mut *self.timers.borrow_mut(), Timers::new());
             let current = self.current.take();
-            if stuck.is_empty() && ready.is_empty() && timers.len() == 0 && current.is_none() {
+            if stuck.is_empty()
+                && ready.is_empty()
+                && timers.len() == 0
+                && current.is_none()
+                && self.remote_rx.is_empty()
+            {
                 // Keep the empty buffers for the next loop on this thread.
                 self.restore_buffers(ready, timers);
                 return;

@@ -253,12 +253,22 @@ impl EventLoop {
             ));
         }
         self.check_open()?;
-        let _installed = Installed::new(&self.core);
-        let main_task = TaskCell::spawn(&self.core, None, main)?;
-        self.core.run_until(&|| main_task.header().is_done())?;
-        // The stop callback runs one iteration after `main` completes.
-        self.core.settle(1);
-        main_task.take_result()
+        let outcome = {
+            let _installed = Installed::new(&self.core);
+            (|| {
+                let main_task = TaskCell::spawn(&self.core, None, main)?;
+                self.core.run_until(&|| main_task.header().is_done())?;
+                // The stop callback runs one iteration after `main`
+                // completes.
+                self.core.settle(1);
+                main_task.take_result()
+            })()
+        };
+        if self.core.is_orphaned() {
+            // Its owner was dropped during this run: tear down now.
+            self.core.teardown();
+        }
+        outcome
     }
 
     /// Makes a task on this loop, running or not; it starts when the loop
@@ -301,7 +311,14 @@ impl EventLoop {
 impl Drop for EventLoop {
     fn drop(&mut self) {
         // A handle from `running()` must not tear down the loop it borrows.
-        if self.owned && !is_running(&self.core) {
+        if !self.owned {
+            return;
+        }
+        if is_running(&self.core) {
+            // Dropped from inside its own run (through a handle that run
+            // was started from): that run tears it down when it ends.
+            self.core.set_orphaned();
+        } else {
             self.core.teardown();
         }
     }

@@ -457,6 +457,37 @@ pub(crate) fn add_task_callback(task: &Rc<dyn TaskObj>, core: &Core, kind: Callb
     }
 }
 
+/// Task bodies up to this size travel by value; larger ones are boxed.
+const INLINE_TASK_BODY: usize = 128;
+
+/// The generator a task runs: `body`, with its panics caught (they fail the
+/// task) unless the loop itself is closing the task.
+#[inline(always)]
+fn task_generator<T: 'static, B>(
+    stack_size: usize,
+    body: B,
+) -> Result<Generator<Suspend, Wake, Result<T, Error>>, crate::stack::StackError>
+where
+    B: FnOnce() -> Result<T, Error> + 'static,
+{
+    let usable = crate::stack::usable_size(stack_size);
+    GeneratorBuilder::new().stack_size(stack_size).build(move |co: &Yielder<Suspend, Wake>| {
+        // The step that starts the task records this in its header once the
+        // task first suspends.
+        CURRENT_YIELDER.set(Some(co.raw(usable)));
+        match panic::catch_unwind(AssertUnwindSafe(body)) {
+            Ok(result) => result,
+            // The loop closing the task must unwind all the way.
+            Err(payload) if payload.is::<GeneratorExit>() && CLOSING_TASK.get() => {
+                panic::resume_unwind(payload)
+            }
+            // Any other unwind, even one carrying `GeneratorExit` (from a
+            // nested generator), fails the task.
+            Err(payload) => Err(Error::panicked(payload)),
+        }
+    })
+}
+
 /// What a finished task holds.
 enum Outcome<T> {
     Pending,
@@ -482,28 +513,14 @@ impl<T: 'static> TaskCell<T> {
     where
         F: FnOnce() -> Result<T, Error> + 'static,
     {
-        let stack_size = core.stack_size;
-        let usable = crate::stack::usable_size(stack_size);
-        let generator = GeneratorBuilder::new()
-            .stack_size(stack_size)
-            .build(move |co: &Yielder<Suspend, Wake>| {
-                // The step that starts the task records this in its header
-                // once the task first suspends.
-                CURRENT_YIELDER.set(Some(co.raw(usable)));
-                match panic::catch_unwind(AssertUnwindSafe(body)) {
-                    Ok(result) => result,
-                    // The loop closing the task must unwind all the way.
-                    Err(payload) if payload.is::<GeneratorExit>() && CLOSING_TASK.get() => {
-                        panic::resume_unwind(payload)
-                    }
-                    // Any other unwind, even one carrying `GeneratorExit`
-                    // (from a nested generator), fails the task.
-                    Err(payload) => Err(Error::panicked(payload)),
-                }
-            })
-            .map_err(|e| {
-                Error::kind_msg(ErrorKind::Misuse, format!("cannot create a task: {e}"))
-            })?;
+        // A large body would be copied several times over the task's own
+        // stack on its way into `catch_unwind`: only a box of it travels.
+        let generator = if std::mem::size_of::<F>() <= INLINE_TASK_BODY {
+            task_generator(core.stack_size, body)
+        } else {
+            task_generator(core.stack_size, Box::new(body))
+        }
+        .map_err(|e| Error::kind_msg(ErrorKind::Misuse, format!("cannot create a task: {e}")))?;
         let cell = Rc::new(TaskCell {
             header: Header::new(core, name),
             generator,
@@ -666,6 +683,16 @@ impl<T: 'static> TaskObj for TaskCell<T> {
         drop(waited_on);
         let callbacks: Vec<Callback> = self.header.callbacks.borrow_mut().drain().collect();
         drop(callbacks);
+        if self.generator.suspended_while_panicking() {
+            // It may be suspended inside an unwind of its own (a destructor
+            // waited while the body panicked, where the wait could not be
+            // refused), which `close` must not unwind into again. A task
+            // can always be resumed with a value: deliver a cancellation,
+            // so the unwind goes on by itself. No loop is running it now,
+            // so any further wait is refused at once.
+            let wake = Wake::Cancel(Error::cancelled(None));
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| self.generator.send(wake)));
+        }
         if self.generator.state() != State::Running {
             // Unwinds the suspended body, running its destructors.
             let closing = CLOSING_TASK.replace(true);
