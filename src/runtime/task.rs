@@ -1128,3 +1128,35 @@ pub fn current_task() -> Result<Option<TaskRef>, Error> {
 pub fn all_tasks() -> Result<Vec<TaskRef>, Error> {
     Ok(current_core()?.pending_tasks().into_iter().map(|task| TaskRef { task }).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use super::{TaskObj, current_core};
+    use crate::runtime::{self, Builder, Clock};
+
+    /// A task's wake-up token goes past 2³² suspensions without wrapping,
+    /// so a wake-up from 2³² suspensions ago cannot match the current one
+    /// (with 32-bit tokens it did).
+    #[test]
+    fn a_wake_up_token_from_two_to_the_32_suspensions_ago_is_stale() {
+        let outcome = Builder::new().clock(Clock::virtual_time()).run(|| {
+            let core = current_core()?;
+            let task: Rc<dyn TaskObj> = core.current().expect("main is the current task");
+            let h = task.header();
+            // As if the task had been suspended u32::MAX times already.
+            h.token.set(u64::from(u32::MAX));
+            let old = h.next_token(); // the 2^32-th suspension
+            h.token.set(old + u64::from(u32::MAX)); // 2^32 - 1 more
+            runtime::sleep(Duration::from_millis(1))?; // and one more
+            let now = h.token();
+            Ok((old, now))
+        });
+        let (old, now) = outcome.unwrap();
+        assert_eq!(now - old, 1 << 32);
+        // With 32-bit tokens the two were equal: the stale wake-up matched.
+        assert_ne!(old, now, "a stale token must never equal the current one");
+    }
+}
