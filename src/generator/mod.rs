@@ -326,6 +326,28 @@ unsafe fn discard_boxed<F>(buf: *mut u8) {
     unsafe { ptr::drop_in_place(buf.cast::<Box<F>>()) }
 }
 
+/// Empties a slot whose body was taken, if `launch` unwinds.
+struct EmptyOnUnwind<'a, Y, S, R>(&'a mut Slot<Y, S, R>);
+
+impl<'a, Y, S, R> EmptyOnUnwind<'a, Y, S, R> {
+    #[inline(always)]
+    fn disarm(self) -> &'a mut Slot<Y, S, R> {
+        let this = mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the reference is moved out of
+        // it exactly once.
+        unsafe { ptr::read(&this.0) }
+    }
+}
+
+impl<Y, S, R> Drop for EmptyOnUnwind<'_, Y, S, R> {
+    #[cold]
+    fn drop(&mut self) {
+        // `Unstarted` has no drop glue, so this forgets the body's remains
+        // rather than dropping them a second time.
+        *self.0 = Slot::Empty;
+    }
+}
+
 /// What a generator record holds besides its state.
 enum Slot<Y, S, R> {
     /// `Created`: the body, on no stack yet.
@@ -661,17 +683,24 @@ impl<Y, S, R> Generator<Y, S, R> {
     /// Without a stack, nothing changes.
     #[inline(always)]
     pub(super) fn start_created(&self) -> Result<Step<Y, R>, StackError> {
-        let stack = stack::Stack::allocate(self.stack_size)?;
+        let stack = stack::Stack::allocate_rounded(self.stack_size)?;
         self.stack_top.set(stack.base().get());
         // SAFETY: the state is `Created`, so the coroutine is not running
         // and no other reference to the slot exists (see `resume_unchecked`).
         let slot = unsafe { &mut *self.co.get() };
-        let Slot::Unstarted(mut body) = mem::replace(slot, Slot::Empty) else {
+        let Slot::Unstarted(body) = slot else {
             unreachable!("a created generator holds its body")
         };
-        // SAFETY: `Unstarted::new` wrote the body into `buf`, and taking it
-        // out of the slot makes this its only reader.
-        let co = unsafe { (body.launch)(body.buf.as_mut_ptr().cast::<u8>(), PooledStack(stack)) };
+        let (launch, buf) = (body.launch, body.buf.as_mut_ptr().cast::<u8>());
+        // The body is read where it lies, not copied out first. Once
+        // `launch` has read it, the slot must never be dropped as holding it:
+        // if `launch` unwinds, the guard empties the slot.
+        let emptied = EmptyOnUnwind(slot);
+        // SAFETY: `Unstarted::new` wrote the body into `buf`, and this is its
+        // only reader: the slot is overwritten right after, or emptied.
+        let co = unsafe { launch(buf, PooledStack(stack)) };
+        let slot = emptied.disarm();
+        // `Unstarted` has no drop glue: overwriting it drops nothing.
         *slot = Slot::Started(co);
         Ok(self.resume_unchecked(Input::Start))
     }

@@ -55,7 +55,14 @@ pub(crate) struct Stack {
 impl Stack {
     /// Takes a stack of at least `size` usable bytes from this thread's pool.
     pub(crate) fn allocate(size: usize) -> Result<Stack, StackError> {
-        let size = round_size(size)?;
+        Self::allocate_rounded(round_size(size)?)
+    }
+
+    /// [`allocate`](Self::allocate) for a size already rounded by
+    /// [`round_size`].
+    #[inline]
+    pub(crate) fn allocate_rounded(size: usize) -> Result<Stack, StackError> {
+        debug_assert_eq!(round_size(size), Ok(size));
         POOLS
             .try_with(|pools| pools.borrow_mut().pool(size).pop())
             .unwrap_or(Err(StackError::ThreadExiting))
