@@ -127,6 +127,16 @@ impl TimerAction {
         }
     }
 
+    /// The first of two prefetch stages for a timer that fires soon: its
+    /// task's record only. Reading the record for the stack's address would
+    /// wait on memory; that second stage comes when the timer fires.
+    #[inline]
+    fn prefetch_record(&self) {
+        if let TimerAction::Sleep(task, _) = self {
+            task.prefetch_record();
+        }
+    }
+
     fn is_cancelled(&self) -> bool {
         match self {
             TimerAction::Sleep(task, token) => !task.header().sleep_pending(*token),
@@ -462,7 +472,7 @@ impl Core {
         // now: start loading it while they run.
         if fired {
             if let Some(next) = self.timers.borrow().peek() {
-                next.action.prefetch();
+                next.action.prefetch_record();
             }
         }
         // 5. Run exactly the handles ready now; what they schedule runs in
@@ -603,6 +613,9 @@ impl Core {
                 }
             }
             Handle::Timer(TimerAction::Sleep(task, token)) => {
+                // The task resumes in the next iteration: its record is in
+                // cache by now (stage one), so load its stack.
+                task.prefetch();
                 if task.header().finish_sleep(token) {
                     self.push(Handle::Wakeup(task, token, Wake::Go));
                 }

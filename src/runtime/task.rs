@@ -431,8 +431,11 @@ pub(crate) trait TaskObj {
     fn failure(&self) -> Option<Error>;
     /// Drops the generator of a task that will never finish.
     fn abandon(&self);
-    /// Starts loading the task's record and stack into cache.
+    /// Starts loading the task's record and stack into cache. Reads the
+    /// record (for the stack's address): call it once the record is cached.
     fn prefetch(&self);
+    /// Starts loading the task's record into cache, reading nothing.
+    fn prefetch_record(&self);
     fn describe(&self) -> String {
         format!("task '{}'", self.header().name())
     }
@@ -671,8 +674,13 @@ impl<T: 'static> TaskObj for TaskCell<T> {
     }
 
     #[inline]
-    fn prefetch(&self) {
+    fn prefetch_record(&self) {
         crate::stack::prefetch(self as *const Self as usize, std::mem::size_of::<Self>());
+    }
+
+    #[inline]
+    fn prefetch(&self) {
+        self.prefetch_record();
         self.generator.prefetch();
     }
 
