@@ -74,7 +74,9 @@
 //! of random programs.
 //!
 //! A few direct scenarios at the end check the orderings the model is most
-//! likely to get wrong together with the loop, against CPython's output.
+//! likely to get wrong together with the loop, against CPython's output:
+//! their programs are `tests/cpython/runtime_model/<test name>.py`, run by
+//! `tests/cpython_programs.rs`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -1962,29 +1964,7 @@ fn py_bool(b: bool) -> &'static str {
     if b { "True" } else { "False" }
 }
 
-// Python (CPython 3.11 prints the lines expected below):
-//
-//     import asyncio
-//
-//     async def worker():
-//         print("worker step 1")
-//         await asyncio.sleep(0)
-//         print("worker step 2")
-//
-//     async def main():
-//         loop = asyncio.get_running_loop()
-//         loop.call_later(0, print, "timer 0 (armed first)")
-//         loop.call_soon(print, "call_soon")
-//         asyncio.create_task(worker())
-//         await asyncio.sleep(0)
-//         print("main after sleep(0)")
-//         loop.call_later(0, print, "timer 0 (armed second)")
-//         await asyncio.sleep(0)
-//         print("main after 2nd sleep(0)")
-//         await asyncio.sleep(0)
-//         print("main after 3rd sleep(0)")
-//
-//     asyncio.run(main())
+// Python: tests/cpython/runtime_model/zero_delay_timers_run_behind_ready_work.py
 /// A zero-delay timer is due at the next iteration, but runs behind the
 /// work that was ready when that iteration began (B0.3 step 4), while
 /// `sleep(0)` is a plain yield with no timer.
@@ -2017,8 +1997,9 @@ fn zero_delay_timers_run_behind_ready_work() {
             Ok(())
         })
         .expect("main succeeds");
+    let trace = lines.take();
     assert_eq!(
-        lines.take(),
+        trace,
         [
             "call_soon",
             "worker step 1",
@@ -2032,35 +2013,7 @@ fn zero_delay_timers_run_behind_ready_work() {
     );
 }
 
-// Python (CPython 3.11 prints the lines expected below):
-//
-//     import asyncio
-//
-//     async def returns_after_cancelling_itself():
-//         print("self:", asyncio.current_task().cancel())
-//         return 7
-//
-//     async def cancels_parent(parent):
-//         await asyncio.sleep(0)
-//         print("parent:", parent.cancel())
-//         return 8
-//
-//     async def main():
-//         t = asyncio.create_task(returns_after_cancelling_itself())
-//         try:
-//             print("join:", await t)
-//         except asyncio.CancelledError:
-//             print("join: cancelled")
-//         print("cancelled:", t.cancelled())
-//         u = asyncio.create_task(cancels_parent(asyncio.current_task()))
-//         try:
-//             print("join:", await u)
-//         except asyncio.CancelledError:
-//             print("join: cancelled")
-//         print("cancelled:", u.cancelled())
-//         return "main done"
-//
-//     print(asyncio.run(main()))
+// Python: tests/cpython/runtime_model/cancel_while_running_then_return_ends_cancelled.py
 /// A task cancelled while it runs (by itself, or by cancelling the parent
 /// that waits on it) and that then returns a value ends cancelled: the
 /// pending `must_cancel` wins over the value (`Task.__step`, StopIteration).
@@ -2095,8 +2048,9 @@ fn cancel_while_running_then_return_ends_cancelled() {
         Ok("main done")
     });
     lines.print(result.expect("main catches the cancellations"));
+    let trace = lines.take();
     assert_eq!(
-        lines.take(),
+        trace,
         [
             "self: True",
             "join: cancelled",

@@ -6,9 +6,9 @@
 //! in those iterations and is left pending.
 //!
 //! A task that yields with `sleep(0)` in every iteration counts them. Each
-//! scenario was written in Python first and run with CPython 3.11 (the
-//! program is in the comment above the test; `prelude` is in
-//! `tests/common/mod.rs`); its stdout is the expected trace.
+//! scenario was written in Python first and run with CPython 3.11; the
+//! program is `tests/cpython/runtime_shutdown/<test name>.py`, and
+//! `tests/cpython_programs.rs` checks that its stdout is the test's trace.
 
 mod common;
 
@@ -32,27 +32,7 @@ fn ticker(stamped: bool) -> Result<(), runtime::Error> {
     Ok(())
 }
 
-// Python (stdout: six lines, `tick 0` to `tick 5`):
-//
-//     import asyncio
-//
-//     async def ticker():
-//         for i in range(10):
-//             print(f"tick {i}")
-//             await asyncio.sleep(0)
-//
-//     async def sleeper():
-//         try:
-//             await asyncio.sleep(10)
-//         except asyncio.CancelledError:
-//             asyncio.create_task(ticker())
-//             raise
-//
-//     async def main():
-//         asyncio.create_task(sleeper())
-//         await asyncio.sleep(0)
-//
-//     asyncio.run(main())
+// Python: tests/cpython/runtime_shutdown/shutdown_runs_six_iterations_after_the_cancelled_tasks_end.py
 //
 // The shutdown cancels `sleeper`; in the next iteration it spawns `ticker`
 // and ends. Then two iterations for the gather of the cancelled tasks and
@@ -76,33 +56,7 @@ fn shutdown_runs_six_iterations_after_the_cancelled_tasks_end() {
     assert_eq!(trace, ["tick 0", "tick 1", "tick 2", "tick 3", "tick 4", "tick 5"]);
 }
 
-// Python:
-//
-//     from prelude import *
-//
-//     async def ticker():
-//         for i in range(10):
-//             log(f"tick {i}")
-//             await asyncio.sleep(0)
-//
-//     async def sleeper():
-//         try:
-//             await asyncio.sleep(10)
-//         except asyncio.CancelledError as e:
-//             log(f"sleeper: {ex(e)}")
-//             asyncio.get_running_loop().call_later(0, log, "zero-delay timer")
-//             await asyncio.sleep(2)
-//             log("sleeper slept 2 in its cleanup")
-//             asyncio.create_task(ticker())
-//             raise
-//
-//     async def main():
-//         asyncio.create_task(sleeper())
-//         await asyncio.sleep(1)
-//         log("main returns")
-//         return "main"
-//
-//     go(main)
+// Python: tests/cpython/runtime_shutdown/shutdown_waits_for_a_cleanup_that_sleeps_then_runs_six_iterations.py
 /// The shutdown waits, on the clock, for a cancelled task whose cleanup
 /// sleeps; timers armed meanwhile fire; the six iterations come after.
 #[test]
@@ -142,40 +96,11 @@ fn shutdown_waits_for_a_cleanup_that_sleeps_then_runs_six_iterations() {
     );
 }
 
-// Python:
+// Python: tests/cpython/runtime_shutdown/work_spawned_during_shutdown_is_left_pending_not_cancelled.py
 //
-//     from prelude import *
-//
-//     async def ticker():
-//         try:
-//             for i in range(10):
-//                 log(f"tick {i}")
-//                 await asyncio.sleep(0)
-//         except asyncio.CancelledError:
-//             log("ticker cancelled")
-//             raise
-//
-//     async def sleeper():
-//         try:
-//             await asyncio.sleep(10)
-//         except asyncio.CancelledError:
-//             LATE.append(asyncio.create_task(ticker()))
-//             raise
-//
-//     LATE = []
-//
-//     async def main():
-//         asyncio.create_task(sleeper())
-//         await asyncio.sleep(0)
-//
-//     go(main)
-//     t = LATE[0]
-//     print(f"late task done={t.done()} cancelled={t.cancelled()}")
-//
-// prints `tick 0` to `tick 5` at 0.0, `result None`, `end 0.0` and
-// `late task done=False cancelled=False`. (CPython then reports "Task was
-// destroyed but it is pending!" when it collects the task; gencoro unwinds
-// its stack when the loop is dropped, so its destructors run.)
+// CPython reports "Task was destroyed but it is pending!" when it collects
+// the late task; gencoro unwinds its stack when the loop is dropped, so its
+// destructors run.
 /// A task spawned during the shutdown is never cancelled: `run` returns
 /// with it pending, and its stack has been unwound.
 #[test]
