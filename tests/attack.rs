@@ -140,15 +140,8 @@ fn joiner(t: &Task<()>) -> Task<()> {
 /// `_cancel_and_wait(x)` comes after x is done in every order, since x is
 /// cancelled at its sleep and ends in the first iteration).
 ///
-/// ```python
-/// async def main():
-///     x = create_task(sleeper()); y = create_task(sleeper())
-///     j1 = create_task(joiner(x)); j2 = create_task(joiner(x))
-///     g = create_task(gatherer(j1, j2, y)); s = create_task(shielder(y))
-///     w = create_task(waitfor(x)); jj = create_task(joiner(j1))
-///     await sleep(0); await sleep(0)
-/// # x 6, y 2, j1 3, j2 2, g 1, s 1, w 1, jj 1; all cancelled
-/// ```
+/// (the program and CPython's output are under `tests/cpython/attack/`).
+// Python: tests/cpython/attack/shutdown_cancelling_counts_of_a_wait_dag_match_cpython.py
 #[test]
 fn shutdown_cancelling_counts_of_a_wait_dag_match_cpython() {
     type Named = Vec<(&'static str, Task<()>)>;
@@ -574,14 +567,8 @@ fn suspended_generators_in_thread_locals_of_exiting_threads_are_closed() {
 /// program: g 2, jg 1, a 2, b 2, all cancelled; each count is the same in
 /// every `all_tasks()` order).
 ///
-/// ```python
-/// async def grouper():
-///     async with asyncio.TaskGroup() as tg:
-///         T['a'] = tg.create_task(sl()); T['b'] = tg.create_task(sl())
-/// async def main():
-///     T['g'] = create_task(grouper()); T['jg'] = create_task(join(T['g']))
-///     await sleep(0); await sleep(0)
-/// ```
+/// (the program and CPython's output are under `tests/cpython/attack/`).
+// Python: tests/cpython/attack/shutdown_cancelling_counts_of_a_task_group_match_cpython.py
 #[test]
 fn shutdown_cancelling_counts_of_a_task_group_match_cpython() {
     type Named = Vec<(&'static str, Task<()>)>;

@@ -264,8 +264,10 @@ fn programs() -> Vec<Program> {
         let lines: Vec<&str> = source.lines().collect();
         for (i, line) in lines.iter().enumerate() {
             let quoted = line.strip_prefix("//").map(|l| l.trim_start_matches(['/', '!']).trim());
-            if line.starts_with("// Python (CPython 3.11 prints")
+            if line.starts_with("// Python (")
                 || quoted == Some("from prelude import *")
+                || quoted == Some("```python")
+                || quoted.is_some_and(|q| q.starts_with("asyncio.run("))
             {
                 problems.push(format!(
                     "tests/{file}:{}: a Python program in a comment; move it to tests/cpython/",
