@@ -5,11 +5,12 @@
 //! Scenarios that may abort the process run in a child process (this test
 //! binary re-run for that one test, with `GENCORO_ATTACK_CHILD` set).
 
+mod child;
+
+use child::ChildRun;
 use std::cell::{Cell, RefCell};
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gencoro::runtime::{self, Builder, Clock, Error, EventLoop, LoopHandle, Task};
 use gencoro::{Generator, Step, Yielder};
@@ -27,76 +28,15 @@ fn secs(s: u64) -> Duration {
 
 const CHILD_ENV: &str = "GENCORO_ATTACK_CHILD";
 
+/// Whether this process is the child running scenario `name`.
 fn is_child(name: &str) -> bool {
-    std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
+    child::is_child(CHILD_ENV, name)
 }
 
-struct ChildRun {
-    success: bool,
-    status: String,
-    stdout: String,
-    stderr: String,
-}
-
-impl ChildRun {
-    fn printed(&self, line: &str) -> bool {
-        self.stdout.lines().any(|l| l.trim_end().ends_with(line))
-    }
-
-    fn describe(&self) -> String {
-        let tail: Vec<&str> = self.stderr.lines().rev().take(12).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        format!(
-            "child {}\n--- stdout ---\n{}\n--- stderr (last lines) ---\n{}",
-            self.status,
-            self.stdout.trim_end(),
-            tail.join("\n")
-        )
-    }
-}
-
-/// Re-runs this test binary for test `name` only, killing it after `limit`.
+/// Re-runs this test binary for test `name` only, as a child process with
+/// [`CHILD_ENV`] set, and kills it after `limit`.
 fn run_child(name: &str, limit: Duration) -> ChildRun {
-    let started = Instant::now();
-    let mut child = Command::new(std::env::current_exe().expect("the test binary"))
-        .args([name, "--exact", "--nocapture", "--test-threads=1", "--include-ignored"])
-        .env(CHILD_ENV, name)
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the test binary runs as a child");
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break status;
-        }
-        if started.elapsed() > limit {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().expect("wait for the killed child");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    ChildRun {
-        success: status.success() && !timed_out,
-        status: format!("{status}{}", if timed_out { " (killed: time limit)" } else { "" }),
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-    }
+    child::run_child(CHILD_ENV, name, limit)
 }
 
 /// Counts drops.

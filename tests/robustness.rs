@@ -10,10 +10,11 @@
 //! run in a child process (the test binary re-run for that one test), so a
 //! crash is a failure of that test, not of the whole binary.
 
+mod child;
+
+use child::ChildRun;
 use std::cell::{Cell, RefCell};
-use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -114,86 +115,13 @@ const CHILD_ENV: &str = "GENCORO_ROBUSTNESS_CHILD";
 
 /// Whether this process is the child running scenario `name`.
 fn is_child(name: &str) -> bool {
-    std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
-}
-
-/// How a child process ended.
-struct ChildRun {
-    success: bool,
-    status: String,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-    timed_out: bool,
-}
-
-impl ChildRun {
-    /// Whether the child printed `line` (at the end of a line: the test
-    /// harness prints `test <name> ... ` in front of a test's first line).
-    fn printed(&self, line: &str) -> bool {
-        self.stdout.lines().any(|l| l.trim_end().ends_with(line))
-    }
-
-    fn describe(&self) -> String {
-        let tail: Vec<&str> = self.stderr.lines().rev().take(12).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        format!(
-            "child {} after {:.1} s{}\n--- stdout ---\n{}\n--- stderr (last lines) ---\n{}",
-            self.status,
-            self.elapsed.as_secs_f64(),
-            if self.timed_out { " (killed: time limit)" } else { "" },
-            self.stdout.trim_end(),
-            tail.join("\n")
-        )
-    }
+    child::is_child(CHILD_ENV, name)
 }
 
 /// Re-runs this test binary for test `name` only, as a child process with
 /// [`CHILD_ENV`] set, and kills it after `limit`.
 fn run_child(name: &str, limit: Duration) -> ChildRun {
-    let started = Instant::now();
-    let mut child = Command::new(std::env::current_exe().expect("the test binary"))
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, name)
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the test binary runs as a child");
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break status;
-        }
-        if started.elapsed() > limit {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().expect("wait for the killed child");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let elapsed = started.elapsed();
-    ChildRun {
-        success: status.success() && !timed_out,
-        status: format!("{status}"),
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-        elapsed,
-        timed_out,
-    }
+    child::run_child(CHILD_ENV, name, limit)
 }
 
 // ---------------------------------------------------------------------------
