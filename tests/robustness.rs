@@ -650,14 +650,14 @@ thread_local! {
 /// 100 `call_later` timers, so the loop's iteration that finds nothing
 /// ready first spends a while popping them: that widens the window between
 /// its check of the channel and its check of the in-flight count, which
-/// the worker (woken by main) then often hits. Run 100,000 times in a
-/// release build and 50,000 times in a debug one (about 5 s).
+/// the worker (woken by main) then often hits. Run 100,000 times (about
+/// 8 s in a debug build).
 ///
 /// Before the fix: runs end in `Deadlock` (from 0.1% to 11% of them,
 /// depending on the machine's load; 11,268 of 100,000 in one debug run).
 #[test]
 fn a_callback_posted_before_the_in_flight_guard_drops_is_run_not_reported_as_a_deadlock() {
-    let runs: usize = if cfg!(debug_assertions) { 50_000 } else { 100_000 };
+    let runs: usize = 100_000;
     let (tx, rx) = mpsc::channel::<(LoopHandle, InFlight)>();
     let worker = std::thread::spawn(move || {
         for (handle, guard) in rx {
