@@ -898,3 +898,44 @@ fn timeout_around_a_task_group() {
         ]
     );
 }
+
+// B8, B9.2: the TimeoutError of `wait_for` and of `timeout` is raised from the
+// cancellation that interrupted the wait; in Rust it is the error's
+// `source()`.
+//
+// Python: tests/cpython/runtime_timeout_taskgroup/timeouts_are_raised_from_the_cancellation.py
+#[test]
+fn timeouts_are_raised_from_the_cancellation() {
+    fn cause(e: &Error) -> String {
+        use std::error::Error as _;
+        match e.source().and_then(|s| s.downcast_ref::<Error>()) {
+            Some(cause) => ex(cause),
+            None => "nothing".to_owned(),
+        }
+    }
+    let trace = go(|| {
+        let sleeper = runtime::spawn(|| sleep(10.0));
+        match runtime::wait_for(Some(secs(1.0)), &sleeper) {
+            Err(e) if e.is_timeout() => {
+                log(format!("wait_for raised {} from {}", ex(&e), cause(&e)))
+            }
+            other => other?,
+        }
+        match runtime::timeout(Some(secs(1.0)), |_| sleep(10.0)) {
+            Err(e) if e.is_timeout() => {
+                log(format!("timeout raised {} from {}", ex(&e), cause(&e)))
+            }
+            other => other?,
+        }
+        Ok(0)
+    });
+    assert_eq!(
+        trace,
+        [
+            "1.0 wait_for raised TimeoutError from CancelledError()",
+            "2.0 timeout raised TimeoutError from CancelledError()",
+            "result 0",
+            "end 2.0",
+        ]
+    );
+}

@@ -464,7 +464,9 @@ pub fn shield<T: 'static>(task: &Task<T>) -> Result<T, Error> {
 ///
 /// # Errors
 ///
-/// The task's failure, [`ErrorKind::Timeout`], or a cancellation.
+/// The task's failure, [`ErrorKind::Timeout`] (whose
+/// [`source`](std::error::Error::source) is the task's cancellation, as
+/// Python raises `TimeoutError() from exc`), or a cancellation.
 pub fn wait_for<T: 'static>(timeout: Option<Duration>, task: &Task<T>) -> Result<T, Error> {
     let Some(timeout) = timeout else {
         return task.join();
@@ -513,7 +515,7 @@ pub fn wait_for<T: 'static>(timeout: Option<Duration>, task: &Task<T>) -> Result
 
 fn timeout_if_cancelled<T>(result: Result<T, Error>) -> Result<T, Error> {
     match result {
-        Err(e) if e.is_cancelled() => Err(Error::timeout()),
+        Err(e) if e.is_cancelled() => Err(Error::timeout_from(e)),
         other => other,
     }
 }

@@ -115,6 +115,21 @@ impl Error {
         Error::build(ErrorKind::Timeout, String::new())
     }
 
+    /// A timeout caused by `cause`, the cancellation that interrupted the
+    /// wait; [`source`](std::error::Error::source) returns it. Python:
+    /// `raise TimeoutError() from exc`, as `wait_for` and `timeout` do.
+    pub(crate) fn timeout_from(cause: Error) -> Error {
+        Error {
+            inner: Arc::new(Inner {
+                kind: ErrorKind::Timeout,
+                message: String::new(),
+                source: Some(Box::new(cause)),
+                panic: Mutex::new(None),
+                group: Vec::new(),
+            }),
+        }
+    }
+
     pub(crate) fn kind_msg(kind: ErrorKind, message: impl Into<String>) -> Error {
         Error::build(kind, message.into())
     }

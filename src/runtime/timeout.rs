@@ -112,7 +112,9 @@ impl fmt::Debug for Timeout {
 
 /// Runs `body` in the current task; if `delay` passes first, the wait it is
 /// in returns a cancellation, and once `body` returns that cancellation,
-/// `timeout` turns it into [`ErrorKind::Timeout`]. `None` never fires.
+/// `timeout` turns it into [`ErrorKind::Timeout`], with that cancellation
+/// as its [`source`](std::error::Error::source) (Python: `raise
+/// TimeoutError from exc_val`). `None` never fires.
 /// Python: `async with asyncio.timeout(delay): ...`.
 ///
 /// Only the cancellation this deadline caused becomes a timeout: one that
@@ -184,7 +186,9 @@ fn timeout_in<T>(
             inner.state.set(TimeoutState::Expired);
             let remaining = inner.task.header().uncancel();
             match result {
-                Err(e) if e.is_cancelled() && remaining <= cancelling => Err(Error::timeout()),
+                Err(e) if e.is_cancelled() && remaining <= cancelling => {
+                    Err(Error::timeout_from(e))
+                }
                 other => other,
             }
         }
