@@ -861,3 +861,47 @@ fn deadlock_stuck_stacks_are_dropped_once() {
     all.sort();
     assert_eq!(all, ["a", "b", "main"], "every stuck stack unwound exactly once");
 }
+
+// B4.6: `exception()` tells a pending task (InvalidStateError) from one that
+// succeeded (`None`), and raises a cancelled task's cancellation.
+//
+// Python: tests/cpython/runtime_scheduling/exception_tells_pending_from_succeeded.py
+#[test]
+fn exception_tells_pending_from_succeeded() {
+    let trace = go(|| {
+        let t_ok = runtime::spawn(|| Ok(1));
+        let t_fail = runtime::spawn(|| -> Result<(), Error> { Err(Error::new(Boom("b".into()))) });
+        let t_cancel = runtime::spawn(|| sleep(10.0));
+        if let Err(e) = t_ok.exception() {
+            if e.kind() == ErrorKind::InvalidState {
+                log(format!("pending: InvalidStateError({})", e.message()));
+            }
+        }
+        sleep(0.0)?;
+        t_cancel.cancel();
+        sleep(0.0)?;
+        match t_ok.exception() {
+            Ok(None) => log("succeeded: None"),
+            other => log(format!("succeeded: {other:?}")),
+        }
+        match t_fail.exception() {
+            Ok(Some(e)) => log(format!("failed: {}", ex(&e))),
+            other => log(format!("failed: {other:?}")),
+        }
+        if let Err(e) = t_cancel.exception() {
+            log(format!("cancelled: raised {}", ex(&e)));
+        }
+        Ok(0)
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 pending: InvalidStateError(Exception is not set.)",
+            "0.0 succeeded: None",
+            "0.0 failed: Boom(b)",
+            "0.0 cancelled: raised CancelledError()",
+            "result 0",
+            "end 0.0",
+        ]
+    );
+}

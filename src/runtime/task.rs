@@ -875,10 +875,31 @@ impl<T: 'static> Task<T> {
         self.cell.take_result()
     }
 
-    /// The failure the task finished with, if any. Python:
-    /// `task.exception()` (a cancellation counts as a failure here).
+    /// The failure the task finished with, if any: its error, panic or
+    /// cancellation. `None` while it is pending *and* once it succeeded;
+    /// use [`exception`](Self::exception) to tell those apart.
     pub fn failure(&self) -> Option<Error> {
         self.cell.failure()
+    }
+
+    /// Python's `task.exception()`: `Ok(None)` if the task succeeded,
+    /// `Ok(Some(e))` if it failed with `e`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidState`] while the task is pending (`Exception is
+    /// not set.`); the cancellation if it was cancelled (Python raises
+    /// `CancelledError` there too).
+    pub fn exception(&self) -> Result<Option<Error>, Error> {
+        match self.cell.header.state() {
+            FutState::Pending => {
+                Err(Error::kind_msg(ErrorKind::InvalidState, "Exception is not set."))
+            }
+            FutState::Cancelled => {
+                Err(self.cell.failure().unwrap_or_else(|| Error::cancelled(None)))
+            }
+            FutState::Finished => Ok(self.cell.failure()),
+        }
     }
 
     /// Requests cancellation. Python: `task.cancel()`.

@@ -21,5 +21,8 @@ async def main():
     await asyncio.sleep(0)
 
 asyncio.run(main())
+# b's count depends on the order of asyncio.all_tasks() (a set): 2 when the
+# shutdown cancels it directly before the group's abort reaches it, else 1.
 for name in sorted(T):
-    print(name, T[name].cancelling(), T[name].cancelled())
+    n = T[name].cancelling()
+    print(name, "1-2" if name == "b" and n in (1, 2) else n, T[name].cancelled())
