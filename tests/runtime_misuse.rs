@@ -184,3 +184,37 @@ fn the_loop_waits_for_work_in_flight_before_reporting_a_deadlock() {
     assert_eq!(e.kind(), ErrorKind::Deadlock);
     assert!(ran.load(Ordering::SeqCst), "the posted callback ran before the deadlock was declared");
 }
+
+/// Loops can be told apart: a handle from `EventLoop::running()` equals its
+/// owner and has its id; another loop does not; a closed loop says so.
+#[test]
+fn loops_are_told_apart_and_report_being_closed() {
+    use gencoro::runtime::{Builder, Clock, EventLoop};
+    let first = Builder::new().clock(Clock::virtual_time()).build();
+    let second = Builder::new().clock(Clock::virtual_time()).build();
+    assert_ne!(first, second);
+    assert_ne!(first.id(), second.id());
+    let (id, same) = {
+        let first_id = first.id();
+        first
+            .run_until_complete(move || {
+                let here = EventLoop::running()?;
+                Ok((here.id(), here.id() == first_id))
+            })
+            .unwrap()
+    };
+    assert_eq!(id, first.id());
+    assert!(same);
+    let kept = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let k = kept.clone();
+    second
+        .run_until_complete(move || {
+            *k.borrow_mut() = Some(EventLoop::running()?);
+            Ok(())
+        })
+        .unwrap();
+    assert!(!second.is_closed());
+    drop(second);
+    let handle = kept.borrow_mut().take().expect("kept a handle");
+    assert!(handle.is_closed(), "{handle:?}");
+}

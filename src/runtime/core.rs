@@ -198,6 +198,8 @@ impl Registry {
 /// The event loop's state. One per `run`, reachable from the thread-local
 /// `CORE` while it runs.
 pub(crate) struct Core {
+    /// Process-wide unique, for telling loops apart.
+    pub(crate) id: u64,
     pub(crate) clock: Clock,
     pub(crate) stack_size: usize,
     ready: RefCell<VecDeque<Handle>>,
@@ -275,7 +277,9 @@ impl Core {
             timers: Timers::new(),
             registry: Registry::default(),
         });
+        static NEXT_LOOP_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Rc::new(Core {
+            id: NEXT_LOOP_ID.fetch_add(1, AtomicOrdering::Relaxed),
             clock,
             stack_size,
             ready: RefCell::new(ready),
@@ -760,6 +764,8 @@ fn run_callback(f: Box<dyn FnOnce()>) {
 impl fmt::Debug for Core {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Core")
+            .field("id", &self.id)
+            .field("closed", &self.closed.get())
             .field("clock", &self.clock)
             .field("ready", &self.ready.borrow().len())
             .field("timers", &self.timers.borrow().len())

@@ -302,6 +302,12 @@ impl EventLoop {
         }
     }
 
+    /// A process-wide unique id: two handles with the same id are the same
+    /// loop (as `==` says too).
+    pub fn id(&self) -> u64 {
+        self.core.id
+    }
+
     /// The loop's clock.
     pub fn clock(&self) -> &Clock {
         &self.core.clock
@@ -323,6 +329,16 @@ impl Drop for EventLoop {
         }
     }
 }
+
+/// Two handles are equal when they are handles of the same loop (say, the
+/// owner and a handle from [`EventLoop::running`]).
+impl PartialEq for EventLoop {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.core, &other.core)
+    }
+}
+
+impl Eq for EventLoop {}
 
 impl fmt::Debug for EventLoop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
