@@ -939,3 +939,57 @@ fn timeouts_are_raised_from_the_cancellation() {
         ]
     );
 }
+
+// B12: a task of a group holds a handle to it and spawns into it; the group
+// waits for those too. Spawning after the group has finished is refused
+// (Python: `RuntimeError('TaskGroup ... is finished')`).
+//
+// Python: tests/cpython/runtime_timeout_taskgroup/task_group_tasks_spawn_into_their_own_group.py
+#[test]
+fn task_group_tasks_spawn_into_their_own_group() {
+    fn child(tg: runtime::TaskGroup, n: u32) -> Result<(), Error> {
+        log(format!("child {n}"));
+        if n < 2 {
+            let group = tg.clone();
+            tg.spawn(move || child(group, n + 1))?;
+        }
+        sleep(1.0)?;
+        log(format!("child {n} done"));
+        Ok(())
+    }
+    let trace = go(|| {
+        let mut kept = None;
+        runtime::task_group(|tg| {
+            kept = Some(tg.clone());
+            let group = tg.clone();
+            tg.spawn(move || child(group, 0))?;
+            Ok(())
+        })?;
+        log("group done");
+        let tg = kept.expect("kept the group");
+        let group = tg.clone();
+        match tg.spawn(move || child(group, 9)) {
+            Err(e) => log(format!(
+                "late spawn refused: {}",
+                (e.kind() == ErrorKind::Misuse && e.message().ends_with("is finished")).py()
+            )),
+            Ok(_) => log("late spawn accepted"),
+        }
+        Ok(0)
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 child 0",
+            "0.0 child 1",
+            "0.0 child 2",
+            "1.0 child 0 done",
+            "1.0 child 1 done",
+            "1.0 child 2 done",
+            "1.0 group done",
+            "1.0 late spawn refused: True",
+            "result 0",
+            "end 1.0",
+        ]
+    );
+}

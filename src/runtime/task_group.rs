@@ -19,9 +19,16 @@ struct Inner {
     aborting: Cell<bool>,
     parent_cancel_requested: Cell<bool>,
     on_completed: RefCell<Option<Rc<FutureCell>>>,
+    /// Set once `task_group` has returned: no task can join it any more.
+    finished: Cell<bool>,
 }
 
 /// A scope whose tasks all finish before it ends; see [`task_group`].
+///
+/// Cheap to clone: every clone is the same group, so a task of the group
+/// can hold one and spawn more tasks into it (the group then waits for
+/// those too). Spawning after the group has finished is an error.
+#[derive(Clone)]
 pub struct TaskGroup {
     inner: Rc<Inner>,
 }
@@ -32,8 +39,8 @@ impl TaskGroup {
     /// # Errors
     ///
     /// [`ErrorKind::Misuse`] while the group is shutting down after a
-    /// failure (Python: `TaskGroup ... is shutting down`), or a stack
-    /// allocation failure.
+    /// failure (Python: `TaskGroup ... is shutting down`), once it has
+    /// finished (`TaskGroup ... is finished`), or if its loop is closed.
     pub fn spawn<T, F>(&self, body: F) -> Result<Task<T>, Error>
     where
         T: 'static,
@@ -61,8 +68,14 @@ impl TaskGroup {
         F: FnOnce() -> Result<T, Error> + 'static,
     {
         let inner = &self.inner;
+        if inner.finished.get() {
+            return Err(Error::kind_msg(ErrorKind::Misuse, "TaskGroup is finished"));
+        }
         if inner.aborting.get() {
             return Err(Error::kind_msg(ErrorKind::Misuse, "TaskGroup is shutting down"));
+        }
+        if inner.core.is_closed() {
+            return Err(Error::kind_msg(ErrorKind::Misuse, "Event loop is closed"));
         }
         let cell = TaskCell::spawn(&inner.core, name, body)?;
         let erased: Rc<dyn TaskObj> = cell.clone();
@@ -133,6 +146,7 @@ impl fmt::Debug for TaskGroup {
             .field("tasks", &self.inner.tasks.borrow().len())
             .field("errors", &self.inner.errors.borrow().len())
             .field("aborting", &self.inner.aborting.get())
+            .field("finished", &self.inner.finished.get())
             .finish()
     }
 }
@@ -182,8 +196,17 @@ pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> Result<R, Error>) -> Resul
             aborting: Cell::new(false),
             parent_cancel_requested: Cell::new(false),
             on_completed: RefCell::new(None),
+            finished: Cell::new(false),
         }),
     };
+    // However the group ends, later spawns into it are refused.
+    struct Finish<'a>(&'a Inner);
+    impl Drop for Finish<'_> {
+        fn drop(&mut self) {
+            self.0.finished.set(true);
+        }
+    }
+    let _finish = Finish(&group.inner);
     let result = body(&group);
     let inner = &group.inner;
     // Python: TaskGroup.__aexit__.
