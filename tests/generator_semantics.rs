@@ -2024,3 +2024,19 @@ fn a7_4_throw_into_delegator_whose_sub_was_closed_is_not_lost() {
     assert_eq!(outer.throw("ValueError").unwrap(), Step::Returned(Ok(())));
     assert_eq!(*log.borrow(), ["caught ValueError at yield from"]);
 }
+
+/// A.1: the errors say what CPython says where the same error exists.
+#[test]
+fn error_messages_are_cpythons() {
+    use gencoro::{CloseError, Generator, ResumeError, SendError};
+    let g: Generator<u32, u32> = Generator::new(|co| {
+        co.yield_(1);
+    });
+    assert_eq!(
+        g.send(5).unwrap_err().to_string(),
+        "can't send non-None value to a just-started generator"
+    );
+    assert_eq!(ResumeError::Running.to_string(), "generator already executing");
+    assert_eq!(SendError::Running(()).to_string(), "generator already executing");
+    assert_eq!(CloseError::IgnoredExit.to_string(), "generator ignored GeneratorExit");
+}

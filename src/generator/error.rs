@@ -85,7 +85,7 @@ impl<S> fmt::Debug for SendError<S> {
 impl<S> fmt::Display for SendError<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            SendError::NotStarted(_) => "can't send a value to a just-started generator",
+            SendError::NotStarted(_) => "can't send non-None value to a just-started generator",
             SendError::Running(_) => ALREADY_EXECUTING,
             SendError::Closed(_) => "generator is closed",
         })
