@@ -2040,3 +2040,37 @@ fn error_messages_are_cpythons() {
     assert_eq!(SendError::Running(()).to_string(), "generator already executing");
     assert_eq!(CloseError::IgnoredExit.to_string(), "generator ignored GeneratorExit");
 }
+
+// A.2: `next(g)` is one call on a generator that accepts thrown errors too:
+// `resume_ok` sends `Ok(T::default())`, Python's `None`.
+//
+// Python: tests/cpython/generator_semantics/a2_4_next_resumes_a_generator_that_accepts_thrown_errors.py
+#[test]
+fn a2_4_next_resumes_a_generator_that_accepts_thrown_errors() {
+    let log = new_log();
+    let l = log.clone();
+    let g = Generator::new(move |co: &Yielder<i32, Result<Option<i32>, String>>| {
+        let body = || -> Result<(), String> {
+            let got = co.yield_(1)?;
+            push(&l, format!("got {}", got.map_or("None".to_owned(), |v| v.to_string())));
+            co.yield_(2)?;
+            Ok(())
+        };
+        match body() {
+            Err(e) => {
+                push(&l, format!("caught {e}"));
+                let _ = co.yield_(3);
+                Ok(())
+            }
+            ok => ok,
+        }
+    });
+    let record = |step: Step<i32, Result<(), String>>| match step {
+        Step::Yielded(y) => push(&log, format!("yielded {y}")),
+        Step::Returned(r) => push(&log, format!("returned {r:?}")),
+    };
+    record(g.resume_ok().unwrap());
+    record(g.resume_ok().unwrap());
+    record(g.throw("v".to_owned()).unwrap());
+    assert_trace(&log, "['yielded 1', 'got None', 'yielded 2', 'caught v', 'yielded 3']");
+}

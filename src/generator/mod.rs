@@ -894,6 +894,46 @@ impl<Y, T, U, E> Generator<Y, Result<T, E>, Result<U, E>> {
     }
 }
 
+impl<Y, T: Default, E, U> Generator<Y, Result<T, E>, Result<U, E>> {
+    /// Python's `next(g)` for a generator that accepts thrown errors: starts
+    /// a created generator, or sends `Ok(T::default())` (Python's `None`)
+    /// to a suspended one. [`resume`](Self::resume) needs `S: Default`,
+    /// which `Result` is not.
+    ///
+    /// ```
+    /// use gencoro::{Generator, Step};
+    ///
+    /// let g = Generator::new(|co| -> Result<(), String> {
+    ///     let got: Option<u32> = co.yield_(1)?;
+    ///     assert_eq!(got, None);
+    ///     co.yield_(2)?;
+    ///     Ok(())
+    /// });
+    /// assert_eq!(g.resume_ok().unwrap(), Step::Yielded(1));
+    /// assert_eq!(g.resume_ok().unwrap(), Step::Yielded(2));
+    /// assert_eq!(g.throw("stop".to_string()).unwrap(), Step::Returned(Err("stop".to_string())));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`resume`](Self::resume).
+    pub fn resume_ok(&self) -> Result<Step<Y, Result<U, E>>, ResumeError> {
+        match self.state.get() {
+            State::Created => self.start_created().map_err(ResumeError::NoStack),
+            State::Suspended => {
+                // `T::default()` is user code: make it before checking again.
+                let value = Ok(T::default());
+                self.send(value).map_err(|e| match e {
+                    SendError::Running(_) => ResumeError::Running,
+                    SendError::Closed(_) | SendError::NotStarted(_) => ResumeError::Closed,
+                })
+            }
+            State::Running => Err(ResumeError::Running),
+            State::Closed => Err(ResumeError::Closed),
+        }
+    }
+}
+
 impl<Y, R> Generator<Y, (), R> {
     /// The return value, once iteration has finished it. The
     /// [`Iterator`] implementation keeps it here; it can be taken once.
