@@ -905,3 +905,79 @@ fn exception_tells_pending_from_succeeded() {
         ]
     );
 }
+
+// B1: `run_forever` runs until `stop`, which takes effect after the current
+// iteration; a stop before `run_until_complete`'s main is done fails it;
+// `close` drops what is pending, and closing again does nothing (seed 004's
+// shutdown).
+//
+// Python: tests/cpython/runtime_scheduling/run_forever_until_stop_then_close.py
+#[test]
+fn run_forever_until_stop_then_close() {
+    use gencoro::runtime::{Builder, Clock, EventLoop};
+    fn work(n: f64) -> Result<(), Error> {
+        log(format!("start {n:.0}"));
+        match sleep(n) {
+            Ok(()) => {
+                log(format!("end {n:.0}"));
+                Ok(())
+            }
+            Err(e) => {
+                log(format!("cancelled {n:.0}"));
+                Err(e)
+            }
+        }
+    }
+    fn stopper() -> Result<(), Error> {
+        sleep(2.0)?;
+        log("stop");
+        EventLoop::running()?.stop();
+        Ok(())
+    }
+    take_trace();
+    let event_loop = Builder::new().clock(Clock::virtual_time()).build();
+    let tasks: Vec<_> =
+        [1.0, 3.0, 5.0].into_iter().map(|n| event_loop.spawn(move || work(n)).unwrap()).collect();
+    event_loop.spawn(stopper).unwrap();
+    event_loop.run_forever().unwrap();
+    print(format!("run_forever returned at {:.1}", event_loop.clock().now().as_secs_f64()));
+    for t in &tasks {
+        t.cancel();
+    }
+    event_loop.stop();
+    event_loop.run_forever().unwrap();
+    let cancelled: Vec<bool> = tasks.iter().map(|t| t.is_cancelled()).collect();
+    print(format!("after one more iteration: {}", cancelled.py()));
+    event_loop.spawn(stopper).unwrap();
+    match event_loop.run_until_complete(|| sleep(5.0)) {
+        Err(e) if e.kind() == ErrorKind::Misuse => {
+            print(format!("run_until_complete: {}", e.message()))
+        }
+        other => print(format!("run_until_complete: {other:?}")),
+    }
+    event_loop.close().unwrap();
+    print(format!("closed: {}", event_loop.is_closed().py()));
+    match event_loop.close() {
+        Ok(()) => print("closing again does nothing"),
+        Err(e) => print(e),
+    }
+    let trace = take_trace();
+    assert_eq!(
+        trace,
+        [
+            "0.0 start 1",
+            "0.0 start 3",
+            "0.0 start 5",
+            "1.0 end 1",
+            "2.0 stop",
+            "run_forever returned at 2.0",
+            "2.0 cancelled 3",
+            "2.0 cancelled 5",
+            "after one more iteration: [False, True, True]",
+            "4.0 stop",
+            "run_until_complete: Event loop stopped before Future completed.",
+            "closed: True",
+            "closing again does nothing",
+        ]
+    );
+}

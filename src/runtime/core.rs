@@ -211,6 +211,9 @@ pub(crate) struct Core {
     next_callback_id: Cell<u64>,
     /// Set once the loop has been torn down: it never runs again.
     closed: Cell<bool>,
+    /// Set by `EventLoop::stop`: the run under way ends after the current
+    /// iteration. Python: `loop._stopping`.
+    stopping: Cell<bool>,
     /// Set when the owning `EventLoop` was dropped while the loop ran: the
     /// run that is under way tears it down when it ends.
     orphaned: Cell<bool>,
@@ -290,6 +293,7 @@ impl Core {
             next_callback_id: Cell::new(0),
             closed: Cell::new(false),
             orphaned: Cell::new(false),
+            stopping: Cell::new(false),
             remote: Arc::new(Remote {
                 tx: remote_tx,
                 posted: AtomicUsize::new(0),
@@ -403,13 +407,47 @@ impl Core {
     ///
     /// [`ErrorKind::Deadlock`] when nothing is ready, no timer is armed and
     /// no outside work is in flight, yet `done()` does not hold.
+    ///
+    /// [`ErrorKind::Misuse`] if the loop was stopped (`EventLoop::stop`)
+    /// before `done()` held. Python: `Event loop stopped before Future
+    /// completed.`
     pub(crate) fn run_until(&self, done: &dyn Fn() -> bool) -> Result<(), Error> {
         while !done() {
             if !self.run_once(true) {
-                return Err(self.deadlock());
+                return Err(self.deadlock("the main task can never finish"));
+            }
+            if self.stopping.replace(false) && !done() {
+                return Err(Error::kind_msg(
+                    ErrorKind::Misuse,
+                    "Event loop stopped before Future completed.",
+                ));
             }
         }
         Ok(())
+    }
+
+    /// Runs iterations until the loop is stopped. Python: `run_forever`,
+    /// which checks `_stopping` after each iteration, so a stop requested
+    /// before the run lets one iteration run.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Deadlock`] when nothing can ever happen again and
+    /// nothing stopped the loop.
+    pub(crate) fn run_forever(&self) -> Result<(), Error> {
+        loop {
+            if !self.run_once(true) {
+                return Err(self.deadlock("nothing can ever stop the loop"));
+            }
+            if self.stopping.replace(false) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Python: `loop.stop()`.
+    pub(crate) fn request_stop(&self) {
+        self.stopping.set(true);
     }
 
     /// Runs `iterations` iterations that do not wait for time to pass.
@@ -636,7 +674,7 @@ impl Core {
     }
 
     /// Explains what the stuck tasks wait on.
-    fn deadlock(&self) -> Error {
+    fn deadlock(&self, consequence: &str) -> Error {
         let mut lines = Vec::new();
         for task in self.pending_tasks() {
             lines.push(format!("  {} waits on {}", task.describe(), task.header().waiting_on()));
@@ -645,7 +683,7 @@ impl Core {
             ErrorKind::Deadlock,
             format!(
                 "deadlock: no task is ready, no timer is armed and no outside work is in \
-                 flight, so the main task can never finish; stuck tasks:\n{}",
+                 flight, so {consequence}; stuck tasks:\n{}",
                 lines.join("\n")
             ),
         )

@@ -240,19 +240,7 @@ impl EventLoop {
         T: 'static,
         F: FnOnce() -> Result<T, Error> + 'static,
     {
-        if is_running(&self.core) {
-            return Err(Error::kind_msg(
-                ErrorKind::NestedRun,
-                "This event loop is already running",
-            ));
-        }
-        if loop_running() {
-            return Err(Error::kind_msg(
-                ErrorKind::NestedRun,
-                "Cannot run the event loop while another loop is running",
-            ));
-        }
-        self.check_open()?;
+        self.check_can_run()?;
         let outcome = {
             let _installed = Installed::new(&self.core);
             (|| {
@@ -269,6 +257,89 @@ impl EventLoop {
             self.core.teardown();
         }
         outcome
+    }
+
+    /// Runs the loop until [`stop`](Self::stop) is called, from a task or a
+    /// callback (or before: then one iteration runs). Pending tasks stay
+    /// pending. Python: `loop.run_forever()`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gencoro::runtime::{self, Builder, Clock, EventLoop};
+    ///
+    /// let event_loop = Builder::new().clock(Clock::virtual_time()).build();
+    /// event_loop.spawn(|| {
+    ///     runtime::sleep(Duration::from_secs(2))?;
+    ///     EventLoop::running()?.stop();
+    ///     Ok(())
+    /// })?;
+    /// event_loop.run_forever()?;
+    /// assert_eq!(event_loop.clock().now(), Duration::from_secs(2));
+    /// event_loop.close()?;
+    /// # Ok::<(), runtime::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`run_until_complete`](Self::run_until_complete), except that
+    /// [`ErrorKind::Deadlock`] means nothing can ever stop the loop.
+    pub fn run_forever(&self) -> Result<(), Error> {
+        self.check_can_run()?;
+        let outcome = {
+            let _installed = Installed::new(&self.core);
+            self.core.run_forever()
+        };
+        if self.core.is_orphaned() {
+            self.core.teardown();
+        }
+        outcome
+    }
+
+    /// Stops the loop after the iteration under way: a
+    /// [`run_forever`](Self::run_forever) returns then, and a
+    /// [`run_until_complete`](Self::run_until_complete) whose `main` is not
+    /// done fails (`Event loop stopped before Future completed.`). Called
+    /// while the loop is not running, the next run stops after one
+    /// iteration. Python: `loop.stop()`.
+    pub fn stop(&self) {
+        self.core.request_stop();
+    }
+
+    /// Closes the loop: drops every task still pending (unwinding its
+    /// stack, so its destructors run) and everything queued. A closed loop
+    /// cannot run again. Dropping the owning `EventLoop` does the same.
+    /// Closing a closed loop does nothing. Python: `loop.close()`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Misuse`] if the loop is running (`Cannot close a running
+    /// event loop`).
+    pub fn close(&self) -> Result<(), Error> {
+        if is_running(&self.core) {
+            return Err(Error::kind_msg(ErrorKind::Misuse, "Cannot close a running event loop"));
+        }
+        if !self.core.is_closed() {
+            self.core.teardown();
+        }
+        Ok(())
+    }
+
+    /// Refuses to run a loop that is running, closed, or while another loop
+    /// runs on this thread.
+    fn check_can_run(&self) -> Result<(), Error> {
+        if is_running(&self.core) {
+            return Err(Error::kind_msg(
+                ErrorKind::NestedRun,
+                "This event loop is already running",
+            ));
+        }
+        if loop_running() {
+            return Err(Error::kind_msg(
+                ErrorKind::NestedRun,
+                "Cannot run the event loop while another loop is running",
+            ));
+        }
+        self.check_open()
     }
 
     /// Makes a task on this loop, running or not; it starts when the loop
