@@ -44,6 +44,9 @@ const CASES: &[(&str, Option<&str>, Kind)] = &[
     ("welcome", Some("tasks"), Kind::Loop),
     ("welcome", Some("gather"), Kind::Loop),
     ("done_callbacks", None, Kind::Loop),
+    ("hello_loop", None, Kind::Loop),
+    ("start_end", None, Kind::Loop),
+    ("cancel_all", None, Kind::Loop),
     ("nested_run", None, Kind::Loop),
     ("generators", None, Kind::Plain),
 ];

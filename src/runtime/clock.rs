@@ -61,6 +61,24 @@ impl Clock {
         }
     }
 
+    /// Blocks the calling thread for `duration`, as a blocking call such as
+    /// `std::thread::sleep` would: on a real clock it sleeps; on a virtual
+    /// clock time jumps forward by `duration` at once. Python: `time.sleep`
+    /// (under a virtual clock). Called from a task, it blocks the whole
+    /// loop, exactly as `time.sleep` in a coroutine does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gencoro::runtime::Clock;
+    ///
+    /// let clock = Clock::virtual_time();
+    /// clock.sleep_blocking(Duration::from_secs(3));
+    /// assert_eq!(clock.now(), Duration::from_secs(3));
+    /// ```
+    pub fn sleep_blocking(&self, duration: Duration) {
+        self.pass(duration);
+    }
+
     /// Lets `timeout` pass: sleeps the thread, or advances virtual time.
     pub(crate) fn pass(&self, timeout: Duration) {
         match &self.kind {

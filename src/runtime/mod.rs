@@ -295,6 +295,12 @@ impl EventLoop {
         outcome
     }
 
+    /// Every task of this loop that is not done, whether the loop is running
+    /// or not. Python: `asyncio.all_tasks(loop)`.
+    pub fn all_tasks(&self) -> Vec<TaskRef> {
+        task::task_refs(self.core.pending_tasks())
+    }
+
     /// Stops the loop after the iteration under way: a
     /// [`run_forever`](Self::run_forever) returns then, and a
     /// [`run_until_complete`](Self::run_until_complete) whose `main` is not

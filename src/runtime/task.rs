@@ -1155,7 +1155,11 @@ pub fn current_task() -> Result<Option<TaskRef>, Error> {
 ///
 /// [`ErrorKind::NoRunningLoop`] outside a running loop.
 pub fn all_tasks() -> Result<Vec<TaskRef>, Error> {
-    Ok(current_core()?.pending_tasks().into_iter().map(|task| TaskRef { task }).collect())
+    Ok(task_refs(current_core()?.pending_tasks()))
+}
+
+pub(crate) fn task_refs(tasks: Vec<Rc<dyn TaskObj>>) -> Vec<TaskRef> {
+    tasks.into_iter().map(|task| TaskRef { task }).collect()
 }
 
 #[cfg(test)]

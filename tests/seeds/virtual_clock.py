@@ -4,7 +4,7 @@
 
 The selector never blocks: a wait of `timeout` seconds advances a virtual
 clock instead, which `loop.time()`, `time.time()` and `time.perf_counter()`
-all read. This is the precedent of CPython's test loop
+all read, and a blocking `time.sleep(s)` advances it by `s` at once. This is the precedent of CPython's test loop
 (Lib/test/test_asyncio/utils.py, TestLoop), and it lets the recorded
 outputs be produced and re-checked without sleeping on the real clock.
 Programs whose timers share a deadline would fire them in heap order here
@@ -48,8 +48,14 @@ class VirtualPolicy(asyncio.DefaultEventLoopPolicy):
 
 
 asyncio.set_event_loop_policy(VirtualPolicy())
+def virtual_sleep(seconds):
+    global now
+    now += seconds
+
+
 time.time = virtual_time
 time.perf_counter = virtual_time
+time.sleep = virtual_sleep
 program = sys.argv[1]
 sys.argv = sys.argv[1:]
 runpy.run_path(program, run_name="__main__")
