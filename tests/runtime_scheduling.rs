@@ -981,3 +981,59 @@ fn run_forever_until_stop_then_close() {
         ]
     );
 }
+
+// B4.6, B14: a failure nobody read is reported once, when its task goes; a
+// task whose failure was read (by `result`, or by `gather`) is not; a task
+// still pending when its loop closes is reported once too.
+//
+// Python: tests/cpython/runtime_scheduling/unretrieved_failures_and_destroyed_pending_tasks_are_reported_once.py
+#[test]
+fn unretrieved_failures_and_destroyed_pending_tasks_are_reported_once() {
+    use gencoro::runtime::{Builder, Clock, ExceptionContext};
+    fn handler(cx: &ExceptionContext) {
+        print(format!("report: {} ({})", cx.message(), cx.task_name().unwrap_or("?")));
+    }
+    fn fails() -> Result<(), Error> {
+        Err(boom("x"))
+    }
+    take_trace();
+    let clock = Clock::virtual_time();
+    let result = Builder::new().clock(clock.clone()).exception_handler(handler).run(|| {
+        let unread = runtime::TaskBuilder::new().name("unread").spawn(fails)?;
+        let read = runtime::TaskBuilder::new().name("read").spawn(fails)?;
+        let gathered = runtime::TaskBuilder::new().name("gathered").spawn(fails)?;
+        sleep(0.0)?;
+        if read.result().is_err() {
+            log("read's failure was read");
+        }
+        runtime::gather_outcomes([gathered.clone()])?;
+        drop(unread);
+        log("unread dropped");
+        drop((read, gathered));
+        log("read ones dropped");
+        Ok(0)
+    });
+    print(format!("result {}", result.py()));
+    print(format!("end {:.1}", clock.now().as_secs_f64()));
+    let event_loop = Builder::new().clock(Clock::virtual_time()).exception_handler(handler).build();
+    let task = event_loop.spawn(|| sleep(10.0)).unwrap();
+    task.set_name("pending");
+    event_loop.run_until_complete(|| sleep(0.0)).unwrap();
+    event_loop.close().unwrap();
+    drop(task);
+    print("closed");
+    let trace = take_trace();
+    assert_eq!(
+        trace,
+        [
+            "0.0 read's failure was read",
+            "report: Task exception was never retrieved (unread)",
+            "0.0 unread dropped",
+            "0.0 read ones dropped",
+            "result 0",
+            "end 0.0",
+            "report: Task was destroyed but it is pending! (pending)",
+            "closed",
+        ]
+    );
+}

@@ -118,6 +118,9 @@ fn gather_children<T: 'static>(
         let (outer, state, child) = (outer.clone(), state.clone(), erased(kid));
         let on_done = move || {
             state.nfinished.set(state.nfinished.get() + 1);
+            // Python reads every child's `exception()`: none is reported as
+            // never retrieved.
+            child.header().mark_retrieved();
             if outer.is_done() {
                 return;
             }
@@ -203,6 +206,10 @@ pub fn wait<T: 'static>(
         let on_completion = move || {
             counter.set(counter.get().saturating_sub(1));
             let failed = child.header().state() == FutState::Finished && child.failure().is_some();
+            if return_when == ReturnWhen::FirstException {
+                // Python reads `f.exception()` only in this mode.
+                child.header().mark_retrieved();
+            }
             if counter.get() == 0
                 || return_when == ReturnWhen::FirstCompleted
                 || (return_when == ReturnWhen::FirstException && failed)
@@ -415,6 +422,9 @@ pub fn shield<T: 'static>(task: &Task<T>) -> Result<T, Error> {
     let inner_id = {
         let (outer, inner2) = (outer.clone(), inner.clone());
         let on_inner_done = move || {
+            // Python reads `inner.exception()` here, even when the outer
+            // wait was cancelled.
+            inner2.header().mark_retrieved();
             if outer.is_cancelled() {
                 return;
             }

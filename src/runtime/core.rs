@@ -14,6 +14,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::clock::Clock;
 use super::error::{Error, ErrorKind};
+use super::report::{ExceptionContext, Handler, report};
 use super::task::{TaskObj, Wake};
 use super::timers::{TimerEntry, Timers};
 
@@ -200,6 +201,8 @@ impl Registry {
 pub(crate) struct Core {
     /// Process-wide unique, for telling loops apart.
     pub(crate) id: u64,
+    /// Python: `loop._exception_handler`.
+    exception_handler: Option<Handler>,
     pub(crate) clock: Clock,
     pub(crate) stack_size: usize,
     ready: RefCell<VecDeque<Handle>>,
@@ -272,7 +275,11 @@ impl Drop for Installed {
 }
 
 impl Core {
-    pub(crate) fn new(clock: Clock, stack_size: usize) -> Rc<Core> {
+    pub(crate) fn new(
+        clock: Clock,
+        stack_size: usize,
+        exception_handler: Option<Handler>,
+    ) -> Rc<Core> {
         let (remote_tx, remote_rx) = crossbeam_channel::unbounded();
         let spare = SPARE.try_with(|s| s.borrow_mut().take()).ok().flatten();
         let Buffers { ready, timers, registry } = spare.unwrap_or_else(|| Buffers {
@@ -283,6 +290,7 @@ impl Core {
         static NEXT_LOOP_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Rc::new(Core {
             id: NEXT_LOOP_ID.fetch_add(1, AtomicOrdering::Relaxed),
+            exception_handler,
             clock,
             stack_size,
             ready: RefCell::new(ready),
@@ -330,6 +338,12 @@ impl Core {
         });
         self.push_timer(when, TimerAction::Call(call.clone()));
         call
+    }
+
+    /// Hands `context` to the loop's exception handler. Python:
+    /// `loop.call_exception_handler`.
+    pub(crate) fn report(&self, context: ExceptionContext) {
+        report(self.exception_handler.as_ref(), context);
     }
 
     /// Whether the loop has been torn down. Python: `loop.is_closed()`.
@@ -665,11 +679,11 @@ impl Core {
             Handle::Timer(TimerAction::Call(call)) => {
                 if !call.cancelled.get() {
                     if let Some(f) = call.f.take() {
-                        run_callback(f);
+                        self.run_callback(f);
                     }
                 }
             }
-            Handle::Call(f) => run_callback(f),
+            Handle::Call(f) => self.run_callback(f),
         }
     }
 
@@ -728,6 +742,11 @@ impl Core {
             drop_each(timers.drain());
             drop_each(current);
             for task in stuck {
+                self.report(ExceptionContext::new(
+                    "Task was destroyed but it is pending!",
+                    None,
+                    Some(task.header().name()),
+                ));
                 drop_each(Some(AbandonOnDrop(task)));
             }
             self.restore_buffers(ready, timers);
@@ -791,11 +810,17 @@ impl Drop for Core {
     }
 }
 
-/// Runs a callback; a panic in it is reported and the loop goes on.
-/// Python: `Handle._run` hands exceptions to the exception handler.
-fn run_callback(f: Box<dyn FnOnce()>) {
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
-        eprintln!("gencoro: exception in callback: {}", crate::generator::panic_message(&*payload));
+impl Core {
+    /// Runs a callback; a panic in it is reported and the loop goes on.
+    /// Python: `Handle._run` hands exceptions to the exception handler.
+    fn run_callback(&self, f: Box<dyn FnOnce()>) {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
+            self.report(ExceptionContext::new(
+                "Exception in callback",
+                Some(Error::panicked(payload)),
+                None,
+            ));
+        }
     }
 }
 

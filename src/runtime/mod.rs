@@ -60,6 +60,7 @@ mod combinators;
 mod core;
 mod error;
 mod future;
+mod report;
 mod task;
 mod task_group;
 mod timeout;
@@ -75,6 +76,7 @@ pub use combinators::{
     AsCompleted, ReturnWhen, Waited, as_completed, gather, gather_outcomes, shield, wait, wait_for,
 };
 pub use error::{Error, ErrorKind};
+pub use report::ExceptionContext;
 pub use task::{Task, TaskBuilder, TaskRef, all_tasks, current_task, spawn};
 pub use task_group::{TaskGroup, task_group};
 pub use timeout::{Timeout, timeout, timeout_at};
@@ -119,10 +121,21 @@ where
 ///     .unwrap();
 /// assert_eq!(answer, 42);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Builder {
     clock: Clock,
     stack_size: usize,
+    exception_handler: Option<report::Handler>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("clock", &self.clock)
+            .field("stack_size", &self.stack_size)
+            .field("exception_handler", &self.exception_handler.as_ref().map(|_| "custom"))
+            .finish()
+    }
 }
 
 impl Default for Builder {
@@ -134,7 +147,11 @@ impl Default for Builder {
 impl Builder {
     /// A real clock and [`DEFAULT_STACK_SIZE`] stacks.
     pub fn new() -> Builder {
-        Builder { clock: Clock::real_time(), stack_size: DEFAULT_STACK_SIZE }
+        Builder {
+            clock: Clock::real_time(),
+            stack_size: DEFAULT_STACK_SIZE,
+            exception_handler: None,
+        }
     }
 
     /// The clock to run on; see [`Clock`].
@@ -146,6 +163,39 @@ impl Builder {
     /// Usable stack bytes of every task.
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = bytes;
+        self
+    }
+
+    /// What the loop calls with what it cannot raise to anyone: a task
+    /// whose failure nobody retrieved (`Task exception was never
+    /// retrieved`), a task dropped while pending when the loop closes
+    /// (`Task was destroyed but it is pending!`), a callback that panicked
+    /// (`Exception in callback`). Each is reported once. The default prints
+    /// one line on stderr. Python: `loop.set_exception_handler`.
+    ///
+    /// A failure counts as retrieved once anything read it: `join`,
+    /// `result`, `exception` or `failure` on the task, or `gather`,
+    /// `shield`, `wait_for` or a task group waiting on it, as in CPython.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use gencoro::runtime::{self, Builder, Clock, Error};
+    ///
+    /// let reports = Rc::new(RefCell::new(Vec::new()));
+    /// let r = reports.clone();
+    /// Builder::new()
+    ///     .clock(Clock::virtual_time())
+    ///     .exception_handler(move |cx| r.borrow_mut().push(cx.message().to_owned()))
+    ///     .run(|| {
+    ///         runtime::spawn(|| -> Result<(), Error> { Err(Error::new("lost")) });
+    ///         runtime::sleep(std::time::Duration::ZERO)
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(*reports.borrow(), ["Task exception was never retrieved"]);
+    /// ```
+    pub fn exception_handler(mut self, handler: impl Fn(&ExceptionContext) + 'static) -> Builder {
+        self.exception_handler = Some(Rc::new(handler));
         self
     }
 
@@ -185,7 +235,10 @@ impl Builder {
     /// Makes an event loop that runs when asked to. Python:
     /// `asyncio.new_event_loop()`.
     pub fn build(self) -> EventLoop {
-        EventLoop { core: Core::new(self.clock, self.stack_size), owned: true }
+        EventLoop {
+            core: Core::new(self.clock, self.stack_size, self.exception_handler),
+            owned: true,
+        }
     }
 }
 
@@ -447,11 +500,14 @@ fn cancel_pending(core: &Rc<Core>) -> Result<(), Error> {
     // one iteration after that.
     core.settle(2);
     for task in &pending {
+        // Python: `task.exception()`, which marks it retrieved.
+        task.header().mark_retrieved();
         if let Some(e) = task.failure().filter(|e| !e.is_cancelled()) {
-            eprintln!(
-                "gencoro: unhandled exception during run() shutdown in {}: {e}",
-                task.describe()
-            );
+            core.report(ExceptionContext::new(
+                "unhandled exception during run() shutdown",
+                Some(e),
+                Some(task.header().name()),
+            ));
         }
     }
     Ok(())

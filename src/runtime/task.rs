@@ -157,6 +157,8 @@ pub(crate) struct Header {
     /// Set while `cancel_task` runs for this task, so cancelling a cycle of
     /// tasks waiting on each other ends instead of recursing forever.
     cancel_in_progress: Cell<bool>,
+    /// Its failure has been read. Python: `not fut._log_traceback`.
+    retrieved: Cell<bool>,
     waiter: RefCell<Option<Waiter>>,
     /// Bumped at every suspension. 64 bits: it cannot wrap around in the
     /// life of a program, so a stale wake-up never matches again.
@@ -269,6 +271,7 @@ impl Header {
             must_cancel: Cell::new(false),
             cancels_requested: Cell::new(0),
             cancel_in_progress: Cell::new(false),
+            retrieved: Cell::new(false),
             waiter: RefCell::new(None),
             token: Cell::new(0),
             sleep: Cell::new(None),
@@ -361,6 +364,12 @@ impl Header {
             Some(Waiter::Future(f)) => f.cancel_edges(),
             _ => Vec::new(),
         }
+    }
+
+    /// Its failure, if any, has been read (Python: `exception()` or
+    /// `result()` was called), so it is not reported as never retrieved.
+    pub(crate) fn mark_retrieved(&self) {
+        self.retrieved.set(true);
     }
 
     /// Whether a cancellation walk is inside this task now.
@@ -491,6 +500,27 @@ where
     })
 }
 
+/// Python's `Task.__del__`: a failure nobody read is reported once, when
+/// the task record goes.
+impl<T> Drop for TaskCell<T> {
+    fn drop(&mut self) {
+        let h = &self.header;
+        if h.state.get() != FutState::Finished || h.retrieved.get() {
+            return;
+        }
+        let Outcome::Failed(e) = &*self.outcome.borrow() else { return };
+        let context = super::report::ExceptionContext::new(
+            "Task exception was never retrieved",
+            Some(e.clone()),
+            Some(h.name()),
+        );
+        match h.core.upgrade() {
+            Some(core) => core.report(context),
+            None => super::report::report(None, context),
+        }
+    }
+}
+
 /// What a finished task holds.
 enum Outcome<T> {
     Pending,
@@ -557,6 +587,7 @@ impl<T: 'static> TaskCell<T> {
 
     /// Takes the value, or clones the failure. Python: `Task.result()`.
     pub(crate) fn take_result(&self) -> Result<T, Error> {
+        self.header.mark_retrieved();
         let mut outcome = self.outcome.borrow_mut();
         match &*outcome {
             Outcome::Pending => Err(Error::kind_msg(ErrorKind::InvalidState, "Result is not set.")),
@@ -879,6 +910,7 @@ impl<T: 'static> Task<T> {
     /// cancellation. `None` while it is pending *and* once it succeeded;
     /// use [`exception`](Self::exception) to tell those apart.
     pub fn failure(&self) -> Option<Error> {
+        self.cell.header.mark_retrieved();
         self.cell.failure()
     }
 
@@ -891,6 +923,7 @@ impl<T: 'static> Task<T> {
     /// not set.`); the cancellation if it was cancelled (Python raises
     /// `CancelledError` there too).
     pub fn exception(&self) -> Result<Option<Error>, Error> {
+        self.cell.header.mark_retrieved();
         match self.cell.header.state() {
             FutState::Pending => {
                 Err(Error::kind_msg(ErrorKind::InvalidState, "Exception is not set."))

@@ -122,6 +122,8 @@ impl Inner {
         if task.header().state() == FutState::Cancelled {
             return;
         }
+        // Python: `task.exception()`.
+        task.header().mark_retrieved();
         let Some(error) = task.failure() else { return };
         self.errors.borrow_mut().push(error);
         if self.parent.header().is_done() {
