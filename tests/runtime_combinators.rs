@@ -1126,3 +1126,32 @@ fn wait_for_reports_the_task_failure() {
     });
     assert_eq!(trace, ["1.0 wait_for raised Boom(inner)", "result 0", "end 1.0"]);
 }
+
+// B4.2, B6.1: a finished task's value can be read any number of times, and a
+// task gathered twice gives its value at both places (values that can be
+// cloned; `gather_cloned`, `result_cloned`, `join_cloned`). The combinators
+// take borrowed tasks too.
+//
+// Python: tests/cpython/runtime_combinators/results_are_read_more_than_once.py
+#[test]
+fn results_are_read_more_than_once() {
+    let trace = go(|| {
+        let abc = runtime::spawn(|| Ok("abc".to_owned()));
+        let d = runtime::spawn(|| Ok("def".to_owned()));
+        let all = runtime::gather_cloned([&abc, &abc, &d, &abc])?;
+        log(format!("gather: {}", all.py()));
+        log(format!("result twice: {} {}", abc.result_cloned()?, abc.result_cloned()?));
+        log(format!("await again: {}", abc.join_cloned()?));
+        Ok(0)
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 gather: ['abc', 'abc', 'def', 'abc']",
+            "0.0 result twice: abc abc",
+            "0.0 await again: abc",
+            "result 0",
+            "end 0.0",
+        ]
+    );
+}

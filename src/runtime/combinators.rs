@@ -36,12 +36,57 @@ fn distinct<T: 'static>(
     Ok(out)
 }
 
+/// What the combinators take: a [`Task`], or a borrowed `&Task`, so a
+/// caller can keep its handles (`gather(&tasks)`) or give them away
+/// (`gather(tasks)`). Sealed: implemented for those two only.
+pub trait Waitable: sealed::Sealed {
+    /// The task's value type.
+    type Output: 'static;
+    #[doc(hidden)]
+    fn as_task(&self) -> &Task<Self::Output>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<T> Sealed for super::Task<T> {}
+    impl<T> Sealed for &super::Task<T> {}
+}
+
+impl<T: 'static> Waitable for Task<T> {
+    type Output = T;
+    fn as_task(&self) -> &Task<T> {
+        self
+    }
+}
+
+impl<T: 'static> Waitable for &Task<T> {
+    type Output = T;
+    fn as_task(&self) -> &Task<T> {
+        self
+    }
+}
+
+fn cells<W: Waitable>(tasks: impl IntoIterator<Item = W>) -> Vec<Rc<TaskCell<W::Output>>> {
+    tasks.into_iter().map(|t| t.as_task().cell.clone()).collect()
+}
+
 /// Waits for every task and returns their values in argument order.
 /// Python: `await asyncio.gather(*tasks)`.
 ///
-/// Passing the same task twice is refused with [`ErrorKind::Misuse`]: a
-/// value moves out once, and repeating it as Python does would need
-/// `T: Clone`.
+/// The values move out of the tasks, so passing the same task twice is
+/// refused with [`ErrorKind::Misuse`]; [`gather_cloned`] clones them
+/// instead, leaves them in the tasks, and repeats a task given twice, as
+/// Python does.
+///
+/// ```
+/// use gencoro::runtime::{self, Builder, Clock};
+///
+/// let v = Builder::new().clock(Clock::virtual_time()).run(|| {
+///     let tasks: Vec<_> = (1..=3).map(|i| runtime::spawn(move || Ok(i * 10))).collect();
+///     runtime::gather(&tasks) // borrowed: `tasks` stays usable
+/// });
+/// assert_eq!(v.unwrap(), [10, 20, 30]);
+/// ```
 ///
 /// The first failure is returned as soon as it happens; the other tasks are
 /// **not** cancelled and keep running (B6.2). A task cancelled from outside
@@ -55,10 +100,41 @@ fn distinct<T: 'static>(
 /// # Errors
 ///
 /// The first failure, or a cancellation.
-pub fn gather<T: 'static>(tasks: impl IntoIterator<Item = Task<T>>) -> Result<Vec<T>, Error> {
-    let children: Vec<Rc<TaskCell<T>>> = tasks.into_iter().map(|t| t.cell).collect();
-    gather_children(&children, false)?;
+pub fn gather<W: Waitable>(tasks: impl IntoIterator<Item = W>) -> Result<Vec<W::Output>, Error> {
+    let children = cells(tasks);
+    gather_children(&children, false, false)?;
     children.iter().map(|c| c.take_result()).collect()
+}
+
+/// [`gather`] for values that can be cloned: each value is cloned out and
+/// stays in its task, so it can be read again, and a task passed twice
+/// gives its value at both places. Python: `await asyncio.gather(t, t)`.
+///
+/// ```
+/// use gencoro::runtime::{self, Builder, Clock};
+///
+/// let v = Builder::new().clock(Clock::virtual_time()).run(|| {
+///     let abc = runtime::spawn(|| Ok("abc"));
+///     let def = runtime::spawn(|| Ok("def"));
+///     let all = runtime::gather_cloned([&abc, &abc, &def, &abc])?;
+///     assert_eq!(abc.result_cloned()?, "abc"); // still there
+///     Ok(all)
+/// });
+/// assert_eq!(v.unwrap(), ["abc", "abc", "def", "abc"]);
+/// ```
+///
+/// # Errors
+///
+/// As [`gather`].
+pub fn gather_cloned<W: Waitable>(
+    tasks: impl IntoIterator<Item = W>,
+) -> Result<Vec<W::Output>, Error>
+where
+    W::Output: Clone,
+{
+    let children = cells(tasks);
+    gather_children(&children, false, true)?;
+    children.iter().map(|c| c.clone_result()).collect()
 }
 
 /// Waits for every task and returns each outcome in argument order,
@@ -72,11 +148,11 @@ pub fn gather<T: 'static>(tasks: impl IntoIterator<Item = Task<T>>) -> Result<Ve
 /// # Errors
 ///
 /// Only a cancellation of the gather itself.
-pub fn gather_outcomes<T: 'static>(
-    tasks: impl IntoIterator<Item = Task<T>>,
-) -> Result<Vec<Result<T, Error>>, Error> {
-    let children: Vec<Rc<TaskCell<T>>> = tasks.into_iter().map(|t| t.cell).collect();
-    gather_children(&children, true)?;
+pub fn gather_outcomes<W: Waitable>(
+    tasks: impl IntoIterator<Item = W>,
+) -> Result<Vec<Result<W::Output, Error>>, Error> {
+    let children = cells(tasks);
+    gather_children(&children, true, false)?;
     Ok(children.iter().map(|c| c.take_result()).collect())
 }
 
@@ -91,16 +167,18 @@ struct GatherState {
 fn gather_children<T: 'static>(
     children: &[Rc<TaskCell<T>>],
     return_exceptions: bool,
+    repeats_allowed: bool,
 ) -> Result<(), Error> {
     if children.is_empty() {
         return Ok(());
     }
     let cx = TaskContext::current("gather")?;
     let unique = distinct(&cx, children)?;
-    if unique.len() != children.len() {
+    if unique.len() != children.len() && !repeats_allowed {
         return Err(Error::kind_msg(
             ErrorKind::Misuse,
-            "gather() got the same task twice; its value can only be moved out once",
+            "gather() got the same task twice; its value can only be moved out once \
+             (gather_cloned repeats it)",
         ));
     }
     let outer = FutureCell::new("gather", &cx.core);
@@ -182,12 +260,12 @@ pub struct Waited<T> {
 ///
 /// [`ErrorKind::Misuse`] for an empty set (`Set of Tasks/Futures is
 /// empty.`), or a cancellation.
-pub fn wait<T: 'static>(
-    tasks: impl IntoIterator<Item = Task<T>>,
+pub fn wait<W: Waitable>(
+    tasks: impl IntoIterator<Item = W>,
     return_when: ReturnWhen,
     timeout: Option<Duration>,
-) -> Result<Waited<T>, Error> {
-    let cells: Vec<Rc<TaskCell<T>>> = tasks.into_iter().map(|t| t.cell).collect();
+) -> Result<Waited<W::Output>, Error> {
+    let cells = cells(tasks);
     if cells.is_empty() {
         return Err(Error::kind_msg(ErrorKind::Misuse, "Set of Tasks/Futures is empty."));
     }
@@ -262,13 +340,13 @@ fn release(waiter: &FutureCell) {
 /// # Errors
 ///
 /// Outside a task: [`ErrorKind::NoRunningLoop`].
-pub fn as_completed<T: 'static>(
-    tasks: impl IntoIterator<Item = Task<T>>,
+pub fn as_completed<W: Waitable>(
+    tasks: impl IntoIterator<Item = W>,
     timeout: Option<Duration>,
-) -> Result<AsCompleted<T>, Error> {
+) -> Result<AsCompleted<W::Output>, Error> {
     let cx = TaskContext::current("as_completed")?;
     let core = cx.core.clone();
-    let cells: Vec<Rc<TaskCell<T>>> = tasks.into_iter().map(|t| t.cell).collect();
+    let cells = cells(tasks);
     let unique = distinct(&cx, &cells)?;
     let shared = Rc::new(AsCompletedShared {
         core: Rc::downgrade(&core),

@@ -73,7 +73,8 @@ use std::time::Duration;
 
 pub use clock::Clock;
 pub use combinators::{
-    AsCompleted, ReturnWhen, Waited, as_completed, gather, gather_outcomes, shield, wait, wait_for,
+    AsCompleted, ReturnWhen, Waitable, Waited, as_completed, gather, gather_cloned,
+    gather_outcomes, shield, wait, wait_for,
 };
 pub use error::{Error, ErrorKind};
 pub use report::ExceptionContext;

@@ -606,6 +606,27 @@ impl<T: 'static> TaskCell<T> {
     pub(crate) fn header(&self) -> &Header {
         &self.header
     }
+
+    /// Clones the value out, leaving it in place, or clones the failure.
+    /// Python: `Task.result()`, which can be read any number of times.
+    pub(crate) fn clone_result(&self) -> Result<T, Error>
+    where
+        T: Clone,
+    {
+        if !matches!(&*self.outcome.borrow(), Outcome::Value(_)) {
+            return self.take_result();
+        }
+        self.header.mark_retrieved();
+        // `Clone` is user code: the value is taken out to be cloned, with no
+        // borrow held, and put back (a read from inside the clone sees it
+        // taken).
+        let Outcome::Value(value) = self.outcome.replace(Outcome::Taken) else {
+            unreachable!("checked above")
+        };
+        let copy = panic::catch_unwind(AssertUnwindSafe(|| value.clone()));
+        self.outcome.replace(Outcome::Value(value));
+        copy.map_err(Error::panicked)
+    }
 }
 
 impl<T: 'static> TaskObj for TaskCell<T> {
@@ -879,6 +900,12 @@ impl<T: 'static> Task<T> {
     /// the task from itself (`Task cannot await on itself`), or from outside
     /// a task while it is not done.
     pub fn join(&self) -> Result<T, Error> {
+        self.wait_done()?;
+        self.cell.take_result()
+    }
+
+    /// Waits until the task is done (at once if it is), reading nothing.
+    fn wait_done(&self) -> Result<(), Error> {
         if !self.cell.header.is_done() {
             let cx = TaskContext::current("join")?;
             cx.check_same_loop(&self.cell.header)?;
@@ -893,7 +920,35 @@ impl<T: 'static> Task<T> {
                 return Err(e);
             }
         }
-        self.cell.take_result()
+        Ok(())
+    }
+
+    /// [`join`](Self::join) for values that can be cloned: the value is
+    /// cloned out and stays in the task, so it can be read again. Python:
+    /// `await task`, any number of times.
+    ///
+    /// # Errors
+    ///
+    /// As [`join`](Self::join).
+    pub fn join_cloned(&self) -> Result<T, Error>
+    where
+        T: Clone,
+    {
+        self.wait_done()?;
+        self.cell.clone_result()
+    }
+
+    /// [`result`](Self::result) for values that can be cloned: the value
+    /// stays in the task. Python: `task.result()`, any number of times.
+    ///
+    /// # Errors
+    ///
+    /// As [`result`](Self::result).
+    pub fn result_cloned(&self) -> Result<T, Error>
+    where
+        T: Clone,
+    {
+        self.cell.clone_result()
     }
 
     /// The outcome without waiting. Python: `task.result()`.
