@@ -2074,3 +2074,40 @@ fn a2_4_next_resumes_a_generator_that_accepts_thrown_errors() {
     record(g.throw("v".to_owned()).unwrap());
     assert_trace(&log, "['yielded 1', 'got None', 'yielded 2', 'caught v', 'yielded 3']");
 }
+
+// A.7: `yield from` a generator that has already started delegates to it
+// from its suspension, resuming it with `None` first (PEP 380's `next()`):
+// `yield_from_resuming`.
+//
+// Python: tests/cpython/generator_semantics/a7_10_yield_from_a_started_generator_delegates_from_its_suspension.py
+#[test]
+fn a7_10_yield_from_a_started_generator_delegates_from_its_suspension() {
+    let log = new_log();
+    let l = log.clone();
+    let inner = Generator::new(move |co: &Yielder<i32, Option<i32>>| {
+        push(&l, "inner start");
+        let x = co.yield_(1);
+        push(&l, format!("inner got {}", x.map_or("None".to_owned(), |v| v.to_string())));
+        co.yield_(2);
+        "done"
+    });
+    match inner.start().unwrap() {
+        Step::Yielded(y) => push(&log, format!("first {y}")),
+        Step::Returned(_) => unreachable!(),
+    }
+    let l = log.clone();
+    let outer = Generator::new(move |co: &Yielder<i32, Option<i32>>| {
+        let r = co.yield_from_resuming(&inner).unwrap();
+        push(&l, format!("outer got {r}"));
+    });
+    if let Step::Yielded(y) = outer.resume().unwrap() {
+        push(&log, format!("yielded {y}"));
+    }
+    if let Step::Returned(()) = outer.resume().unwrap() {
+        push(&log, "outer finished");
+    }
+    assert_trace(
+        &log,
+        "['inner start', 'first 1', 'inner got None', 'yielded 2', 'outer got done', 'outer finished']",
+    );
+}

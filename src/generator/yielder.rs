@@ -91,12 +91,63 @@ impl<Y, S> Yielder<Y, S> {
     /// assert_eq!(outer.take_return(), Some("inner done"));
     /// ```
     pub fn yield_from<R2>(&self, sub: &Generator<Y, S, R2>) -> Result<R2, YieldFromError<S>> {
-        let mut step = match sub.state() {
+        let step = match sub.state() {
             State::Created => sub.start_created().map_err(YieldFromError::NoStack)?,
             State::Running => return Err(YieldFromError::Running(None)),
             State::Suspended => return Err(YieldFromError::Started),
             State::Closed => return Err(YieldFromError::Finished(None)),
         };
+        self.delegate(sub, step)
+    }
+
+    /// [`yield_from`](Self::yield_from) for a delegate that may have
+    /// started already: PEP 380 delegates to it from where it is suspended,
+    /// resuming it first with Python's `None` (`S::default()`), as `next()`
+    /// does. A created delegate is started, as by `yield_from`.
+    ///
+    /// ```
+    /// use gencoro::{Generator, Step};
+    ///
+    /// let inner = Generator::new(|co| { co.yield_(1); co.yield_(2); co.yield_(3); "inner done" });
+    /// assert_eq!(inner.start().unwrap(), Step::Yielded(1)); // already under way
+    /// let outer = Generator::new(move |co| co.yield_from_resuming(&inner).unwrap());
+    /// let mut outer = outer;
+    /// assert_eq!(outer.by_ref().collect::<Vec<_>>(), [2, 3]);
+    /// assert_eq!(outer.take_return(), Some("inner done"));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`yield_from`](Self::yield_from), except that a started delegate
+    /// is no error.
+    pub fn yield_from_resuming<R2>(
+        &self,
+        sub: &Generator<Y, S, R2>,
+    ) -> Result<R2, YieldFromError<S>>
+    where
+        S: Default,
+    {
+        let step = match sub.state() {
+            State::Suspended => {
+                // `S::default()` is user code: make it, then check again.
+                let value = S::default();
+                match sub.state() {
+                    State::Suspended => sub.resume_unchecked(Input::Value(value)),
+                    State::Closed => return Err(YieldFromError::Finished(None)),
+                    _ => return Err(YieldFromError::Running(None)),
+                }
+            }
+            _ => return self.yield_from(sub),
+        };
+        self.delegate(sub, step)
+    }
+
+    /// The delegation loop of `yield_from`, from `sub`'s first step on.
+    fn delegate<R2>(
+        &self,
+        sub: &Generator<Y, S, R2>,
+        mut step: Step<Y, R2>,
+    ) -> Result<R2, YieldFromError<S>> {
         loop {
             let yielded = match step {
                 Step::Returned(r) => return Ok(r),
