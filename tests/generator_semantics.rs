@@ -2111,3 +2111,38 @@ fn a7_10_yield_from_a_started_generator_delegates_from_its_suspension() {
         "['inner start', 'first 1', 'inner got None', 'yielded 2', 'outer got done', 'outer finished']",
     );
 }
+
+// A.7: `yield from` a plain iterable yields its items and evaluates to
+// `None`; sending a value to a plain iterator is an error at the delegation
+// (Python: AttributeError, no `send`): `yield_from_iter`.
+//
+// Python: tests/cpython/generator_semantics/a7_11_yield_from_a_plain_iterable.py
+#[test]
+fn a7_11_yield_from_a_plain_iterable() {
+    use gencoro::YieldFromError;
+    let log = new_log();
+    let l = log.clone();
+    let g = Generator::new(move |co: &Yielder<i32, Option<i32>>| {
+        let r = co.yield_from_iter(0..3);
+        push(&l, format!("range gave {}", if r.is_ok() { "None" } else { "an error" }));
+        co.yield_from_iter([]).unwrap();
+        push(&l, "empty tuple gave nothing");
+        if let Err(YieldFromError::CannotSend(_)) = co.yield_from_iter([7, 8]) {
+            push(&l, "send to a plain iterator: AttributeError");
+        }
+        co.yield_(9);
+    });
+    for _ in 0..4 {
+        if let Step::Yielded(y) = g.resume().unwrap() {
+            push(&log, format!("yielded {y}"));
+        }
+    }
+    if let Step::Yielded(y) = g.send(Some(5)).unwrap() {
+        push(&log, format!("yielded {y}"));
+    }
+    assert_trace(
+        &log,
+        "['yielded 0', 'yielded 1', 'yielded 2', 'range gave None', 'empty tuple gave nothing', \
+         'yielded 7', 'send to a plain iterator: AttributeError', 'yielded 9']",
+    );
+}

@@ -181,6 +181,10 @@ pub enum YieldFromError<S> {
     Started,
     /// The sub-generator had not started and could not get a stack.
     NoStack(StackError),
+    /// A value other than Python's `None` was sent while delegating to a
+    /// plain iterator, which cannot take one (Python: `AttributeError:
+    /// ... object has no attribute 'send'`). The value comes back here.
+    CannotSend(S),
 }
 
 impl<S> YieldFromError<S> {
@@ -189,6 +193,7 @@ impl<S> YieldFromError<S> {
         match self {
             YieldFromError::Running(s) | YieldFromError::Finished(s) => s,
             YieldFromError::Started | YieldFromError::NoStack(_) => None,
+            YieldFromError::CannotSend(s) => Some(s),
         }
     }
 }
@@ -201,6 +206,7 @@ impl<S> fmt::Debug for YieldFromError<S> {
             YieldFromError::Finished(s) => write!(f, "Finished{}", held(s)),
             YieldFromError::Started => f.write_str("Started"),
             YieldFromError::NoStack(e) => write!(f, "NoStack({e:?})"),
+            YieldFromError::CannotSend(_) => f.write_str("CannotSend(..)"),
         }
     }
 }
@@ -214,6 +220,9 @@ impl<S> fmt::Display for YieldFromError<S> {
                 f.write_str("cannot delegate to a generator that has already started")
             }
             YieldFromError::NoStack(e) => write!(f, "cannot start the generator delegated to: {e}"),
+            YieldFromError::CannotSend(_) => {
+                f.write_str("the iterator delegated to has no attribute 'send'")
+            }
         }
     }
 }

@@ -142,6 +142,40 @@ impl<Y, S> Yielder<Y, S> {
         self.delegate(sub, step)
     }
 
+    /// Yields every item of `items`. Python (PEP 380): `yield from
+    /// iterable` over a plain iterator, such as `yield from range(3)`; its
+    /// value is `None`, here `()`.
+    ///
+    /// ```
+    /// use gencoro::Generator;
+    ///
+    /// let g = Generator::new(|co| {
+    ///     co.yield_from_iter(0..3).unwrap();
+    ///     co.yield_from_iter([]).unwrap(); // `yield from ()`
+    ///     co.yield_(10);
+    /// });
+    /// assert_eq!(g.collect::<Vec<i32>>(), [0, 1, 2, 10]);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`YieldFromError::CannotSend`] with the value, if one other than
+    /// `S::default()` (Python's `None`) is sent while delegating: a plain
+    /// iterator cannot take it. The items after it are not yielded.
+    pub fn yield_from_iter<I>(&self, items: I) -> Result<(), YieldFromError<S>>
+    where
+        I: IntoIterator<Item = Y>,
+        S: Default + PartialEq,
+    {
+        for item in items {
+            let sent = self.yield_(item);
+            if sent != S::default() {
+                return Err(YieldFromError::CannotSend(sent));
+            }
+        }
+        Ok(())
+    }
+
     /// The delegation loop of `yield_from`, from `sub`'s first step on.
     fn delegate<R2>(
         &self,
