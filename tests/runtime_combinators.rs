@@ -1155,3 +1155,63 @@ fn results_are_read_more_than_once() {
         ]
     );
 }
+
+// B4: a public one-shot future (`Promise`, Python's `loop.create_future()`):
+// set from a callback, awaited as a plain call, callbacks in registration
+// order receiving it, one removed; set twice is InvalidState; gathered with
+// a task; cancelled by `wait_for` on time-out; a failure set on it.
+//
+// Python: tests/cpython/runtime_combinators/promises_are_set_awaited_gathered_and_cancelled.py
+#[test]
+fn promises_are_set_awaited_gathered_and_cancelled() {
+    use gencoro::runtime::Promise;
+    let trace = go(|| {
+        let fut: Promise<i32> = Promise::new()?;
+        fut.add_done_callback(|f| {
+            log(format!("first callback sees {}", f.result_cloned().unwrap()))
+        })?;
+        let second = fut.add_done_callback(|_| log("second callback"))?;
+        fut.add_done_callback(|_| log("third callback"))?;
+        log(format!("removed {}", fut.remove_done_callback(second)));
+        let setter = fut.clone();
+        runtime::call_later(secs(1.0), move || setter.set_result(7).unwrap())?;
+        log(format!("awaited {}", fut.wait()?));
+        if fut.set_result(8).is_err() {
+            log("set twice: InvalidStateError");
+        }
+        let other: Promise<i32> = Promise::new()?;
+        let setter = other.clone();
+        runtime::call_later(secs(1.0), move || setter.set_result(6).unwrap())?;
+        let task = runtime::spawn(|| Ok(5));
+        let both = runtime::gather([task.clone(), other.as_task().clone()])?;
+        log(format!("gather {}", both.py()));
+        let slow: Promise<i32> = Promise::new()?;
+        match runtime::wait_for(Some(secs(1.0)), slow.as_task()) {
+            Err(e) if e.is_timeout() => {
+                log(format!("wait_for timed out, future cancelled={}", slow.is_cancelled().py()))
+            }
+            other => log(format!("wait_for: {other:?}")),
+        }
+        let failing: Promise<i32> = Promise::new()?;
+        failing.set_exception(boom("f")).unwrap();
+        if let Err(e) = failing.wait() {
+            log(format!("failed with {}", ex(&e)));
+        }
+        Ok(0)
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 removed 1",
+            "1.0 first callback sees 7",
+            "1.0 third callback",
+            "1.0 awaited 7",
+            "1.0 set twice: InvalidStateError",
+            "2.0 gather [5, 6]",
+            "3.0 wait_for timed out, future cancelled=True",
+            "3.0 failed with Boom(f)",
+            "result 0",
+            "end 3.0",
+        ]
+    );
+}

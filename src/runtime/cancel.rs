@@ -187,6 +187,11 @@ impl<'a> Walk<'a> {
             }
         }
         let h = task.header();
+        if h.is_plain_future() {
+            // Python: `Future.cancel` cancels it at once, and counts nothing.
+            task.cancel_future(self.core, self.msg);
+            return;
+        }
         h.note_cancel_request();
         let (cancelled, children) = match h.waiter() {
             Some(waiter) => self.waiter_targets(&task, waiter),

@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::core::{Core, TimerCall};
 use super::error::{Error, ErrorKind};
 use super::future::FutureCell;
+use super::promise::Promise;
 use super::task::{
     CallbackKind, FutState, Task, TaskCell, TaskContext, TaskObj, add_task_callback, cancel_task,
 };
@@ -36,9 +37,9 @@ fn distinct<T: 'static>(
     Ok(out)
 }
 
-/// What the combinators take: a [`Task`], or a borrowed `&Task`, so a
-/// caller can keep its handles (`gather(&tasks)`) or give them away
-/// (`gather(tasks)`). Sealed: implemented for those two only.
+/// What the combinators take: a [`Task`] or a [`Promise`], owned or
+/// borrowed, so a caller can keep its handles (`gather(&tasks)`) or give
+/// them away (`gather(tasks)`). Sealed: implemented for those four only.
 pub trait Waitable: sealed::Sealed {
     /// The task's value type.
     type Output: 'static;
@@ -50,6 +51,22 @@ mod sealed {
     pub trait Sealed {}
     impl<T> Sealed for super::Task<T> {}
     impl<T> Sealed for &super::Task<T> {}
+    impl<T> Sealed for super::Promise<T> {}
+    impl<T> Sealed for &super::Promise<T> {}
+}
+
+impl<T: 'static> Waitable for Promise<T> {
+    type Output = T;
+    fn as_task(&self) -> &Task<T> {
+        Promise::as_task(self)
+    }
+}
+
+impl<T: 'static> Waitable for &Promise<T> {
+    type Output = T;
+    fn as_task(&self) -> &Task<T> {
+        Promise::as_task(self)
+    }
 }
 
 impl<T: 'static> Waitable for Task<T> {

@@ -60,6 +60,7 @@ mod combinators;
 mod core;
 mod error;
 mod future;
+mod promise;
 mod report;
 mod task;
 mod task_group;
@@ -77,6 +78,7 @@ pub use combinators::{
     gather_outcomes, shield, wait, wait_for,
 };
 pub use error::{Error, ErrorKind};
+pub use promise::{AlreadyDone, CallbackId, Promise};
 pub use report::ExceptionContext;
 pub use task::{Task, TaskBuilder, TaskRef, all_tasks, current_task, spawn};
 pub use task_group::{TaskGroup, task_group};

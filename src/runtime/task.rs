@@ -168,6 +168,9 @@ pub(crate) struct Header {
     callbacks: RefCell<Callbacks>,
     yielder: Cell<Option<RawYielder<Suspend, Wake>>>,
     slot: Cell<usize>,
+    /// A plain future ([`Promise`](super::Promise)): no body, never stepped,
+    /// completed from outside, cancelled at once.
+    plain_future: bool,
 }
 
 /// The fields of a task record that are rarely set.
@@ -260,7 +263,7 @@ impl Drop for StepGuard<'_> {
 
 impl Header {
     #[inline(always)]
-    fn new(core: &Rc<Core>, name: Option<String>) -> Header {
+    fn new(core: &Rc<Core>, name: Option<String>, plain_future: bool) -> Header {
         Header {
             id: NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed),
             core: Rc::downgrade(core),
@@ -278,6 +281,7 @@ impl Header {
             callbacks: RefCell::new(Callbacks::default()),
             yielder: Cell::new(None),
             slot: Cell::new(usize::MAX),
+            plain_future,
         }
     }
 
@@ -372,6 +376,24 @@ impl Header {
         self.retrieved.set(true);
     }
 
+    /// The task's loop, if it still exists.
+    pub(crate) fn core_alive(&self) -> Option<Rc<Core>> {
+        self.core.upgrade()
+    }
+
+    /// Whether this is a plain future rather than a task.
+    pub(crate) fn is_plain_future(&self) -> bool {
+        self.plain_future
+    }
+
+    /// Takes out the callback with this id; whether it was there.
+    pub(crate) fn remove_callback_counted(&self, id: u64) -> bool {
+        let removed = self.callbacks.borrow_mut().remove(id);
+        let found = removed.is_some();
+        drop(removed);
+        found
+    }
+
     /// Whether a cancellation walk is inside this task now.
     pub(crate) fn cancel_in_progress(&self) -> bool {
         self.cancel_in_progress.get()
@@ -440,6 +462,9 @@ pub(crate) trait TaskObj {
     fn failure(&self) -> Option<Error>;
     /// Drops the generator of a task that will never finish.
     fn abandon(&self);
+    /// Cancels a plain future at once: it ends cancelled and its callbacks
+    /// are queued. Python: `Future.cancel`. False if it was done.
+    fn cancel_future(self: Rc<Self>, core: &Core, msg: Option<&str>) -> bool;
     /// Starts loading the task's record and stack into cache. Reads the
     /// record (for the stack's address): call it once the record is cached.
     fn prefetch(&self);
@@ -510,7 +535,11 @@ impl<T> Drop for TaskCell<T> {
         }
         let Outcome::Failed(e) = &*self.outcome.borrow() else { return };
         let context = super::report::ExceptionContext::new(
-            "Task exception was never retrieved",
+            if h.plain_future {
+                "Future exception was never retrieved"
+            } else {
+                "Task exception was never retrieved"
+            },
             Some(e.clone()),
             Some(h.name()),
         );
@@ -555,7 +584,7 @@ impl<T: 'static> TaskCell<T> {
         }
         .map_err(|e| Error::kind_msg(ErrorKind::Misuse, format!("cannot create a task: {e}")))?;
         let cell = Rc::new(TaskCell {
-            header: Header::new(core, name),
+            header: Header::new(core, name, false),
             generator,
             outcome: RefCell::new(Outcome::Pending),
         });
@@ -563,6 +592,35 @@ impl<T: 'static> TaskCell<T> {
         cell.header.slot.set(core.register(Rc::downgrade(&erased)));
         core.push(Handle::Step(erased));
         Ok(cell)
+    }
+
+    /// A plain future on `core`, pending. Python: `loop.create_future()`.
+    pub(crate) fn new_future(core: &Rc<Core>) -> Rc<Self> {
+        let generator = Generator::new(|_: &Yielder<Suspend, Wake>| {
+            Err(Error::kind_msg(ErrorKind::Misuse, "a future has no body to run"))
+        });
+        Rc::new(TaskCell {
+            header: Header::new(core, None, true),
+            generator,
+            outcome: RefCell::new(Outcome::Pending),
+        })
+    }
+
+    /// Completes a pending plain future with a value (`Ok`) or a failure.
+    /// Hands the value back if it is done already, or its loop is gone.
+    pub(crate) fn settle(
+        self: &Rc<Self>,
+        outcome: Result<T, Error>,
+    ) -> Result<(), Result<T, Error>> {
+        let core = match self.header.core.upgrade() {
+            Some(core) if !self.header.is_done() => core,
+            _ => return Err(outcome),
+        };
+        match outcome {
+            Ok(v) => self.complete(&core, FutState::Finished, Outcome::Value(v)),
+            Err(e) => self.complete(&core, FutState::Finished, Outcome::Failed(e)),
+        }
+        Ok(())
     }
 
     fn complete(self: &Rc<Self>, core: &Core, state: FutState, outcome: Outcome<T>) {
@@ -736,6 +794,14 @@ impl<T: 'static> TaskObj for TaskCell<T> {
         self.generator.prefetch();
     }
 
+    fn cancel_future(self: Rc<Self>, core: &Core, msg: Option<&str>) -> bool {
+        if self.header.is_done() {
+            return false;
+        }
+        self.complete(core, FutState::Cancelled, Outcome::Failed(Error::cancelled(msg)));
+        true
+    }
+
     fn abandon(&self) {
         // Taken out first, dropped after: callbacks own user values, whose
         // destructors may call back into the loop and this task.
@@ -781,7 +847,11 @@ impl<T: 'static> Awaitable for TaskCell<T> {
     }
 
     fn describe(&self) -> String {
-        format!("task '{}'", self.header.name())
+        if self.header.plain_future {
+            format!("future '{}'", self.header.name())
+        } else {
+            format!("task '{}'", self.header.name())
+        }
     }
 }
 
