@@ -1215,3 +1215,57 @@ fn promises_are_set_awaited_gathered_and_cancelled() {
         ]
     );
 }
+
+// B6: `gather` as an object: cancelling it (with a message) cancels every
+// child and makes it raise the cancellation, yet it is not `cancelled()`
+// (CPython 3.11 sets the cancellation as its exception); a child cancelled
+// from outside makes it raise too, not cancelled either.
+//
+// Python: tests/cpython/runtime_combinators/gather_as_an_object_answers_as_cpython.py
+#[test]
+fn gather_as_an_object_answers_as_cpython() {
+    let trace = go(|| {
+        let a = runtime::spawn(|| sleep(10.0));
+        let b = runtime::spawn(|| sleep(10.0));
+        let g = runtime::gather_handle([a.clone(), b])?;
+        sleep(0.0)?;
+        log(format!("cancel: {}", g.cancel_with("bye").py()));
+        if let Err(e) = g.wait() {
+            log(format!("gather raised {}", ex(&e)));
+        }
+        log(format!(
+            "done={} cancelled={} child cancelled={}",
+            g.is_done().py(),
+            g.is_cancelled().py(),
+            a.is_cancelled().py()
+        ));
+        let c = runtime::spawn(|| sleep(10.0));
+        let d = runtime::spawn(|| sleep(10.0));
+        let g2 = runtime::gather_handle([&c, &d])?;
+        sleep(0.0)?;
+        c.cancel();
+        if let Err(e) = g2.wait() {
+            log(format!("child cancelled from outside: gather raised {}", ex(&e)));
+        }
+        log(format!(
+            "done={} cancelled={} other child done={}",
+            g2.is_done().py(),
+            g2.is_cancelled().py(),
+            d.is_done().py()
+        ));
+        d.cancel();
+        Ok(0)
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 cancel: True",
+            "0.0 gather raised CancelledError(bye)",
+            "0.0 done=True cancelled=False child cancelled=True",
+            "0.0 child cancelled from outside: gather raised CancelledError()",
+            "0.0 done=True cancelled=False other child done=False",
+            "result 0",
+            "end 0.0",
+        ]
+    );
+}

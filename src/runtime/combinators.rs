@@ -9,12 +9,13 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::core::{Core, TimerCall};
+use super::core::{Core, TimerCall, current_core};
 use super::error::{Error, ErrorKind};
 use super::future::FutureCell;
 use super::promise::Promise;
 use super::task::{
     CallbackKind, FutState, Task, TaskCell, TaskContext, TaskObj, add_task_callback, cancel_task,
+    check_same_loop,
 };
 
 fn erased<T: 'static>(cell: &Rc<TaskCell<T>>) -> Rc<dyn TaskObj> {
@@ -23,14 +24,14 @@ fn erased<T: 'static>(cell: &Rc<TaskCell<T>>) -> Rc<dyn TaskObj> {
 
 /// Distinct tasks, in first-seen order, all of this loop.
 fn distinct<T: 'static>(
-    cx: &TaskContext,
+    core: &Rc<Core>,
     cells: &[Rc<TaskCell<T>>],
 ) -> Result<Vec<Rc<TaskCell<T>>>, Error> {
     let mut seen = HashSet::with_capacity(cells.len());
     let mut out = Vec::with_capacity(cells.len());
     for cell in cells {
         if seen.insert(Rc::as_ptr(cell)) {
-            cx.check_same_loop(cell.header())?;
+            check_same_loop(core, cell.header())?;
             out.push(cell.clone());
         }
     }
@@ -190,7 +191,25 @@ fn gather_children<T: 'static>(
         return Ok(());
     }
     let cx = TaskContext::current("gather")?;
-    let unique = distinct(&cx, children)?;
+    let outer = start_gather(&cx.core, children, return_exceptions, repeats_allowed)?;
+    outer.wait(&cx)
+}
+
+/// Python's `gather` up to the point it returns the outer future: checks
+/// the children, registers a done callback with each, and returns the
+/// outer future, done already if there are no children.
+fn start_gather<T: 'static>(
+    core: &Rc<Core>,
+    children: &[Rc<TaskCell<T>>],
+    return_exceptions: bool,
+    repeats_allowed: bool,
+) -> Result<Rc<FutureCell>, Error> {
+    let outer = FutureCell::new("gather", core);
+    if children.is_empty() {
+        outer.set_done();
+        return Ok(outer);
+    }
+    let unique = distinct(core, children)?;
     if unique.len() != children.len() && !repeats_allowed {
         return Err(Error::kind_msg(
             ErrorKind::Misuse,
@@ -198,7 +217,6 @@ fn gather_children<T: 'static>(
              (gather_cloned repeats it)",
         ));
     }
-    let outer = FutureCell::new("gather", &cx.core);
     let state = Rc::new(GatherState {
         nfinished: Cell::new(0),
         nfuts: unique.len(),
@@ -237,9 +255,124 @@ fn gather_children<T: 'static>(
                 }
             }
         };
-        add_task_callback(&erased(kid), &cx.core, CallbackKind::Call(Box::new(on_done)));
+        add_task_callback(&erased(kid), core, CallbackKind::Call(Box::new(on_done)));
     }
-    outer.wait(&cx)
+    Ok(outer)
+}
+
+/// Starts gathering the tasks and returns a handle to the gathering
+/// itself, without waiting. Python: the `_GatheringFuture` that
+/// `asyncio.gather(*tasks)` returns, to be held, cancelled or asked about
+/// before it is awaited.
+///
+/// ```
+/// use std::time::Duration;
+/// use gencoro::runtime::{self, Builder, Clock};
+///
+/// let r = Builder::new().clock(Clock::virtual_time()).run(|| {
+///     let a = runtime::spawn(|| runtime::sleep(Duration::from_secs(10)));
+///     let g = runtime::gather_handle([a.clone()])?;
+///     runtime::sleep(Duration::ZERO)?;
+///     assert!(g.cancel_with("bye"));
+///     let e = g.wait().unwrap_err();
+///     // As in CPython 3.11: the gather raises the cancellation, yet is
+///     // not cancelled() itself; its child is.
+///     Ok((e.message().to_owned(), g.is_cancelled(), a.is_cancelled()))
+/// });
+/// assert_eq!(r.unwrap(), ("bye".to_owned(), false, true));
+/// ```
+///
+/// # Errors
+///
+/// [`ErrorKind::NoRunningLoop`] outside a running loop; as [`gather`] for
+/// a task of another loop or a task given twice.
+pub fn gather_handle<W: Waitable>(
+    tasks: impl IntoIterator<Item = W>,
+) -> Result<GatherHandle<W::Output>, Error> {
+    let core = current_core()?;
+    let children = cells(tasks);
+    let outer = start_gather(&core, &children, false, false)?;
+    Ok(GatherHandle { core, outer, children })
+}
+
+/// A gathering under way; see [`gather_handle`].
+pub struct GatherHandle<T> {
+    core: Rc<Core>,
+    outer: Rc<FutureCell>,
+    children: Vec<Rc<TaskCell<T>>>,
+}
+
+impl<T: 'static> GatherHandle<T> {
+    /// Waits for the gathering and returns the values in argument order;
+    /// as [`gather`].
+    ///
+    /// # Cancellation
+    ///
+    /// As [`gather`]: cancelling the waiting task cancels the children.
+    ///
+    /// # Errors
+    ///
+    /// As [`gather`]; the cancellation if the gathering was cancelled.
+    pub fn wait(&self) -> Result<Vec<T>, Error> {
+        let cx = TaskContext::current("gather")?;
+        self.outer.wait(&cx)?;
+        self.children.iter().map(|c| c.take_result()).collect()
+    }
+
+    /// Cancels every child not yet done; once they are all done, the
+    /// gathering fails with the cancellation. False if no child could be
+    /// cancelled (or the gathering is done). Python: `gather(...).cancel()`.
+    pub fn cancel(&self) -> bool {
+        self.cancel_inner(None)
+    }
+
+    /// [`cancel`](Self::cancel) with a message, which the children's and
+    /// the gathering's cancellation carry.
+    pub fn cancel_with(&self, message: &str) -> bool {
+        self.cancel_inner(Some(message))
+    }
+
+    fn cancel_inner(&self, msg: Option<&str>) -> bool {
+        if self.outer.is_done() {
+            return false;
+        }
+        let target: Rc<dyn super::task::Awaitable> = self.outer.clone();
+        match target.cancel_reply(&self.core, msg) {
+            super::cancel::CancelReply::Children(children, requested) => {
+                let mut any = false;
+                for child in &children {
+                    any |= cancel_task(child, &self.core, msg);
+                }
+                if any {
+                    requested();
+                }
+                any
+            }
+            super::cancel::CancelReply::Done(cancelled) => cancelled,
+            super::cancel::CancelReply::Join(_) => false,
+        }
+    }
+
+    /// Whether the gathering is done. Python: `done()`.
+    pub fn is_done(&self) -> bool {
+        self.outer.is_done()
+    }
+
+    /// Whether the gathering ended cancelled: never in CPython 3.11, where
+    /// a cancelled gathering fails with the cancellation instead (it is
+    /// set as its exception); kept for Python's `cancelled()`.
+    pub fn is_cancelled(&self) -> bool {
+        self.outer.is_cancelled()
+    }
+}
+
+impl<T> fmt::Debug for GatherHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatherHandle")
+            .field("children", &self.children.len())
+            .field("done", &self.outer.is_done())
+            .finish()
+    }
 }
 
 /// When [`wait`] returns. Python: `asyncio.FIRST_COMPLETED` and friends.
@@ -287,7 +420,7 @@ pub fn wait<W: Waitable>(
         return Err(Error::kind_msg(ErrorKind::Misuse, "Set of Tasks/Futures is empty."));
     }
     let cx = TaskContext::current("wait")?;
-    let unique = distinct(&cx, &cells)?;
+    let unique = distinct(&cx.core, &cells)?;
     let waiter = FutureCell::new("wait", &cx.core);
     let timeout_handle = timeout.map(|delay| {
         let w = waiter.clone();
@@ -364,7 +497,7 @@ pub fn as_completed<W: Waitable>(
     let cx = TaskContext::current("as_completed")?;
     let core = cx.core.clone();
     let cells = cells(tasks);
-    let unique = distinct(&cx, &cells)?;
+    let unique = distinct(&cx.core, &cells)?;
     let shared = Rc::new(AsCompletedShared {
         core: Rc::downgrade(&core),
         done: RefCell::new(VecDeque::new()),

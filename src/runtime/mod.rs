@@ -74,8 +74,8 @@ use std::time::Duration;
 
 pub use clock::Clock;
 pub use combinators::{
-    AsCompleted, ReturnWhen, Waitable, Waited, as_completed, gather, gather_cloned,
-    gather_outcomes, shield, wait, wait_for,
+    AsCompleted, GatherHandle, ReturnWhen, Waitable, Waited, as_completed, gather, gather_cloned,
+    gather_handle, gather_outcomes, shield, wait, wait_for,
 };
 pub use error::{Error, ErrorKind};
 pub use promise::{AlreadyDone, CallbackId, Promise};

@@ -885,14 +885,7 @@ impl TaskContext {
     /// Refuses a task of another loop. Python: `... attached to a different
     /// loop`.
     pub(crate) fn check_same_loop(&self, header: &Header) -> Result<(), Error> {
-        if std::ptr::eq(header.core.as_ptr(), Rc::as_ptr(&self.core)) {
-            Ok(())
-        } else {
-            Err(Error::kind_msg(
-                ErrorKind::Misuse,
-                format!("task '{}' is attached to a different loop", header.name()),
-            ))
-        }
+        check_same_loop(&self.core, header)
     }
 
     /// Registers a wake-up of this task with a future, then waits on it.
@@ -906,6 +899,19 @@ impl TaskContext {
         let token = self.task.header().next_token();
         register(CallbackKind::Wakeup(self.task.clone(), token));
         self.suspend(Suspend::Wait(Waiter::Future(target)))
+    }
+}
+
+/// Refuses a task that is not of `core`'s loop. Python: `... attached to a
+/// different loop`.
+pub(crate) fn check_same_loop(core: &Rc<Core>, header: &Header) -> Result<(), Error> {
+    if std::ptr::eq(header.core.as_ptr(), Rc::as_ptr(core)) {
+        Ok(())
+    } else {
+        Err(Error::kind_msg(
+            ErrorKind::Misuse,
+            format!("task '{}' is attached to a different loop", header.name()),
+        ))
     }
 }
 
