@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use common::*;
-use gencoro::runtime::{self, Builder, Clock, ErrorKind, EventLoop};
+use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, EventLoop};
 use gencoro::{Generator, GeneratorBuilder, SendError, State, Step, YieldFromError};
 
 // ---------------------------------------------------------------------------
@@ -100,4 +100,61 @@ fn a_clock_debug_prints_its_kind_and_time() {
         .expect("main sleeps and returns");
     assert_eq!(format!("{clock:?}"), r#"Clock { kind: "virtual", now: 1.5s }"#);
     assert!(format!("{:?}", Clock::real_time()).starts_with(r#"Clock { kind: "real", now: "#));
+}
+
+// ---------------------------------------------------------------------------
+// src/runtime/error.rs
+// ---------------------------------------------------------------------------
+
+// Kills: src/runtime/error.rs: replace <impl fmt::Debug for Error>::fmt -> fmt::Result with Ok(Default::default())
+#[test]
+fn an_error_debug_prints_its_kind_message_and_sub_errors() {
+    assert_eq!(
+        format!("{:?}", Error::cancelled(Some("bye"))),
+        r#"Error { kind: Cancelled, message: "bye" }"#
+    );
+    let (result, _, _) = run_virtual(|| {
+        runtime::task_group(|tg| {
+            tg.spawn(|| -> Result<(), Error> { Err(boom("a")) })?;
+            Ok(())
+        })
+    });
+    let group = result.unwrap_err();
+    assert_eq!(
+        format!("{group:?}"),
+        r#"Error { kind: Group, message: "unhandled errors in a TaskGroup", errors: [Error { kind: Failed, message: "a" }] }"#
+    );
+}
+
+// ---------------------------------------------------------------------------
+// src/runtime/task.rs
+// ---------------------------------------------------------------------------
+
+// Kills: src/runtime/task.rs: replace TaskRef::id -> u64 with 1
+// Kills: src/runtime/task.rs: replace <impl fmt::Debug for TaskRef>::fmt -> fmt::Result with Ok(Default::default())
+#[test]
+fn a_task_ref_has_its_tasks_id_and_debug_prints_id_name_and_state() {
+    let trace = go(|| {
+        let worker = spawn_named("worker", || sleep(1.0));
+        let worker_ref = worker.as_ref();
+        print(format!("same id: {}", worker_ref.id() == worker.id()));
+        print(format!("main's id differs: {}", me().id() != worker.id()));
+        let debug = format!("{worker_ref:?}");
+        let expected = format!(r#"TaskRef {{ id: {}, name: "worker", state: Pending }}"#, worker.id());
+        print(format!("debug while pending: {}", debug == expected));
+        worker.join()?;
+        print(format!("{:?}", worker_ref).replace(&worker.id().to_string(), "<id>"));
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "same id: true",
+            "main's id differs: true",
+            "debug while pending: true",
+            r#"TaskRef { id: <id>, name: "worker", state: Finished }"#,
+            "result None",
+            "end 1.0",
+        ]
+    );
 }
