@@ -8,6 +8,7 @@
 mod common;
 
 use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
 use common::*;
@@ -59,6 +60,37 @@ fn yield_from_errors_debug_print_their_kind_and_whether_they_hold_a_value() {
     assert_eq!(sub.state(), State::Suspended);
     assert_eq!(format!("{:?}", YieldFromError::Finished(None::<u32>)), "Finished(None)");
     assert_eq!(format!("{:?}", YieldFromError::Running(Some(3u32))), "Running(Some(..))");
+}
+
+/// Panics when dropped.
+struct PanicsOnDrop(&'static str);
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("{}", self.0);
+    }
+}
+
+// Kills: src/generator/mod.rs: replace match guard std::thread::panicking() with true in <impl Drop for Generator<Y, S, R>>::drop
+#[test]
+fn a_panic_dropping_an_unstarted_generators_captures_propagates_out_of_drop() {
+    let capture = PanicsOnDrop("capture dropped");
+    let g: Generator<u32> = Generator::new(move |_| {
+        let _keep = &capture;
+    });
+    let dropped = panic::catch_unwind(AssertUnwindSafe(|| drop(g)));
+    let payload = dropped.expect_err("the destructor's panic comes out of drop");
+    assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("capture dropped"));
+}
+
+// Kills: src/generator/mod.rs: replace <impl fmt::Debug for Generator<Y, S, R>>::fmt -> fmt::Result with Ok(Default::default())
+#[test]
+fn a_generator_debug_prints_its_state_and_stack_size() {
+    let g: Generator<u32> = Generator::new(|co| co.yield_(1));
+    let size = g.stack_size();
+    assert_eq!(format!("{g:?}"), format!("Generator {{ state: Created, stack_size: {size}, .. }}"));
+    assert_eq!(g.start(), Ok(Step::Yielded(1)));
+    assert_eq!(format!("{g:?}"), format!("Generator {{ state: Suspended, stack_size: {size}, .. }}"));
 }
 
 // ---------------------------------------------------------------------------
