@@ -10,9 +10,11 @@ mod common;
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use common::*;
-use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, EventLoop};
+use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, EventLoop, ReturnWhen};
 use gencoro::{Generator, GeneratorBuilder, SendError, State, Step, YieldFromError};
 
 // ---------------------------------------------------------------------------
@@ -90,7 +92,10 @@ fn a_generator_debug_prints_its_state_and_stack_size() {
     let size = g.stack_size();
     assert_eq!(format!("{g:?}"), format!("Generator {{ state: Created, stack_size: {size}, .. }}"));
     assert_eq!(g.start(), Ok(Step::Yielded(1)));
-    assert_eq!(format!("{g:?}"), format!("Generator {{ state: Suspended, stack_size: {size}, .. }}"));
+    assert_eq!(
+        format!("{g:?}"),
+        format!("Generator {{ state: Suspended, stack_size: {size}, .. }}")
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -118,6 +123,44 @@ fn a_running_loop_handle_kept_after_the_run_sees_the_loop_closed() {
 }
 
 // ---------------------------------------------------------------------------
+// src/runtime/core.rs
+// ---------------------------------------------------------------------------
+
+// Kills: src/runtime/core.rs: replace Core::run_batch_prefetching with ()
+#[test]
+fn a_ready_batch_of_thousands_of_tasks_runs_in_fifo_order() {
+    // Above the batch size (2048) from which the loop prefetches each
+    // task's stack one step ahead. The loop runs on a thread of its own so
+    // that a loop that stops running its ready queue fails the test rather
+    // than hanging it.
+    const TASKS: usize = 2100;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (result, _, end) = run_virtual(|| {
+            let order = Rc::new(RefCell::new(Vec::new()));
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|i| {
+                    let order = order.clone();
+                    runtime::spawn(move || {
+                        order.borrow_mut().push(i);
+                        runtime::sleep(Duration::ZERO)?;
+                        order.borrow_mut().push(i);
+                        Ok(())
+                    })
+                })
+                .collect();
+            runtime::gather(tasks)?;
+            Ok(order.take())
+        });
+        let _ = tx.send((result.map_err(|e| e.to_string()), end));
+    });
+    let (order, end) = rx.recv_timeout(Duration::from_secs(20)).expect("the loop finishes");
+    let expected: Vec<usize> = (0..TASKS).chain(0..TASKS).collect();
+    assert_eq!(order, Ok(expected));
+    assert_eq!(end, Duration::ZERO);
+}
+
+// ---------------------------------------------------------------------------
 // src/runtime/clock.rs
 // ---------------------------------------------------------------------------
 
@@ -132,6 +175,116 @@ fn a_clock_debug_prints_its_kind_and_time() {
         .expect("main sleeps and returns");
     assert_eq!(format!("{clock:?}"), r#"Clock { kind: "virtual", now: 1.5s }"#);
     assert!(format!("{:?}", Clock::real_time()).starts_with(r#"Clock { kind: "real", now: "#));
+}
+
+// ---------------------------------------------------------------------------
+// src/runtime/combinators.rs
+// ---------------------------------------------------------------------------
+
+// Kills: src/runtime/combinators.rs: delete match arm FutState::Cancelled in shield
+#[test]
+fn shield_of_a_task_cancelled_with_a_message_raises_a_bare_cancellation() {
+    // Python: the shield's outer future is cancelled without the message
+    // (`outer.cancel()` in `_inner_done_callback`).
+    let trace = go(|| {
+        let inner = spawn_named("inner", || sleep(10.0));
+        let target = inner.clone();
+        let _canceller = spawn_named("canceller", move || {
+            sleep(1.0)?;
+            target.cancel_with("bye");
+            Ok(())
+        });
+        let shielded = runtime::shield(&inner);
+        log(format!("shield: {}", outcome(&shielded)));
+        log(format!("inner: {}", outcome(&inner.result())));
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "1.0 shield: CancelledError()",
+            "1.0 inner: CancelledError(bye)",
+            "result None",
+            "end 1.0",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// src/runtime/future.rs
+// ---------------------------------------------------------------------------
+
+// Kills: src/runtime/future.rs: replace match guard !self.is_done() with false in <impl Awaitable for FutureCell>::cancel_edges
+#[test]
+fn shutdown_cancels_a_wait_cycle_through_a_gather_without_a_deadlock() {
+    // `a` gathers `b`, which joins `a`; main returns while both wait. The
+    // shutdown must see the cycle through the gather (and cancel each task
+    // on its own) or its batched cancellation leaves both waiting forever.
+    // `a` gets both requests as one cancellation and suppresses it; `b`'s
+    // request went on to `a`, so `b`'s join returns `a`'s value.
+    let trace = go(|| {
+        let a_slot: Slot<()> = slot();
+        let b = {
+            let a_slot = a_slot.clone();
+            spawn_named("b", move || {
+                let a = a_slot.borrow().clone().expect("a is spawned before b starts");
+                let joined = a.join();
+                log(format!("b: join a -> {}, cancelling={}", outcome(&joined), me().cancelling()));
+                sleep(1.0)
+            })
+        };
+        let a = spawn_named("a", move || {
+            let gathered = runtime::gather([b]).map(|_| ());
+            log(format!("a: gather -> {}, cancelling={}", outcome(&gathered), me().cancelling()));
+            sleep(1.0)
+        });
+        *a_slot.borrow_mut() = Some(a);
+        sleep(0.0)?;
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 a: gather -> CancelledError(), cancelling=2",
+            "1.0 b: join a -> None, cancelling=2",
+            "result None",
+            "end 2.0",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// src/runtime/task_group.rs
+// ---------------------------------------------------------------------------
+
+// Kills: src/runtime/task_group.rs: replace <impl fmt::Debug for TaskGroup>::fmt -> fmt::Result with Ok(Default::default())
+#[test]
+fn a_task_group_debug_prints_its_task_and_error_counts() {
+    let trace = go(|| {
+        runtime::task_group(|tg| {
+            print(format!("{tg:?}"));
+            tg.spawn(|| sleep(1.0))?;
+            tg.spawn(|| -> Result<(), Error> { Err(boom("a")) })?;
+            print(format!("{tg:?}"));
+            sleep(0.5)?;
+            Ok(())
+        })
+        .map_err(|e| {
+            print(format!("group: {}", ex(&e)));
+            e
+        })
+        .or(Ok(()))
+    });
+    assert_eq!(
+        trace,
+        [
+            "TaskGroup { tasks: 0, errors: 0, aborting: false }",
+            "TaskGroup { tasks: 2, errors: 0, aborting: false }",
+            "group: ExceptionGroup[Boom(a)]",
+            "result None",
+            "end 0.0",
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -158,9 +311,67 @@ fn an_error_debug_prints_its_kind_message_and_sub_errors() {
     );
 }
 
+// Kills: src/runtime/error.rs: replace match guard message.is_empty() with false in <impl fmt::Display for Error>::fmt
+#[test]
+fn a_timeout_error_displays_as_timed_out() {
+    assert_eq!(Error::timeout().to_string(), "timed out");
+    let (result, _, _) =
+        run_virtual(|| runtime::timeout(Some(secs(1.0)), |_| runtime::sleep(secs(5.0))));
+    assert_eq!(result.unwrap_err().to_string(), "timed out");
+}
+
 // ---------------------------------------------------------------------------
 // src/runtime/task.rs
 // ---------------------------------------------------------------------------
+
+// Kills: src/runtime/task.rs: replace TaskRef::is_done -> bool with true
+#[test]
+fn a_task_ref_is_done_only_once_its_task_is() {
+    let trace = go(|| {
+        let worker = spawn_named("worker", || sleep(1.0));
+        let worker_ref = worker.as_ref();
+        log(format!("pending: done={}", worker_ref.is_done()));
+        log(format!("main itself: done={}", me().is_done()));
+        worker.join()?;
+        log(format!("joined: done={}", worker_ref.is_done()));
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 pending: done=false",
+            "0.0 main itself: done=false",
+            "1.0 joined: done=true",
+            "result None",
+            "end 1.0",
+        ]
+    );
+}
+
+// Kills: src/runtime/task.rs: replace == with != in Callbacks::remove
+// Kills: src/runtime/core.rs: replace + with * in Core::next_callback_id
+#[test]
+fn a_wait_that_times_out_removes_only_its_own_done_callback() {
+    let trace = go(|| {
+        let slow = spawn_named("slow", || sleep(2.0));
+        slow.add_done_callback(|t| log(format!("done callback: {} finished", t.name())))?;
+        let waited = runtime::wait([slow.clone()], ReturnWhen::AllCompleted, Some(secs(1.0)))?;
+        log(format!("wait: {} done, {} pending", waited.done.len(), waited.pending.len()));
+        slow.join()?;
+        log("joined");
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "1.0 wait: 0 done, 1 pending",
+            "2.0 done callback: slow finished",
+            "2.0 joined",
+            "result None",
+            "end 2.0",
+        ]
+    );
+}
 
 // Kills: src/runtime/task.rs: replace TaskRef::id -> u64 with 1
 // Kills: src/runtime/task.rs: replace <impl fmt::Debug for TaskRef>::fmt -> fmt::Result with Ok(Default::default())
@@ -172,7 +383,8 @@ fn a_task_ref_has_its_tasks_id_and_debug_prints_id_name_and_state() {
         print(format!("same id: {}", worker_ref.id() == worker.id()));
         print(format!("main's id differs: {}", me().id() != worker.id()));
         let debug = format!("{worker_ref:?}");
-        let expected = format!(r#"TaskRef {{ id: {}, name: "worker", state: Pending }}"#, worker.id());
+        let expected =
+            format!(r#"TaskRef {{ id: {}, name: "worker", state: Pending }}"#, worker.id());
         print(format!("debug while pending: {}", debug == expected));
         worker.join()?;
         print(format!("{:?}", worker_ref).replace(&worker.id().to_string(), "<id>"));
