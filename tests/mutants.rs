@@ -15,13 +15,17 @@ use std::time::Duration;
 
 use common::*;
 use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, EventLoop, ReturnWhen};
-use gencoro::{Generator, GeneratorBuilder, SendError, State, Step, YieldFromError};
+use gencoro::{
+    CloseError, Generator, GeneratorBuilder, GeneratorExit, SendError, State, Step, YieldFromError,
+    Yielder,
+};
 
 // ---------------------------------------------------------------------------
 // src/generator/
 // ---------------------------------------------------------------------------
 
 // Kills: src/generator/mod.rs: replace Generator<Y, S, R>::stack_size -> usize with 1
+// Kills: src/generator/mod.rs: replace GeneratorBuilder::stack_size -> Self with Default::default()
 #[test]
 fn a_generator_reports_the_usable_size_of_its_stack() {
     let g: Generator<u32> = GeneratorBuilder::new().stack_size(100_000).build(|_| {}).unwrap();
@@ -98,9 +102,118 @@ fn a_generator_debug_prints_its_state_and_stack_size() {
     );
 }
 
+// Kills: src/generator/mod.rs: replace match guard std::thread::panicking() with false in <impl Drop for Generator<Y, S, R>>::drop
+#[test]
+fn an_unstarted_generator_dropped_during_a_panic_reports_its_captures_panic_instead_of_aborting() {
+    const NAME: &str = "an_unstarted_generator_dropped_during_a_panic_reports_its_captures_panic_instead_of_aborting";
+    if is_child(NAME) {
+        let outer = panic::catch_unwind(|| {
+            let capture = PanicsOnDrop("capture dropped");
+            let g: Generator<u32> = Generator::new(move |_| {
+                let _keep = &capture;
+            });
+            let _dropped_by_the_unwind = g;
+            panic!("outer panic");
+        });
+        assert!(outer.is_err());
+        println!("the outer panic was caught");
+        return;
+    }
+    // A panic escaping a destructor during an unwind aborts: the scenario
+    // runs in a child process.
+    let (ok, stdout, stderr) = run_in_child(NAME);
+    assert!(ok, "the child failed; stderr:\n{stderr}");
+    assert!(stdout.contains("the outer panic was caught"), "{stdout}");
+    assert!(
+        stderr.contains(
+            "gencoro: dropping an unstarted generator's captures panicked during a panic: capture dropped"
+        ),
+        "{stderr}"
+    );
+}
+
+/// Yields from its destructor: Python's `finally: yield`.
+struct YieldsOnDrop<'a>(&'a Yielder<u32>);
+
+impl Drop for YieldsOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.yield_(2);
+    }
+}
+
+/// Waits, from its destructor, and logs what the wait returned.
+struct WaitsOnDrop;
+
+impl Drop for WaitsOnDrop {
+    fn drop(&mut self) {
+        let waited = runtime::sleep(Duration::ZERO);
+        log(format!("wait in drop: {}", outcome(&waited)));
+    }
+}
+
+// Kills: src/generator/mod.rs: replace Generator<Y, S, R>::release_held_unwind with ()
+#[test]
+fn once_a_suspended_unwind_finishes_a_task_unwinding_from_a_panic_still_cannot_wait() {
+    // On a thread of its own: a generator that holds an unwind marks its
+    // thread as panicking until the unwind ends.
+    let trace = std::thread::spawn(|| {
+        let g: Generator<u32> = Generator::new(|co| {
+            let _yields = YieldsOnDrop(co);
+            co.yield_(1);
+        });
+        assert_eq!(g.start(), Ok(Step::Yielded(1)));
+        // The close's unwind is suspended in the destructor's yield...
+        assert_eq!(g.close(), Err(CloseError::IgnoredExit));
+        // ... and goes on out of the next resume.
+        let resumed = panic::catch_unwind(AssertUnwindSafe(|| g.resume()));
+        assert!(resumed.expect_err("the unwind comes out of the resume").is::<GeneratorExit>());
+        assert!(g.is_closed() && !std::thread::panicking());
+        go(|| {
+            let task = spawn_named("panics", || -> Result<(), Error> {
+                let _waits = WaitsOnDrop;
+                panic!("task body");
+            });
+            log(format!("join: {}", outcome(&task.join())));
+            Ok(())
+        })
+    })
+    .join()
+    .expect("the scenario thread");
+    assert_eq!(
+        trace,
+        [
+            "0.0 wait in drop: Misuse(a task cannot wait while it unwinds from a panic)",
+            "0.0 join: Panicked(task body)",
+            "result None",
+            "end 0.0",
+        ]
+    );
+}
+
 // ---------------------------------------------------------------------------
 // src/runtime/mod.rs
 // ---------------------------------------------------------------------------
+
+// Kills: src/runtime/mod.rs: replace EventLoop::clock -> &Clock with Box::leak(Box::new(Default::default()))
+#[test]
+fn an_event_loop_uses_the_clock_it_was_built_with() {
+    let clock = Clock::virtual_time();
+    let event_loop = Builder::new().clock(clock.clone()).build();
+    assert!(event_loop.clock().is_virtual());
+    event_loop.run_until_complete(|| runtime::sleep(secs(2.0))).expect("main sleeps");
+    assert_eq!(event_loop.clock().now(), secs(2.0));
+    assert_eq!(clock.now(), secs(2.0));
+}
+
+// Kills: src/runtime/mod.rs: replace <impl fmt::Debug for CallHandle>::fmt -> fmt::Result with Ok(Default::default())
+#[test]
+fn a_call_handle_debug_prints_its_type() {
+    let (result, _, _) = run_virtual(|| {
+        let handle = runtime::call_later(secs(1.0), || {})?;
+        Ok(format!("{handle:?}"))
+    });
+    assert_eq!(result.expect("main returns"), "CallHandle { .. }");
+}
 
 // Kills: src/runtime/mod.rs: replace EventLoop::is_closed -> bool with false
 #[test]
