@@ -190,6 +190,58 @@ fn once_a_suspended_unwind_finishes_a_task_unwinding_from_a_panic_still_cannot_w
     );
 }
 
+/// The address of a local of the caller: a point on the stack it runs on.
+#[inline(never)]
+fn stack_address() -> usize {
+    let local = 0u8;
+    std::hint::black_box(&local) as *const u8 as usize
+}
+
+/// A generator that yields the address of a point on its stack.
+fn reports_its_stack() -> Generator<usize> {
+    Generator::new(|co| {
+        co.yield_(stack_address());
+    })
+}
+
+/// Whether two points lie on the same stack (of the default size).
+fn same_stack(a: usize, b: usize) -> bool {
+    a.abs_diff(b) < gencoro::stack::DEFAULT_STACK_SIZE
+}
+
+// Kills: src/generator/yielder.rs: replace + with * in Yielder<Y, S>::raw
+#[test]
+fn waiting_from_a_generator_whose_stack_lies_below_the_tasks_is_refused() {
+    // tests/runtime_misuse.rs checks a nested generator whose stack was
+    // carved after the task's, above it; here it lies below. On a fresh
+    // thread (a stack pool of its own), two stacks are freed so that the
+    // task gets the upper one and the generator the lower one: the free
+    // list is last in, first out.
+    let (result, _, _) = std::thread::spawn(|| {
+        let (lower, upper) = (reports_its_stack(), reports_its_stack());
+        let lower_at = lower.start().unwrap().yielded().unwrap();
+        let upper_at = upper.start().unwrap().yielded().unwrap();
+        assert!(lower_at < upper_at, "stacks carved in address order");
+        drop(lower);
+        drop(upper);
+        run_virtual(move || {
+            assert!(same_stack(stack_address(), upper_at), "the task runs on the upper stack");
+            let nested: Generator<(usize, Result<(), ErrorKind>)> = Generator::new(|co| {
+                let waited = runtime::sleep(secs(1.0)).map_err(|e| e.kind());
+                co.yield_((stack_address(), waited));
+            });
+            let (nested_at, waited) = nested.resume().unwrap().yielded().unwrap();
+            assert!(same_stack(nested_at, lower_at), "the generator runs on the lower stack");
+            // The task itself can still wait.
+            runtime::sleep(secs(2.0))?;
+            Ok((waited, runtime::time()?))
+        })
+    })
+    .join()
+    .expect("the scenario thread");
+    assert_eq!(result.expect("main returns"), (Err(ErrorKind::Misuse), secs(2.0)));
+}
+
 // ---------------------------------------------------------------------------
 // src/runtime/mod.rs
 // ---------------------------------------------------------------------------
@@ -274,8 +326,60 @@ fn a_ready_batch_of_thousands_of_tasks_runs_in_fifo_order() {
 }
 
 // ---------------------------------------------------------------------------
+// src/runtime/cancel.rs
+// ---------------------------------------------------------------------------
+
+// Kills: src/runtime/cancel.rs: replace BatchState::hand_down with ()
+#[test]
+fn shutdown_hands_every_cancellation_request_to_a_task_that_several_tasks_join() {
+    // `a` and `b` join `c`; main returns while they wait. Python's shutdown
+    // cancels `a` (which cancels `c`, interrupting its sleep), `b` (which
+    // cancels `c` again: its sleep is already cancelled, so `c` must cancel)
+    // and `c` itself: three requests, delivered as one cancellation, since
+    // `c`'s next step consumes `must_cancel` with the interrupted sleep.
+    // `c` then sleeps on; `a` takes its value, so `b`'s join finds it gone.
+    let trace = go(|| {
+        let c = spawn_named("c", || {
+            let first = sleep(10.0);
+            log(format!("c: sleep -> {}, cancelling={}", outcome(&first), me().cancelling()));
+            let second = sleep(1.0);
+            log(format!("c: sleep again -> {}", outcome(&second)));
+            second
+        });
+        for name in ["a", "b"] {
+            let c = c.clone();
+            spawn_named(name, move || {
+                let joined = c.join();
+                log(format!("{}: join c -> {}", current_name(), outcome(&joined)));
+                joined
+            });
+        }
+        sleep(0.0)?;
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 c: sleep -> CancelledError(), cancelling=3",
+            "1.0 c: sleep again -> None",
+            "1.0 a: join c -> None",
+            "1.0 b: join c -> InvalidState(the task's value was already taken by an earlier join or result)",
+            "result None",
+            "end 1.0",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
 // src/runtime/clock.rs
 // ---------------------------------------------------------------------------
+
+// Kills: src/runtime/clock.rs: replace Clock::is_virtual -> bool with true
+#[test]
+fn only_a_virtual_clock_says_it_is_virtual() {
+    assert!(Clock::virtual_time().is_virtual());
+    assert!(!Clock::real_time().is_virtual());
+}
 
 // Kills: src/runtime/clock.rs: replace <impl fmt::Debug for Clock>::fmt -> fmt::Result with Ok(Default::default())
 #[test]
