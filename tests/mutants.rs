@@ -14,7 +14,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
-use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, EventLoop, ReturnWhen};
+use gencoro::runtime::{
+    self, Builder, Clock, Error, ErrorKind, EventLoop, LoopHandle, ReturnWhen, Task,
+};
 use gencoro::{
     CloseError, Generator, GeneratorBuilder, GeneratorExit, SendError, State, Step, YieldFromError,
     Yielder,
@@ -325,6 +327,56 @@ fn a_ready_batch_of_thousands_of_tasks_runs_in_fifo_order() {
     assert_eq!(end, Duration::ZERO);
 }
 
+thread_local! {
+    /// The task the worker's callback cancels, on the loop's thread.
+    static GATE: RefCell<Option<Task<()>>> = const { RefCell::new(None) };
+}
+
+// Kills: src/runtime/core.rs: replace Core::wait_for_outside_work -> bool with false
+#[test]
+fn with_nothing_ready_and_no_timer_the_loop_blocks_for_work_in_flight() {
+    // The worker posts its callback well after the loop has run out of
+    // things to do: the loop must block for it, not report a deadlock.
+    let trace = go(|| {
+        let gate_slot: Slot<()> = slot();
+        let gate = {
+            let gate_slot = gate_slot.clone();
+            spawn_named("gate", move || {
+                let itself = gate_slot.borrow_mut().take().expect("set before it starts");
+                // Waits on itself: only a cancellation ends this wait.
+                runtime::wait([itself], ReturnWhen::AllCompleted, None)?;
+                Ok(())
+            })
+        };
+        *gate_slot.borrow_mut() = Some(gate.clone());
+        GATE.with(|g| *g.borrow_mut() = Some(gate.clone()));
+        let handle = LoopHandle::current()?;
+        let guard = handle.in_flight();
+        let worker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            handle.call_soon_threadsafe(|| {
+                if let Some(gate) = GATE.with(|g| g.borrow_mut().take()) {
+                    log("the worker's callback cancels the gate");
+                    gate.cancel();
+                }
+            });
+            drop(guard);
+        });
+        log(format!("gate: {}", outcome(&gate.join())));
+        worker.join().expect("the worker");
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 the worker's callback cancels the gate",
+            "0.0 gate: CancelledError()",
+            "result None",
+            "end 0.0",
+        ]
+    );
+}
+
 // ---------------------------------------------------------------------------
 // src/runtime/cancel.rs
 // ---------------------------------------------------------------------------
@@ -432,6 +484,7 @@ fn shield_of_a_task_cancelled_with_a_message_raises_a_bare_cancellation() {
 // ---------------------------------------------------------------------------
 
 // Kills: src/runtime/future.rs: replace match guard !self.is_done() with false in <impl Awaitable for FutureCell>::cancel_edges
+// Kills: src/runtime/future.rs: delete ! in <impl Awaitable for FutureCell>::cancel_edges
 #[test]
 fn shutdown_cancels_a_wait_cycle_through_a_gather_without_a_deadlock() {
     // `a` gathers `b`, which joins `a`; main returns while both wait. The
@@ -529,12 +582,35 @@ fn an_error_debug_prints_its_kind_message_and_sub_errors() {
 }
 
 // Kills: src/runtime/error.rs: replace match guard message.is_empty() with false in <impl fmt::Display for Error>::fmt
+// Kills: src/runtime/error.rs: replace Error::is_timeout -> bool with true
 #[test]
 fn a_timeout_error_displays_as_timed_out() {
     assert_eq!(Error::timeout().to_string(), "timed out");
+    assert!(Error::timeout().is_timeout());
+    assert!(!Error::cancelled(None).is_timeout());
     let (result, _, _) =
         run_virtual(|| runtime::timeout(Some(secs(1.0)), |_| runtime::sleep(secs(5.0))));
     assert_eq!(result.unwrap_err().to_string(), "timed out");
+}
+
+// Kills: src/runtime/error.rs: replace != with == in <impl fmt::Display for Error>::fmt
+#[test]
+fn a_group_error_displays_how_many_sub_exceptions_it_holds() {
+    for failing in [1, 2] {
+        let (result, _, _) = run_virtual(move || {
+            runtime::task_group(|tg| {
+                for i in 0..failing {
+                    tg.spawn(move || -> Result<(), Error> { Err(boom(&format!("b{i}"))) })?;
+                }
+                Ok(())
+            })
+        });
+        let expected = match failing {
+            1 => "unhandled errors in a TaskGroup (1 sub-exception)",
+            _ => "unhandled errors in a TaskGroup (2 sub-exceptions)",
+        };
+        assert_eq!(result.unwrap_err().to_string(), expected);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -565,13 +641,18 @@ fn a_task_ref_is_done_only_once_its_task_is() {
     );
 }
 
-// Kills: src/runtime/task.rs: replace == with != in Callbacks::remove
+// Kills: src/runtime/task.rs: replace == with != in Callbacks::remove (both: the check of the
+// first callback and the search of the others)
 // Kills: src/runtime/core.rs: replace + with * in Core::next_callback_id
 #[test]
 fn a_wait_that_times_out_removes_only_its_own_done_callback() {
     let trace = go(|| {
         let slow = spawn_named("slow", || sleep(2.0));
-        slow.add_done_callback(|t| log(format!("done callback: {} finished", t.name())))?;
+        for n in 1..=2 {
+            slow.add_done_callback(move |t| {
+                log(format!("done callback {n}: {} finished", t.name()))
+            })?;
+        }
         let waited = runtime::wait([slow.clone()], ReturnWhen::AllCompleted, Some(secs(1.0)))?;
         log(format!("wait: {} done, {} pending", waited.done.len(), waited.pending.len()));
         slow.join()?;
@@ -582,7 +663,8 @@ fn a_wait_that_times_out_removes_only_its_own_done_callback() {
         trace,
         [
             "1.0 wait: 0 done, 1 pending",
-            "2.0 done callback: slow finished",
+            "2.0 done callback 1: slow finished",
+            "2.0 done callback 2: slow finished",
             "2.0 joined",
             "result None",
             "end 2.0",
