@@ -593,6 +593,21 @@ fn a_timeout_error_displays_as_timed_out() {
     assert_eq!(result.unwrap_err().to_string(), "timed out");
 }
 
+// Kills: src/runtime/error.rs: replace match guard message.is_empty() with true in <impl fmt::Display for Error>::fmt
+// (the guard of the Cancelled arm)
+#[test]
+fn a_cancellation_displays_its_message_if_it_has_one() {
+    assert_eq!(Error::cancelled(None).to_string(), "cancelled");
+    assert_eq!(Error::cancelled(Some("bye")).to_string(), "cancelled: bye");
+    let trace = go(|| {
+        let worker = spawn_named("worker", || sleep(10.0));
+        sleep(1.0)?;
+        worker.cancel_with("enough");
+        Ok(worker.join().unwrap_err().to_string())
+    });
+    assert_eq!(trace, ["result cancelled: enough", "end 1.0"]);
+}
+
 // Kills: src/runtime/error.rs: replace != with == in <impl fmt::Display for Error>::fmt
 #[test]
 fn a_group_error_displays_how_many_sub_exceptions_it_holds() {
@@ -616,6 +631,38 @@ fn a_group_error_displays_how_many_sub_exceptions_it_holds() {
 // ---------------------------------------------------------------------------
 // src/runtime/task.rs
 // ---------------------------------------------------------------------------
+
+// Kills: src/runtime/task.rs: replace Task<T>::uncancel -> u32 with 0
+#[test]
+fn uncancel_withdraws_one_request_and_returns_how_many_remain() {
+    let trace = go(|| {
+        let worker = spawn_named("worker", || {
+            let first = sleep(10.0);
+            log(format!("worker: {}, cancelling={}", outcome(&first), me().cancelling()));
+            sleep(1.0)
+        });
+        sleep(1.0)?;
+        worker.cancel();
+        worker.cancel();
+        log(format!("cancelling={}", worker.cancelling()));
+        log(format!("uncancel -> {}", worker.uncancel()));
+        log(format!("uncancel -> {}", worker.uncancel()));
+        log(format!("uncancel -> {}", worker.uncancel()));
+        worker.join()
+    });
+    assert_eq!(
+        trace,
+        [
+            "1.0 cancelling=2",
+            "1.0 uncancel -> 1",
+            "1.0 uncancel -> 0",
+            "1.0 uncancel -> 0",
+            "1.0 worker: CancelledError(), cancelling=0",
+            "result None",
+            "end 2.0",
+        ]
+    );
+}
 
 // Kills: src/runtime/task.rs: replace TaskRef::is_done -> bool with true
 #[test]
