@@ -423,6 +423,32 @@ fn shutdown_hands_every_cancellation_request_to_a_task_that_several_tasks_join()
 }
 
 // ---------------------------------------------------------------------------
+// src/runtime/timers.rs
+// ---------------------------------------------------------------------------
+
+// Kills: src/runtime/timers.rs: replace Timers<A>::len -> usize with 0
+#[test]
+fn the_end_of_a_run_drops_its_pending_timers_while_a_loop_handle_is_kept() {
+    // The teardown must see the queued timer; a handle from
+    // `EventLoop::running()` keeps the loop's record alive after the run.
+    let drops = Drops::default();
+    let kept: Rc<RefCell<Option<EventLoop>>> = Rc::new(RefCell::new(None));
+    let trace = {
+        let (drops, kept) = (drops.clone(), kept.clone());
+        go(move || {
+            let sentinel = drops.sentinel("timer's closure");
+            runtime::call_later(secs(100.0), move || drop(sentinel))?;
+            *kept.borrow_mut() = Some(EventLoop::running()?);
+            Ok(())
+        })
+    };
+    assert_eq!(trace, ["result None", "end 0.0"]);
+    assert_eq!(drops.all(), ["timer's closure"], "dropped by the end of the run");
+    drop(kept);
+    assert_eq!(drops.all(), ["timer's closure"]);
+}
+
+// ---------------------------------------------------------------------------
 // src/runtime/clock.rs
 // ---------------------------------------------------------------------------
 
