@@ -557,25 +557,24 @@ fn shutdown_cancels_a_wait_cycle_through_a_gather_without_a_deadlock() {
 #[test]
 fn a_task_group_debug_prints_its_task_and_error_counts() {
     let trace = go(|| {
-        runtime::task_group(|tg| {
+        let grouped = runtime::task_group(|tg| {
             print(format!("{tg:?}"));
             tg.spawn(|| sleep(1.0))?;
             tg.spawn(|| -> Result<(), Error> { Err(boom("a")) })?;
             print(format!("{tg:?}"));
-            sleep(0.5)?;
-            Ok(())
-        })
-        .map_err(|e| {
-            print(format!("group: {}", ex(&e)));
-            e
-        })
-        .or(Ok(()))
+            let slept = sleep(0.5);
+            print(format!("{tg:?}"));
+            slept
+        });
+        print(format!("group: {}", outcome(&grouped)));
+        Ok(())
     });
     assert_eq!(
         trace,
         [
             "TaskGroup { tasks: 0, errors: 0, aborting: false }",
             "TaskGroup { tasks: 2, errors: 0, aborting: false }",
+            "TaskGroup { tasks: 1, errors: 1, aborting: true }",
             "group: ExceptionGroup[Boom(a)]",
             "result None",
             "end 0.0",
