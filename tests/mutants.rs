@@ -18,8 +18,8 @@ use gencoro::runtime::{
     self, Builder, Clock, Error, ErrorKind, EventLoop, LoopHandle, ReturnWhen, Task,
 };
 use gencoro::{
-    CloseError, Generator, GeneratorBuilder, GeneratorExit, SendError, State, Step, YieldFromError,
-    Yielder,
+    CloseError, Generator, GeneratorBuilder, GeneratorExit, SendError, State, Step, ThrowError,
+    YieldFromError, Yielder,
 };
 
 // ---------------------------------------------------------------------------
@@ -68,6 +68,16 @@ fn yield_from_errors_debug_print_their_kind_and_whether_they_hold_a_value() {
     assert_eq!(sub.state(), State::Suspended);
     assert_eq!(format!("{:?}", YieldFromError::Finished(None::<u32>)), "Finished(None)");
     assert_eq!(format!("{:?}", YieldFromError::Running(Some(3u32))), "Running(Some(..))");
+}
+
+// Kills: src/generator/error.rs: replace <impl fmt::Debug for ThrowError<E>>::fmt -> fmt::Result with Ok(Default::default())
+#[test]
+fn throw_errors_debug_print_their_kind_without_the_error() {
+    let g: Generator<u32, Result<(), String>, Result<(), String>> = Generator::new(|_| Ok(()));
+    assert_eq!(g.start(), Ok(Step::Returned(Ok(()))));
+    let closed = g.throw("late".to_owned()).unwrap_err();
+    assert_eq!(format!("{closed:?}"), "Closed(..)");
+    assert_eq!(format!("{:?}", ThrowError::Running(0u8)), "Running(..)");
 }
 
 /// Panics when dropped.
@@ -257,6 +267,52 @@ fn an_event_loop_uses_the_clock_it_was_built_with() {
     event_loop.run_until_complete(|| runtime::sleep(secs(2.0))).expect("main sleeps");
     assert_eq!(event_loop.clock().now(), secs(2.0));
     assert_eq!(clock.now(), secs(2.0));
+}
+
+// Kills: src/runtime/mod.rs: replace <impl fmt::Debug for LoopHandle>::fmt -> fmt::Result with Ok(Default::default())
+#[test]
+fn a_loop_handle_debug_prints_the_work_in_flight() {
+    let (result, _, _) = run_virtual(|| {
+        let handle = LoopHandle::current()?;
+        let idle = format!("{handle:?}");
+        let guard = handle.in_flight();
+        let busy = format!("{handle:?}");
+        drop(guard);
+        Ok((idle, busy))
+    });
+    let (idle, busy) = result.expect("main returns");
+    assert_eq!(idle, "LoopHandle { in_flight: 0 }");
+    assert_eq!(busy, "LoopHandle { in_flight: 1 }");
+}
+
+// Kills: src/runtime/mod.rs: delete ! in cancel_pending
+#[test]
+fn shutdown_reports_tasks_that_fail_while_cancelled_but_not_those_cancelled() {
+    const NAME: &str = "shutdown_reports_tasks_that_fail_while_cancelled_but_not_those_cancelled";
+    if is_child(NAME) {
+        let trace = go(|| {
+            spawn_named("fails", || -> Result<(), Error> {
+                let _ = sleep(10.0);
+                Err(boom("failed while cancelled"))
+            });
+            spawn_named("cancelled", || sleep(10.0));
+            sleep(0.0)?;
+            Ok(())
+        });
+        assert_eq!(trace, ["result None", "end 0.0"]);
+        return;
+    }
+    // The report goes to stderr: the scenario runs in a child process.
+    let (ok, _, stderr) = run_in_child(NAME);
+    assert!(ok, "the child failed; stderr:\n{stderr}");
+    let reports: Vec<&str> =
+        stderr.lines().filter(|l| l.starts_with("gencoro: unhandled exception")).collect();
+    assert_eq!(
+        reports,
+        [
+            "gencoro: unhandled exception during run() shutdown in task 'fails': failed while cancelled"
+        ]
+    );
 }
 
 // Kills: src/runtime/mod.rs: replace <impl fmt::Debug for CallHandle>::fmt -> fmt::Result with Ok(Default::default())
