@@ -675,7 +675,8 @@ fn a_timeout_error_displays_as_timed_out() {
 }
 
 // Kills: src/runtime/error.rs: replace match guard message.is_empty() with true in <impl fmt::Display for Error>::fmt
-// (the guard of the Cancelled arm)
+// (the guard of the Cancelled arm; also "with false")
+// Kills: src/runtime/error.rs: delete match arm ErrorKind::Cancelled in <impl fmt::Display for Error>::fmt
 #[test]
 fn a_cancellation_displays_its_message_if_it_has_one() {
     assert_eq!(Error::cancelled(None).to_string(), "cancelled");
@@ -687,6 +688,17 @@ fn a_cancellation_displays_its_message_if_it_has_one() {
         Ok(worker.join().unwrap_err().to_string())
     });
     assert_eq!(trace, ["result cancelled: enough", "end 1.0"]);
+}
+
+// Kills: src/runtime/error.rs: replace <impl std::error::Error for Error>::source -> Option<&(dyn std::error::Error +'static)> with None
+#[test]
+fn a_failure_from_a_user_error_has_it_as_its_source() {
+    use std::error::Error as _;
+    let failed = Error::new(Boom("b".to_owned()));
+    let source = failed.source().expect("the user error is the source");
+    assert_eq!(source.to_string(), "b");
+    assert!(source.downcast_ref::<Boom>().is_some());
+    assert!(Error::cancelled(None).source().is_none());
 }
 
 // Kills: src/runtime/error.rs: replace != with == in <impl fmt::Display for Error>::fmt
