@@ -725,7 +725,37 @@ fn a_group_error_displays_how_many_sub_exceptions_it_holds() {
 // src/runtime/task.rs
 // ---------------------------------------------------------------------------
 
-// Kills: src/runtime/task.rs: replace Task<T>::uncancel -> u32 with 0
+// Kills: src/runtime/task.rs: replace <impl fmt::Debug for Task<T>>::fmt -> fmt::Result with Ok(Default::default())
+// Kills: src/runtime/task.rs: replace TaskRef::is_cancelled -> bool with true
+#[test]
+fn a_task_debug_prints_id_name_and_state_and_its_ref_knows_if_it_was_cancelled() {
+    let trace = go(|| {
+        let done = spawn_named("done", || Ok(()));
+        let cancelled = spawn_named("cancelled", || sleep(10.0));
+        let refs = [done.as_ref(), cancelled.as_ref()];
+        sleep(1.0)?;
+        cancelled.cancel();
+        sleep(1.0)?;
+        for (task, task_ref) in [done, cancelled].iter().zip(&refs) {
+            let debug = format!("{task:?}").replace(&task.id().to_string(), "<id>");
+            log(format!("{debug}: ref cancelled={}", task_ref.is_cancelled()));
+        }
+        log(format!("main: ref cancelled={}", me().is_cancelled()));
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            r#"2.0 Task { id: <id>, name: "done", state: Finished }: ref cancelled=false"#,
+            r#"2.0 Task { id: <id>, name: "cancelled", state: Cancelled }: ref cancelled=true"#,
+            "2.0 main: ref cancelled=false",
+            "result None",
+            "end 2.0",
+        ]
+    );
+}
+
+// Kills: src/runtime/task.rs: replace Task<T>::uncancel -> u32 with 0 (and "with 1")
 #[test]
 fn uncancel_withdraws_one_request_and_returns_how_many_remain() {
     let trace = go(|| {
