@@ -80,6 +80,15 @@ fn throw_errors_debug_print_their_kind_without_the_error() {
     assert_eq!(format!("{:?}", ThrowError::Running(0u8)), "Running(..)");
 }
 
+// Kills: src/generator/yielder.rs: replace <impl fmt::Debug for Yielder<Y, S>>::fmt -> fmt::Result with Ok(Default::default())
+#[test]
+fn a_yielder_debug_prints_its_type() {
+    let g: Generator<String> = Generator::new(|co| {
+        co.yield_(format!("{co:?}"));
+    });
+    assert_eq!(g.start(), Ok(Step::Yielded("Yielder { .. }".to_owned())));
+}
+
 /// Panics when dropped.
 struct PanicsOnDrop(&'static str);
 
@@ -267,6 +276,32 @@ fn an_event_loop_uses_the_clock_it_was_built_with() {
     event_loop.run_until_complete(|| runtime::sleep(secs(2.0))).expect("main sleeps");
     assert_eq!(event_loop.clock().now(), secs(2.0));
     assert_eq!(clock.now(), secs(2.0));
+}
+
+// Kills: src/runtime/mod.rs: replace && with || in <impl Drop for EventLoop>::drop
+#[test]
+fn dropping_a_borrowed_loop_handle_between_runs_leaves_the_loop_open() {
+    let event_loop = Builder::new().clock(Clock::virtual_time()).build();
+    let kept: Rc<RefCell<Option<(EventLoop, Task<&str>)>>> = Rc::new(RefCell::new(None));
+    {
+        let kept = kept.clone();
+        event_loop
+            .run_until_complete(move || {
+                let worker = spawn_named("worker", || {
+                    sleep(5.0)?;
+                    Ok("worker's value")
+                });
+                *kept.borrow_mut() = Some((EventLoop::running()?, worker));
+                Ok(())
+            })
+            .expect("the first run");
+    }
+    let (borrowed, worker) = kept.borrow_mut().take().expect("kept by the first run");
+    drop(borrowed);
+    assert!(!event_loop.is_closed());
+    let joined = event_loop.run_until_complete(move || worker.join()).expect("the second run");
+    assert_eq!(joined, "worker's value");
+    assert_eq!(event_loop.clock().now(), secs(5.0));
 }
 
 // Kills: src/runtime/mod.rs: replace <impl fmt::Debug for LoopHandle>::fmt -> fmt::Result with Ok(Default::default())
@@ -502,6 +537,43 @@ fn the_end_of_a_run_drops_its_pending_timers_while_a_loop_handle_is_kept() {
     assert_eq!(drops.all(), ["timer's closure"], "dropped by the end of the run");
     drop(kept);
     assert_eq!(drops.all(), ["timer's closure"]);
+}
+
+// Kills: src/runtime/cancel.rs: delete ! in BatchState::hand_down
+#[test]
+fn shutdown_delivers_the_repeated_cancellation_of_a_joining_task_through_the_task_it_joins() {
+    // `a` and `b` join `c`, which joins `d`, which sleeps; main returns.
+    // Python's shutdown cancels a, b, c and d in turn: each request to `c`
+    // goes on to `d` (`d.cancel()` returns True), so `c` is never marked
+    // to cancel itself and its join returns `d`'s value, while `d`, whose
+    // sleep is already cancelled, is (and takes all four as one).
+    let trace = go(|| {
+        let d = spawn_named("d", || {
+            let slept = sleep(10.0);
+            log(format!("d: sleep -> {}, cancelling={}", outcome(&slept), me().cancelling()));
+            Ok("d's value")
+        });
+        let c = spawn_named("c", move || {
+            let joined = d.join();
+            log(format!("c: join d -> {}, cancelling={}", outcome(&joined), me().cancelling()));
+            joined
+        });
+        for name in ["a", "b"] {
+            let c = c.clone();
+            spawn_named(name, move || c.join().map(|_| ()));
+        }
+        sleep(0.0)?;
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 d: sleep -> CancelledError(), cancelling=4",
+            "0.0 c: join d -> d's value, cancelling=3",
+            "result None",
+            "end 0.0",
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------
