@@ -282,7 +282,8 @@ fn an_event_loop_uses_the_clock_it_was_built_with() {
 #[test]
 fn dropping_a_borrowed_loop_handle_between_runs_leaves_the_loop_open() {
     let event_loop = Builder::new().clock(Clock::virtual_time()).build();
-    let kept: Rc<RefCell<Option<(EventLoop, Task<&str>)>>> = Rc::new(RefCell::new(None));
+    type Kept = Option<(EventLoop, Task<&'static str>)>;
+    let kept: Rc<RefCell<Kept>> = Rc::new(RefCell::new(None));
     {
         let kept = kept.clone();
         event_loop
