@@ -514,6 +514,27 @@ fn shutdown_hands_every_cancellation_request_to_a_task_that_several_tasks_join()
     );
 }
 
+// Kills: src/runtime/core.rs: replace drop_each with ()
+#[test]
+fn a_panicking_destructor_of_a_pending_timer_does_not_escape_the_end_of_the_run() {
+    // The loop drops what is still queued when the run ends, each item on
+    // its own: a panic in one is reported (on stderr) and the rest are
+    // still dropped.
+    let drops = Drops::default();
+    let (result, _, _) = {
+        let drops = drops.clone();
+        run_virtual(move || {
+            let panics = PanicsOnDrop("a timer's closure panicked when dropped");
+            runtime::call_later(secs(100.0), move || drop(panics))?;
+            let sentinel = drops.sentinel("the other timer's closure");
+            runtime::call_later(secs(100.0), move || drop(sentinel))?;
+            Ok(())
+        })
+    };
+    assert!(result.is_ok());
+    assert_eq!(drops.all(), ["the other timer's closure"]);
+}
+
 // ---------------------------------------------------------------------------
 // src/runtime/timers.rs
 // ---------------------------------------------------------------------------
@@ -772,6 +793,16 @@ fn a_failure_from_a_user_error_has_it_as_its_source() {
     assert_eq!(source.to_string(), "b");
     assert!(source.downcast_ref::<Boom>().is_some());
     assert!(Error::cancelled(None).source().is_none());
+}
+
+// Kills: src/runtime/error.rs: delete match arm ErrorKind::Panicked in <impl fmt::Display for Error>::fmt
+#[test]
+fn a_panicked_task_displays_as_task_panicked() {
+    let (result, _, _) = run_virtual(|| {
+        let task = runtime::spawn(|| -> Result<(), Error> { panic!("oops") });
+        Ok(task.join().unwrap_err().to_string())
+    });
+    assert_eq!(result.expect("main returns"), "task panicked: oops");
 }
 
 // Kills: src/runtime/error.rs: replace != with == in <impl fmt::Display for Error>::fmt
