@@ -659,6 +659,32 @@ fn shield_of_a_task_cancelled_with_a_message_raises_a_bare_cancellation() {
 // src/runtime/future.rs
 // ---------------------------------------------------------------------------
 
+// Kills: src/runtime/future.rs: delete match arm (Some(e), FutState::Cancelled) in FutureCell::finish
+#[test]
+fn a_task_cancelled_after_its_shield_was_raises_the_shields_cancellation() {
+    // The shield's outer future is cancelled (its inner task was), which
+    // queues the waiter's wake-up; a done callback that runs before that
+    // wake-up then cancels the waiter with a message. As in Python (the
+    // wake-up raises the future's CancelledError, which `_must_cancel`
+    // keeps), the waiter sees the shield's cancellation, without the message.
+    let trace = go(|| {
+        let inner = spawn_named("inner", || sleep(10.0));
+        let waiter = {
+            let inner = inner.clone();
+            spawn_named("waiter", move || Ok(outcome(&runtime::shield(&inner))))
+        };
+        sleep(1.0)?;
+        let target = waiter.clone();
+        inner.add_done_callback(move |_| {
+            target.cancel_with("waiter's message");
+        })?;
+        inner.cancel();
+        log(format!("waiter saw: {}", waiter.join()?));
+        Ok(())
+    });
+    assert_eq!(trace, ["1.0 waiter saw: CancelledError()", "result None", "end 1.0"]);
+}
+
 // Kills: src/runtime/future.rs: replace match guard !self.is_done() with false in <impl Awaitable for FutureCell>::cancel_edges
 // Kills: src/runtime/future.rs: delete ! in <impl Awaitable for FutureCell>::cancel_edges
 #[test]
@@ -830,7 +856,7 @@ fn a_group_error_displays_how_many_sub_exceptions_it_holds() {
 // ---------------------------------------------------------------------------
 
 // Kills: src/runtime/task.rs: replace <impl fmt::Debug for Task<T>>::fmt -> fmt::Result with Ok(Default::default())
-// Kills: src/runtime/task.rs: replace TaskRef::is_cancelled -> bool with true
+// Kills: src/runtime/task.rs: replace TaskRef::is_cancelled -> bool with true (and "with false")
 #[test]
 fn a_task_debug_prints_id_name_and_state_and_its_ref_knows_if_it_was_cancelled() {
     let trace = go(|| {
@@ -855,6 +881,38 @@ fn a_task_debug_prints_id_name_and_state_and_its_ref_knows_if_it_was_cancelled()
             "2.0 main: ref cancelled=false",
             "result None",
             "end 2.0",
+        ]
+    );
+}
+
+// Kills: src/runtime/task.rs: replace TaskRef::waiting_on -> String with String::new()
+#[test]
+fn a_task_ref_says_what_its_task_waits_on() {
+    let trace = go(|| {
+        let sleeper = spawn_named("sleeper", || sleep(5.0));
+        let joiner = {
+            let sleeper = sleeper.clone();
+            spawn_named("joiner", move || sleeper.join())
+        };
+        let refs = [sleeper.as_ref(), joiner.as_ref()];
+        for r in &refs {
+            log(format!("{}: {}", r.name(), r.waiting_on()));
+        }
+        sleep(1.0)?;
+        for r in &refs {
+            log(format!("{}: {}", r.name(), r.waiting_on()));
+        }
+        joiner.join()
+    });
+    assert_eq!(
+        trace,
+        [
+            "0.0 sleeper: nothing (it is ready to run)",
+            "0.0 joiner: nothing (it is ready to run)",
+            "1.0 sleeper: a sleep",
+            "1.0 joiner: task 'sleeper'",
+            "result None",
+            "end 5.0",
         ]
     );
 }
