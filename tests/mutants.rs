@@ -425,6 +425,7 @@ thread_local! {
 }
 
 // Kills: src/runtime/core.rs: replace Core::wait_for_outside_work -> bool with false
+// Kills: src/runtime/core.rs: replace Remote::begin_work with ()
 #[test]
 fn with_nothing_ready_and_no_timer_the_loop_blocks_for_work_in_flight() {
     // The worker posts its callback well after the loop has run out of
@@ -467,6 +468,27 @@ fn with_nothing_ready_and_no_timer_the_loop_blocks_for_work_in_flight() {
             "end 0.0",
         ]
     );
+}
+
+// Kills: src/runtime/core.rs: replace drop_each with ()
+#[test]
+fn a_panicking_destructor_of_a_pending_timer_does_not_escape_the_end_of_the_run() {
+    // The loop drops what is still queued when the run ends, each item on
+    // its own: a panic in one is reported (on stderr) and the rest are
+    // still dropped.
+    let drops = Drops::default();
+    let (result, _, _) = {
+        let drops = drops.clone();
+        run_virtual(move || {
+            let panics = PanicsOnDrop("a timer's closure panicked when dropped");
+            runtime::call_later(secs(100.0), move || drop(panics))?;
+            let sentinel = drops.sentinel("the other timer's closure");
+            runtime::call_later(secs(100.0), move || drop(sentinel))?;
+            Ok(())
+        })
+    };
+    assert!(result.is_ok());
+    assert_eq!(drops.all(), ["the other timer's closure"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -514,53 +536,6 @@ fn shutdown_hands_every_cancellation_request_to_a_task_that_several_tasks_join()
     );
 }
 
-// Kills: src/runtime/core.rs: replace drop_each with ()
-#[test]
-fn a_panicking_destructor_of_a_pending_timer_does_not_escape_the_end_of_the_run() {
-    // The loop drops what is still queued when the run ends, each item on
-    // its own: a panic in one is reported (on stderr) and the rest are
-    // still dropped.
-    let drops = Drops::default();
-    let (result, _, _) = {
-        let drops = drops.clone();
-        run_virtual(move || {
-            let panics = PanicsOnDrop("a timer's closure panicked when dropped");
-            runtime::call_later(secs(100.0), move || drop(panics))?;
-            let sentinel = drops.sentinel("the other timer's closure");
-            runtime::call_later(secs(100.0), move || drop(sentinel))?;
-            Ok(())
-        })
-    };
-    assert!(result.is_ok());
-    assert_eq!(drops.all(), ["the other timer's closure"]);
-}
-
-// ---------------------------------------------------------------------------
-// src/runtime/timers.rs
-// ---------------------------------------------------------------------------
-
-// Kills: src/runtime/timers.rs: replace Timers<A>::len -> usize with 0
-#[test]
-fn the_end_of_a_run_drops_its_pending_timers_while_a_loop_handle_is_kept() {
-    // The teardown must see the queued timer; a handle from
-    // `EventLoop::running()` keeps the loop's record alive after the run.
-    let drops = Drops::default();
-    let kept: Rc<RefCell<Option<EventLoop>>> = Rc::new(RefCell::new(None));
-    let trace = {
-        let (drops, kept) = (drops.clone(), kept.clone());
-        go(move || {
-            let sentinel = drops.sentinel("timer's closure");
-            runtime::call_later(secs(100.0), move || drop(sentinel))?;
-            *kept.borrow_mut() = Some(EventLoop::running()?);
-            Ok(())
-        })
-    };
-    assert_eq!(trace, ["result None", "end 0.0"]);
-    assert_eq!(drops.all(), ["timer's closure"], "dropped by the end of the run");
-    drop(kept);
-    assert_eq!(drops.all(), ["timer's closure"]);
-}
-
 // Kills: src/runtime/cancel.rs: delete ! in BatchState::hand_down
 #[test]
 fn shutdown_delivers_the_repeated_cancellation_of_a_joining_task_through_the_task_it_joins() {
@@ -596,6 +571,32 @@ fn shutdown_delivers_the_repeated_cancellation_of_a_joining_task_through_the_tas
             "end 0.0",
         ]
     );
+}
+
+// ---------------------------------------------------------------------------
+// src/runtime/timers.rs
+// ---------------------------------------------------------------------------
+
+// Kills: src/runtime/timers.rs: replace Timers<A>::len -> usize with 0
+#[test]
+fn the_end_of_a_run_drops_its_pending_timers_while_a_loop_handle_is_kept() {
+    // The teardown must see the queued timer; a handle from
+    // `EventLoop::running()` keeps the loop's record alive after the run.
+    let drops = Drops::default();
+    let kept: Rc<RefCell<Option<EventLoop>>> = Rc::new(RefCell::new(None));
+    let trace = {
+        let (drops, kept) = (drops.clone(), kept.clone());
+        go(move || {
+            let sentinel = drops.sentinel("timer's closure");
+            runtime::call_later(secs(100.0), move || drop(sentinel))?;
+            *kept.borrow_mut() = Some(EventLoop::running()?);
+            Ok(())
+        })
+    };
+    assert_eq!(trace, ["result None", "end 0.0"]);
+    assert_eq!(drops.all(), ["timer's closure"], "dropped by the end of the run");
+    drop(kept);
+    assert_eq!(drops.all(), ["timer's closure"]);
 }
 
 // ---------------------------------------------------------------------------
@@ -763,6 +764,7 @@ fn a_task_group_debug_prints_its_task_and_error_counts() {
 // ---------------------------------------------------------------------------
 
 // Kills: src/runtime/error.rs: replace <impl fmt::Debug for Error>::fmt -> fmt::Result with Ok(Default::default())
+// Kills: src/runtime/error.rs: delete ! in <impl fmt::Debug for Error>::fmt
 #[test]
 fn an_error_debug_prints_its_kind_message_and_sub_errors() {
     assert_eq!(
@@ -949,7 +951,7 @@ fn uncancel_withdraws_one_request_and_returns_how_many_remain() {
     );
 }
 
-// Kills: src/runtime/task.rs: replace TaskRef::is_done -> bool with true
+// Kills: src/runtime/task.rs: replace TaskRef::is_done -> bool with true (and "with false")
 #[test]
 fn a_task_ref_is_done_only_once_its_task_is() {
     let trace = go(|| {
