@@ -825,16 +825,21 @@ fn a_failure_from_a_user_error_has_it_as_its_source() {
 }
 
 // Kills: src/runtime/error.rs: delete match arm ErrorKind::Panicked in <impl fmt::Display for Error>::fmt
+// Kills: src/runtime/error.rs: replace Error::is_panic -> bool with true
 #[test]
 fn a_panicked_task_displays_as_task_panicked() {
     let (result, _, _) = run_virtual(|| {
         let task = runtime::spawn(|| -> Result<(), Error> { panic!("oops") });
-        Ok(task.join().unwrap_err().to_string())
+        let e = task.join().unwrap_err();
+        Ok((e.to_string(), e.is_panic()))
     });
-    assert_eq!(result.expect("main returns"), "task panicked: oops");
+    assert_eq!(result.expect("main returns"), ("task panicked: oops".to_owned(), true));
+    assert!(!Error::cancelled(None).is_panic());
+    assert!(!Error::new(Boom("b".to_owned())).is_panic());
 }
 
 // Kills: src/runtime/error.rs: replace != with == in <impl fmt::Display for Error>::fmt
+// Kills: src/runtime/error.rs: delete match arm ErrorKind::Group in <impl fmt::Display for Error>::fmt
 #[test]
 fn a_group_error_displays_how_many_sub_exceptions_it_holds() {
     for failing in [1, 2] {
