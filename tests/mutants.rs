@@ -347,7 +347,7 @@ fn shutdown_reports_tasks_that_fail_while_cancelled_but_not_those_cancelled() {
     assert_eq!(
         reports,
         [
-            "gencoro: unhandled exception during run() shutdown in task 'fails': failed while cancelled"
+            "gencoro: unhandled exception during run() shutdown (task 'fails'): failed while cancelled"
         ]
     );
 }
@@ -750,9 +750,9 @@ fn a_task_group_debug_prints_its_task_and_error_counts() {
     assert_eq!(
         trace,
         [
-            "TaskGroup { tasks: 0, errors: 0, aborting: false }",
-            "TaskGroup { tasks: 2, errors: 0, aborting: false }",
-            "TaskGroup { tasks: 1, errors: 1, aborting: true }",
+            "TaskGroup { tasks: 0, errors: 0, aborting: false, finished: false }",
+            "TaskGroup { tasks: 2, errors: 0, aborting: false, finished: false }",
+            "TaskGroup { tasks: 1, errors: 1, aborting: true, finished: false }",
             "group: ExceptionGroup[Boom(a)]",
             "result None",
             "end 0.0",
