@@ -383,22 +383,25 @@ thread_local! {
     static ENTERED_PANICKING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Resumes a coroutine from code that is panicking, marking the coroutine's
-/// run as entered so until it yields or returns.
-#[cold]
-#[inline(never)]
-fn resume_entered_panicking<Y, S, R>(
-    co: &mut Co<Y, S, R>,
-    input: Input<S>,
-) -> CoroutineResult<Y, R> {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let _ = ENTERED_PANICKING.try_with(|e| e.set(self.0));
-        }
+/// Marks the coroutine about to be resumed as entered by code that is
+/// panicking, until the resume returns (or unwinds). Kept out of the resume
+/// path itself: the switch must stay a single inlined call, since every
+/// call level across it costs a mispredicted return.
+struct EnteredPanicking(bool);
+
+impl EnteredPanicking {
+    #[cold]
+    #[inline(never)]
+    fn enter() -> EnteredPanicking {
+        EnteredPanicking(ENTERED_PANICKING.try_with(|e| e.replace(true)).unwrap_or(false))
     }
-    let _restore = Restore(ENTERED_PANICKING.try_with(|e| e.replace(true)).unwrap_or(false));
-    co.resume(input)
+}
+
+impl Drop for EnteredPanicking {
+    #[cold]
+    fn drop(&mut self) {
+        let _ = ENTERED_PANICKING.try_with(|e| e.set(self.0));
+    }
 }
 
 /// Whether code running now is unwinding from a panic of its own, as far as
@@ -729,8 +732,9 @@ impl<Y, S, R> Generator<Y, S, R> {
         let Slot::Started(co) = (unsafe { &mut *self.co.get() }) else {
             unreachable!("a started generator owns its coroutine")
         };
-        let result =
-            if entered_panicking { resume_entered_panicking(co, input) } else { co.resume(input) };
+        let entered = if entered_panicking { Some(EnteredPanicking::enter()) } else { None };
+        let result = co.resume(input);
+        drop(entered);
         std::mem::forget(on_panic);
         match result {
             CoroutineResult::Yield(y) => {
