@@ -608,21 +608,22 @@ impl<Y, S, R> Generator<Y, S, R> {
     where
         S: Default,
     {
+        self.resume_with(S::default)
+    }
+
+    /// Python's `next(g)` with `value` making what a suspended generator is
+    /// resumed with. `value` is user code (a `Default` impl), which may
+    /// reach this generator: it runs first, and the state is checked again
+    /// through `send`.
+    #[inline]
+    fn resume_with(&self, value: impl FnOnce() -> S) -> Result<Step<Y, R>, ResumeError> {
         match self.state.get() {
             State::Created => self.start_created().map_err(ResumeError::NoStack),
-            State::Suspended => {
-                // `S::default()` is user code and may reach this generator
-                // (close it, resume it): make the value first, then check
-                // the state again through `send`.
-                let value = S::default();
-                self.send(value).map_err(|e| match e {
-                    SendError::Running(_) => ResumeError::Running,
-                    SendError::Closed(_) => ResumeError::Closed,
-                    // A generator that has started never goes back to
-                    // `Created`.
-                    SendError::NotStarted(_) => ResumeError::Closed,
-                })
-            }
+            State::Suspended => self.send(value()).map_err(|e| match e {
+                SendError::Running(_) => ResumeError::Running,
+                // A generator that has started never goes back to `Created`.
+                SendError::Closed(_) | SendError::NotStarted(_) => ResumeError::Closed,
+            }),
             State::Running => Err(ResumeError::Running),
             State::Closed => Err(ResumeError::Closed),
         }
@@ -922,19 +923,7 @@ impl<Y, T: Default, E, U> Generator<Y, Result<T, E>, Result<U, E>> {
     ///
     /// As [`resume`](Self::resume).
     pub fn resume_ok(&self) -> Result<Step<Y, Result<U, E>>, ResumeError> {
-        match self.state.get() {
-            State::Created => self.start_created().map_err(ResumeError::NoStack),
-            State::Suspended => {
-                // `T::default()` is user code: make it before checking again.
-                let value = Ok(T::default());
-                self.send(value).map_err(|e| match e {
-                    SendError::Running(_) => ResumeError::Running,
-                    SendError::Closed(_) | SendError::NotStarted(_) => ResumeError::Closed,
-                })
-            }
-            State::Running => Err(ResumeError::Running),
-            State::Closed => Err(ResumeError::Closed),
-        }
+        self.resume_with(|| Ok(T::default()))
     }
 }
 

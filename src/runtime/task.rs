@@ -1003,6 +1003,11 @@ impl<T: 'static> Task<T> {
     /// cloned out and stays in the task, so it can be read again. Python:
     /// `await task`, any number of times.
     ///
+    /// # Cancellation
+    ///
+    /// As [`join`](Self::join): cancelling the waiting task cancels this
+    /// task too, and the wait returns this task's outcome.
+    ///
     /// # Errors
     ///
     /// As [`join`](Self::join).
