@@ -412,6 +412,7 @@ impl Drop for EnteredPanicking {
 ///
 /// In those two cases a panic that really is in progress here cannot be
 /// told apart, and this says false.
+#[inline]
 pub(crate) fn unwinding() -> bool {
     std::thread::panicking()
         && !ENTERED_PANICKING.try_with(Cell::get).unwrap_or(false)

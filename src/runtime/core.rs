@@ -204,10 +204,13 @@ pub(crate) struct Core {
     /// Python: `loop._exception_handler`.
     exception_handler: Option<Handler>,
     pub(crate) clock: Clock,
+    /// Usable bytes of each task stack, rounded once here.
     pub(crate) stack_size: usize,
     ready: RefCell<VecDeque<Handle>>,
     timers: RefCell<Timers<TimerAction>>,
-    current: RefCell<Option<Rc<dyn TaskObj>>>,
+    /// The task whose step is running. A `Cell`: it is swapped, never
+    /// borrowed.
+    current: Cell<Option<Rc<dyn TaskObj>>>,
     registry: RefCell<Registry>,
     /// Timers cancelled but still queued. Python: `_timer_cancelled_count`.
     cancelled_timers: Cell<usize>,
@@ -292,10 +295,10 @@ impl Core {
             id: NEXT_LOOP_ID.fetch_add(1, AtomicOrdering::Relaxed),
             exception_handler,
             clock,
-            stack_size,
+            stack_size: crate::stack::usable_size(stack_size),
             ready: RefCell::new(ready),
             timers: RefCell::new(timers),
-            current: RefCell::new(None),
+            current: Cell::new(None),
             registry: RefCell::new(registry),
             cancelled_timers: Cell::new(0),
             next_callback_id: Cell::new(0),
@@ -375,7 +378,10 @@ impl Core {
     /// The task whose step is running. Python: `current_task()`.
     #[inline]
     pub(crate) fn current(&self) -> Option<Rc<dyn TaskObj>> {
-        self.current.borrow().clone()
+        let current = self.current.take();
+        let copy = current.clone();
+        self.current.set(current);
+        copy
     }
 
     #[inline]
@@ -660,6 +666,7 @@ impl Core {
         self.receive_posted();
     }
 
+    #[inline(always)]
     fn run_handle(&self, handle: Handle) {
         match handle {
             Handle::Step(task) => task.step(self, Wake::Go),

@@ -118,6 +118,13 @@ impl Callbacks {
         Some(self.rest.remove(index))
     }
 
+    /// Empties the list: the first callback and the later ones, in
+    /// registration order.
+    #[inline]
+    fn take(&mut self) -> (Option<Callback>, Vec<Callback>) {
+        (self.first.take(), std::mem::take(&mut self.rest))
+    }
+
     /// Empties the list, in registration order.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = Callback> + use<> {
         self.first.take().into_iter().chain(std::mem::take(&mut self.rest))
@@ -159,12 +166,13 @@ pub(crate) struct Header {
     cancel_in_progress: Cell<bool>,
     /// Its failure has been read. Python: `not fut._log_traceback`.
     retrieved: Cell<bool>,
-    waiter: RefCell<Option<Waiter>>,
+    waiter: Cell<Option<Waiter>>,
     /// Bumped at every suspension. 64 bits: it cannot wrap around in the
     /// life of a program, so a stale wake-up never matches again.
     token: Cell<u64>,
-    /// `Some(token)` while the task's sleep timer is pending.
-    sleep: Cell<Option<u64>>,
+    /// The token of the suspension whose sleep timer is pending, or
+    /// [`NO_SLEEP`]. (Tokens start at 1: the first suspension's.)
+    sleep: Cell<u64>,
     callbacks: RefCell<Callbacks>,
     yielder: Cell<Option<RawYielder<Suspend, Wake>>>,
     slot: Cell<usize>,
@@ -180,7 +188,39 @@ struct Cold {
     cancel_msg: Option<String>,
 }
 
+/// [`Header::sleep`] when no sleep timer is pending.
+const NO_SLEEP: u64 = 0;
+
 static NEXT_TASK_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Task ids are handed to threads in blocks of this many, so making a task
+/// costs no atomic operation: ids stay unique in the process, and increase
+/// in creation order on each thread.
+const TASK_ID_BLOCK: u64 = 1 << 16;
+
+thread_local! {
+    /// The next id this thread hands out, and the end of its block.
+    static TASK_IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// A process-wide unique task id.
+#[inline]
+fn next_task_id() -> u64 {
+    TASK_IDS
+        .try_with(|ids| {
+            let (next, end) = ids.get();
+            let (next, end) = if next < end {
+                (next, end)
+            } else {
+                let start = NEXT_TASK_ID.fetch_add(TASK_ID_BLOCK, Ordering::Relaxed);
+                (start, start + TASK_ID_BLOCK)
+            };
+            ids.set((next + 1, end));
+            next
+        })
+        // While the thread's locals are being destroyed: one id of its own.
+        .unwrap_or_else(|_| NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed))
+}
 
 thread_local! {
     /// The yielder of the task whose step is running: set by the step right
@@ -265,7 +305,7 @@ impl Header {
     #[inline(always)]
     fn new(core: &Rc<Core>, name: Option<String>, plain_future: bool) -> Header {
         Header {
-            id: NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed),
+            id: next_task_id(),
             core: Rc::downgrade(core),
             cold: RefCell::new(
                 name.map(|name| Box::new(Cold { name: Some(name), cancel_msg: None })),
@@ -275,9 +315,9 @@ impl Header {
             cancels_requested: Cell::new(0),
             cancel_in_progress: Cell::new(false),
             retrieved: Cell::new(false),
-            waiter: RefCell::new(None),
+            waiter: Cell::new(None),
             token: Cell::new(0),
-            sleep: Cell::new(None),
+            sleep: Cell::new(NO_SLEEP),
             callbacks: RefCell::new(Callbacks::default()),
             yielder: Cell::new(None),
             slot: Cell::new(usize::MAX),
@@ -320,18 +360,20 @@ impl Header {
     }
 
     pub(crate) fn start_sleep(&self, token: u64) {
-        self.sleep.set(Some(token));
+        debug_assert_ne!(token, NO_SLEEP, "tokens start at 1");
+        self.sleep.set(token);
     }
 
+    #[inline]
     pub(crate) fn sleep_pending(&self, token: u64) -> bool {
-        self.sleep.get() == Some(token)
+        self.sleep.get() == token
     }
 
     /// The sleep timer fired: true if the sleep was still pending.
     pub(crate) fn finish_sleep(&self, token: u64) -> bool {
         let pending = self.sleep_pending(token);
         if pending {
-            self.sleep.set(None);
+            self.sleep.set(NO_SLEEP);
         }
         pending
     }
@@ -359,7 +401,11 @@ impl Header {
 
     /// What the task waits on now, if it is suspended on something.
     pub(crate) fn waiter(&self) -> Option<Waiter> {
-        self.waiter.borrow().clone()
+        // Taken out and put back: a `Cell` is never borrowed.
+        let waiter = self.waiter.take();
+        let copy = waiter.clone();
+        self.waiter.set(waiter);
+        copy
     }
 
     /// The tasks a cancellation of this task would go on to.
@@ -430,13 +476,13 @@ impl Header {
         msg: Option<&str>,
     ) -> bool {
         match self.sleep.get() {
-            Some(token) => {
-                self.sleep.set(None);
+            NO_SLEEP => false,
+            token => {
+                self.sleep.set(NO_SLEEP);
                 core.timer_cancelled();
                 core.push(Handle::Wakeup(task.clone(), token, Wake::Cancel(Error::cancelled(msg))));
                 true
             }
-            None => false,
         }
     }
 
@@ -445,7 +491,7 @@ impl Header {
     }
 
     pub(crate) fn waiting_on(&self) -> String {
-        match &*self.waiter.borrow() {
+        match self.waiter() {
             None => "nothing (it is ready to run)".to_owned(),
             Some(Waiter::Sleep) => "a sleep".to_owned(),
             Some(Waiter::Future(f)) => f.describe(),
@@ -637,9 +683,16 @@ impl<T: 'static> TaskCell<T> {
             }
             _ => Wake::Go,
         };
-        let callbacks = h.callbacks.borrow_mut().drain();
-        for cb in callbacks {
+        // Taken out whole before any runs: scheduling drops nothing, but
+        // the list must not stay borrowed while the loop is reached.
+        let (first, rest) = h.callbacks.borrow_mut().take();
+        if let Some(cb) = first {
             cb.schedule(core, &wake);
+        }
+        if !rest.is_empty() {
+            for cb in rest {
+                cb.schedule(core, &wake);
+            }
         }
     }
 
@@ -663,6 +716,40 @@ impl<T: 'static> TaskCell<T> {
 
     pub(crate) fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// The first step of a created task: start it, or close it unstarted
+    /// if the step delivers a cancellation. Runs inside the step's guard.
+    #[inline(never)]
+    fn first_step(&self, wake: Wake) -> Option<Step<Suspend, Result<T, Error>>> {
+        let h = &self.header;
+        match (self.generator.state(), wake) {
+            (State::Created, Wake::Go) => {
+                let step = match self.generator.start() {
+                    Ok(step) => Some(step),
+                    // The body never ran: the task fails, and its captures
+                    // are dropped with it.
+                    Err(ResumeError::NoStack(e)) => Some(Step::Returned(Err(Error::kind_msg(
+                        ErrorKind::NoStack,
+                        format!("cannot start task '{}': {e}", h.name()),
+                    )))),
+                    Err(_) => None,
+                };
+                // The body published its yielder when it started.
+                h.yielder.set(CURRENT_YIELDER.get());
+                step
+            }
+            // Cancelled before its first step: no body code runs; dropping
+            // its captures may still panic.
+            (State::Created, Wake::Cancel(e)) => {
+                match panic::catch_unwind(AssertUnwindSafe(|| self.generator.close())) {
+                    Ok(_) => Some(Step::Returned(Err(e))),
+                    Err(payload) => Some(Step::Returned(Err(Error::panicked(payload)))),
+                }
+            }
+            // Running or closed: it cannot be resumed.
+            (_, wake) => self.generator.send(wake).ok(),
+        }
     }
 
     /// Clones the value out, leaving it in place, or clones the failure.
@@ -706,38 +793,18 @@ impl<T: 'static> TaskObj for TaskCell<T> {
         }
         // Taken out before it is dropped: dropping it may drop the last
         // handle to another task, and with it user values.
-        let waited_on = h.waiter.take();
-        drop(waited_on);
+        if let Some(waited_on) = h.waiter.take() {
+            drop(waited_on);
+        }
         let guard = StepGuard {
             core,
             previous: core.set_current(Some(self.clone())),
             previous_yielder: CURRENT_YIELDER.replace(h.yielder.get()),
         };
-        let step = match (self.generator.state(), wake) {
-            (State::Created, Wake::Go) => {
-                let step = match self.generator.start() {
-                    Ok(step) => Some(step),
-                    // The body never ran: the task fails, and its captures
-                    // are dropped with it.
-                    Err(ResumeError::NoStack(e)) => Some(Step::Returned(Err(Error::kind_msg(
-                        ErrorKind::NoStack,
-                        format!("cannot start task '{}': {e}", h.name()),
-                    )))),
-                    Err(_) => None,
-                };
-                // The body published its yielder when it started.
-                h.yielder.set(CURRENT_YIELDER.get());
-                step
-            }
-            // Cancelled before its first step: no body code runs; dropping
-            // its captures may still panic.
-            (State::Created, Wake::Cancel(e)) => {
-                match panic::catch_unwind(AssertUnwindSafe(|| self.generator.close())) {
-                    Ok(_) => Some(Step::Returned(Err(e))),
-                    Err(payload) => Some(Step::Returned(Err(Error::panicked(payload)))),
-                }
-            }
-            (_, wake) => self.generator.send(wake).ok(),
+        let step = if self.generator.state() == State::Suspended {
+            self.generator.send(wake).ok()
+        } else {
+            self.first_step(wake)
         };
         drop(guard);
         match step {

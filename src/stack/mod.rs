@@ -131,6 +131,7 @@ pub enum GuardMode {
 
 /// The usable size of a stack asked for with `requested` bytes: rounded up
 /// to whole pages and to at least [`MIN_STACK_SIZE`].
+#[inline]
 pub fn usable_size(requested: usize) -> usize {
     pool::round_size(requested).unwrap_or(requested)
 }

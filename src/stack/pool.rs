@@ -30,6 +30,7 @@ static MAPPINGS_USED: AtomicUsize = AtomicUsize::new(0);
 static MAPPINGS_CAP: AtomicUsize = AtomicUsize::new(usize::MAX);
 static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 
+#[inline]
 pub(crate) fn page_size() -> usize {
     let cached = PAGE_SIZE.load(Ordering::Relaxed);
     if cached != 0 {
@@ -114,6 +115,7 @@ impl fmt::Debug for Stack {
     }
 }
 
+#[inline]
 pub(crate) fn round_size(size: usize) -> Result<usize, StackError> {
     let page = page_size();
     let size = size.max(MIN_STACK_SIZE);
