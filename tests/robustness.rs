@@ -1170,3 +1170,35 @@ fn spawning_on_a_dropped_loop_through_a_kept_running_handle_is_refused() {
     );
     drops.assert_each_once(&["capture"]);
 }
+
+/// Delays too long for a deadline (`now + Duration::MAX`) do not overflow:
+/// the timers are armed, wait, and are cancelled like any other. (The
+/// deadline addition used to panic.)
+#[test]
+fn delays_of_duration_max_arm_timers_that_can_be_cancelled() {
+    let clock = Clock::virtual_time();
+    let outcome = Builder::new().clock(clock.clone()).run(|| {
+        let sleeper = runtime::spawn(|| runtime::sleep(Duration::MAX));
+        let waited = runtime::spawn(|| runtime::sleep(Duration::MAX));
+        let waiter = {
+            let waited = waited.clone();
+            runtime::spawn(move || runtime::wait_for(Some(Duration::MAX), &waited))
+        };
+        let bounded = runtime::spawn(|| {
+            runtime::timeout(Some(Duration::MAX), |_| runtime::sleep(Duration::from_secs(2)))
+        });
+        let call = runtime::call_later(Duration::MAX, || panic!("never due"))?;
+        runtime::sleep(Duration::from_secs(3))?;
+        call.cancel();
+        sleeper.cancel();
+        waiter.cancel();
+        Ok((
+            sleeper.join().map_err(|e| e.is_cancelled()),
+            waiter.join().map_err(|e| e.is_cancelled()),
+            waited.join().map_err(|e| e.is_cancelled()),
+            bounded.join().is_ok(),
+        ))
+    });
+    assert_eq!(outcome.unwrap(), (Err(true), Err(true), Err(true), true));
+    assert_eq!(clock.now(), Duration::from_secs(3));
+}

@@ -424,7 +424,7 @@ pub fn wait<W: Waitable>(
     let waiter = FutureCell::new("wait", &cx.core);
     let timeout_handle = timeout.map(|delay| {
         let w = waiter.clone();
-        cx.core.call_at(cx.core.now() + delay, Box::new(move || release(&w)))
+        cx.core.call_at(cx.core.now().saturating_add(delay), Box::new(move || release(&w)))
     });
     let counter = Rc::new(Cell::new(unique.len()));
     let mut registrations = Vec::with_capacity(unique.len());
@@ -516,7 +516,7 @@ pub fn as_completed<W: Waitable>(
     }
     if let Some(delay) = timeout.filter(|_| !unique.is_empty()) {
         let s = shared.clone();
-        let call = core.call_at(core.now() + delay, Box::new(move || s.on_timeout()));
+        let call = core.call_at(core.now().saturating_add(delay), Box::new(move || s.on_timeout()));
         *shared.timeout_handle.borrow_mut() = Some(call);
     }
     Ok(AsCompleted { remaining: unique.len(), shared })
@@ -721,7 +721,7 @@ pub fn wait_for<T: 'static>(timeout: Option<Duration>, task: &Task<T>) -> Result
     let waiter = FutureCell::new("wait_for", &cx.core);
     let timeout_handle = {
         let w = waiter.clone();
-        cx.core.call_at(cx.core.now() + timeout, Box::new(move || release(&w)))
+        cx.core.call_at(cx.core.now().saturating_add(timeout), Box::new(move || release(&w)))
     };
     let cb = {
         let w = waiter.clone();

@@ -499,7 +499,7 @@ impl Core {
             self.note_cancelled_timer_gone();
             drop(entry);
         }
-        let earliest = self.timers.borrow().peek().map(|t| t.when);
+        let earliest = self.timers.borrow().peek().map(TimerEntry::when);
         // 2 and 3. Wait for something to happen: no wait if anything is
         // ready, else until the earliest timer, else for outside work.
         if may_wait && self.ready.borrow().is_empty() {
@@ -521,7 +521,7 @@ impl Core {
         // behind what is already ready.
         let now = self.now();
         let mut fired = false;
-        while let Some(entry) = self.pop_timer_if(|t| t.when <= now) {
+        while let Some(entry) = self.pop_timer_if(|t| t.when() <= now) {
             fired = true;
             if entry.action.is_cancelled() {
                 self.note_cancelled_timer_gone();

@@ -541,7 +541,10 @@ fn sleep_timer(delay: Duration) -> Result<(), Error> {
     let header = cx.task.header();
     let token = header.next_token();
     header.start_sleep(token);
-    cx.core.push_timer(cx.core.now() + delay, TimerAction::Sleep(cx.task.clone(), token));
+    cx.core.push_timer(
+        cx.core.now().saturating_add(delay),
+        TimerAction::Sleep(cx.task.clone(), token),
+    );
     let wake = cx.suspend(Suspend::Wait(Waiter::Sleep));
     // Python's `finally: h.cancel()`: a cancelled sleep drops its timer.
     header.finish_sleep(token);
@@ -599,7 +602,7 @@ pub fn call_soon(callback: impl FnOnce() + 'static) -> Result<CallHandle, Error>
 /// [`ErrorKind::NoRunningLoop`] outside a running loop.
 pub fn call_later(delay: Duration, callback: impl FnOnce() + 'static) -> Result<CallHandle, Error> {
     let core = current_core()?;
-    let call = core.call_at(core.now() + delay, Box::new(callback));
+    let call = core.call_at(core.now().saturating_add(delay), Box::new(callback));
     Ok(CallHandle { call })
 }
 

@@ -141,7 +141,7 @@ pub fn timeout<T>(
     body: impl FnOnce(&Timeout) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let cx = TaskContext::current("timeout")?;
-    let when = delay.map(|d| cx.core.now() + d);
+    let when = delay.map(|d| cx.core.now().saturating_add(d));
     timeout_in(cx, when, body)
 }
 
