@@ -88,7 +88,7 @@ use self::cancel::cancel_all;
 use self::core::{
     Core, Handle, Installed, Remote, TimerAction, TimerCall, current_core, is_running, loop_running,
 };
-use self::task::{Suspend, TaskCell, TaskContext, Waiter, Wake};
+use self::task::{TaskCell, TaskContext, Waiter, Wake};
 use crate::stack::DEFAULT_STACK_SIZE;
 
 /// Runs `main` as a task on a new event loop with a real clock and returns
@@ -545,7 +545,7 @@ fn sleep_timer(delay: Duration) -> Result<(), Error> {
         cx.core.now().saturating_add(delay),
         TimerAction::Sleep(cx.task.clone(), token),
     );
-    let wake = cx.suspend(Suspend::Wait(Waiter::Sleep));
+    let wake = cx.wait_with(Waiter::Sleep);
     // Python's `finally: h.cancel()`: a cancelled sleep drops its timer.
     header.finish_sleep(token);
     match wake? {

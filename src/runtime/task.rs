@@ -41,12 +41,15 @@ use crate::generator::{
     unwinding,
 };
 
-/// What a task hands the loop when it suspends.
+/// What a task hands the loop when it suspends. One byte, so the switch
+/// back to the loop carries it in a register.
+#[derive(Clone, Copy)]
 pub(crate) enum Suspend {
     /// Go to the back of the ready queue (`sleep(0)`, a bare `yield`).
     Yield,
-    /// Wait on this; a wake-up has been registered with it already.
-    Wait(Waiter),
+    /// Wait on the header's `waiter`, which the task set right before it
+    /// suspended; a wake-up has been registered with it already.
+    Wait,
 }
 
 /// What a task is resumed with.
@@ -285,19 +288,38 @@ pub(crate) fn yield_now() -> Result<(), Error> {
     }
 }
 
-/// Restores the loop's notion of the current task when a step ends, also
-/// if it unwinds.
+/// Clears the loop's notion of the current task when a step ends, also if
+/// it unwinds.
+///
+/// Steps never nest: a step runs only from a running loop's iteration, and
+/// no loop can run inside a running one on the same thread. So there is no
+/// previous task or yielder to restore, only `None` (checked in debug
+/// builds). Were that ever broken, the outer task's waits would be refused
+/// with an error, nothing worse: a missing yielder is never used.
 struct StepGuard<'a> {
     core: &'a Core,
-    previous: Option<Rc<dyn TaskObj>>,
-    previous_yielder: Option<RawYielder<Suspend, Wake>>,
+}
+
+impl<'a> StepGuard<'a> {
+    #[inline(always)]
+    fn enter(
+        core: &'a Core,
+        task: Rc<dyn TaskObj>,
+        yielder: Option<RawYielder<Suspend, Wake>>,
+    ) -> Self {
+        let previous = core.set_current(Some(task));
+        debug_assert!(previous.is_none(), "steps never nest");
+        drop(previous);
+        CURRENT_YIELDER.set(yielder);
+        StepGuard { core }
+    }
 }
 
 impl Drop for StepGuard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        CURRENT_YIELDER.set(self.previous_yielder);
-        self.core.set_current(self.previous.take());
+        CURRENT_YIELDER.set(None);
+        drop(self.core.set_current(None));
     }
 }
 
@@ -796,11 +818,7 @@ impl<T: 'static> TaskObj for TaskCell<T> {
         if let Some(waited_on) = h.waiter.take() {
             drop(waited_on);
         }
-        let guard = StepGuard {
-            core,
-            previous: core.set_current(Some(self.clone())),
-            previous_yielder: CURRENT_YIELDER.replace(h.yielder.get()),
-        };
+        let guard = StepGuard::enter(core, self.clone(), h.yielder.get());
         let step = if self.generator.state() == State::Suspended {
             self.generator.send(wake).ok()
         } else {
@@ -809,9 +827,7 @@ impl<T: 'static> TaskObj for TaskCell<T> {
         drop(guard);
         match step {
             Some(Step::Yielded(Suspend::Yield)) => core.push(Handle::Step(self)),
-            Some(Step::Yielded(Suspend::Wait(waiter))) => {
-                let previous = h.waiter.replace(Some(waiter));
-                drop(previous);
+            Some(Step::Yielded(Suspend::Wait)) => {
                 if h.must_cancel.get() {
                     let msg = h.cancel_msg();
                     let erased: Rc<dyn TaskObj> = self.clone();
@@ -943,10 +959,14 @@ impl TaskContext {
         Ok(TaskContext { core, task, yielder })
     }
 
-    /// Suspends the running task (the one this context names).
+    /// Suspends the running task (the one this context names) until it is
+    /// woken, waiting on `waiter`: the loop sees it in the task's header.
     #[inline(always)]
-    pub(crate) fn suspend(&self, what: Suspend) -> Result<Wake, Error> {
-        suspend(self.yielder, what)
+    pub(crate) fn wait_with(&self, waiter: Waiter) -> Result<Wake, Error> {
+        let header = self.task.header();
+        debug_assert!(header.waiter().is_none(), "a running task waits on nothing");
+        header.waiter.set(Some(waiter));
+        suspend(self.yielder, Suspend::Wait).inspect_err(|_| drop(header.waiter.take()))
     }
 
     /// Refuses a task of another loop. Python: `... attached to a different
@@ -965,7 +985,7 @@ impl TaskContext {
     ) -> Result<Wake, Error> {
         let token = self.task.header().next_token();
         register(CallbackKind::Wakeup(self.task.clone(), token));
-        self.suspend(Suspend::Wait(Waiter::Future(target)))
+        self.wait_with(Waiter::Future(target))
     }
 }
 
