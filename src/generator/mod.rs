@@ -251,8 +251,11 @@ const INLINE_BODY_WORDS: usize = 6;
 /// does; `launch` and `discard` know which, and each takes it out once.
 struct Unstarted<Y, S, R> {
     buf: MaybeUninit<[usize; INLINE_BODY_WORDS]>,
-    /// Moves the body out of `buf` onto a new coroutine on `stack`.
-    launch: unsafe fn(*mut u8, PooledStack) -> Co<Y, S, R>,
+    /// Moves the body out of `buf` onto a new coroutine on `stack`, and
+    /// writes that coroutine into the slot holding this `Unstarted`: in
+    /// place, for a coroutine built in one frame and copied out of another
+    /// costs a store-forwarding stall on every start.
+    launch: unsafe fn(*mut u8, PooledStack, *mut Slot<Y, S, R>),
     /// Drops the body in `buf` without running it.
     discard: unsafe fn(*mut u8),
 }
@@ -280,34 +283,46 @@ impl<Y: 'static, S: 'static, R: 'static> Unstarted<Y, S, R> {
 
 /// # Safety
 ///
-/// `buf` holds an `F` written by [`Unstarted::new`], not taken out yet.
+/// `buf` holds an `F` written by [`Unstarted::new`], not taken out yet, and
+/// lies in the `Unstarted` that `slot` holds; nothing else refers to the
+/// slot.
 unsafe fn launch_inline<Y: 'static, S: 'static, R: 'static, F>(
     buf: *mut u8,
     stack: PooledStack,
-) -> Co<Y, S, R>
-where
+    slot: *mut Slot<Y, S, R>,
+) where
     F: FnOnce(&Yielder<Y, S>) -> R + 'static,
 {
     // SAFETY: the caller guarantees `buf` holds an `F`, read only this once.
     let body = unsafe { ptr::read(buf.cast::<F>()) };
-    Coroutine::with_stack(stack, move |inner, _start: Input<S>| body(Yielder::from_inner(inner)))
+    let co = Coroutine::with_stack(stack, move |inner, _start: Input<S>| {
+        body(Yielder::from_inner(inner))
+    });
+    // SAFETY: the caller guarantees `slot` is valid and ours alone; what it
+    // holds (`Unstarted`, whose body was just moved out) has no drop glue,
+    // so overwriting it drops nothing.
+    unsafe { ptr::write(slot, Slot::Started(co)) }
 }
 
 /// # Safety
 ///
-/// `buf` holds a `Box<F>` written by [`Unstarted::new`], not taken out yet.
+/// As [`launch_inline`], with a `Box<F>` in `buf`.
 unsafe fn launch_boxed<Y: 'static, S: 'static, R: 'static, F>(
     buf: *mut u8,
     stack: PooledStack,
-) -> Co<Y, S, R>
-where
+    slot: *mut Slot<Y, S, R>,
+) where
     F: FnOnce(&Yielder<Y, S>) -> R + 'static,
 {
     // SAFETY: the caller guarantees `buf` holds a `Box<F>`, read only once.
     // corosensei moves the closure onto the new stack and refuses anything
     // over 1 KiB, so a large body travels boxed.
     let body = unsafe { ptr::read(buf.cast::<Box<F>>()) };
-    Coroutine::with_stack(stack, move |inner, _start: Input<S>| body(Yielder::from_inner(inner)))
+    let co = Coroutine::with_stack(stack, move |inner, _start: Input<S>| {
+        body(Yielder::from_inner(inner))
+    });
+    // SAFETY: as in `launch_inline`.
+    unsafe { ptr::write(slot, Slot::Started(co)) }
 }
 
 /// # Safety
@@ -327,24 +342,15 @@ unsafe fn discard_boxed<F>(buf: *mut u8) {
 }
 
 /// Empties a slot whose body was taken, if `launch` unwinds.
-struct EmptyOnUnwind<'a, Y, S, R>(&'a mut Slot<Y, S, R>);
+struct EmptyOnUnwind<Y, S, R>(*mut Slot<Y, S, R>);
 
-impl<'a, Y, S, R> EmptyOnUnwind<'a, Y, S, R> {
-    #[inline(always)]
-    fn disarm(self) -> &'a mut Slot<Y, S, R> {
-        let this = mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never dropped, so the reference is moved out of
-        // it exactly once.
-        unsafe { ptr::read(&this.0) }
-    }
-}
-
-impl<Y, S, R> Drop for EmptyOnUnwind<'_, Y, S, R> {
+impl<Y, S, R> Drop for EmptyOnUnwind<Y, S, R> {
     #[cold]
     fn drop(&mut self) {
-        // `Unstarted` has no drop glue, so this forgets the body's remains
-        // rather than dropping them a second time.
-        *self.0 = Slot::Empty;
+        // SAFETY: the slot is valid and ours alone while `launch` runs (see
+        // `start_created`). `Unstarted` has no drop glue, so this forgets the
+        // body's remains rather than dropping them a second time.
+        unsafe { ptr::write(self.0, Slot::Empty) }
     }
 }
 
@@ -690,10 +696,10 @@ impl<Y, S, R> Generator<Y, S, R> {
     pub(super) fn start_created(&self) -> Result<Step<Y, R>, StackError> {
         let stack = stack::Stack::allocate_rounded(self.stack_size)?;
         self.stack_top.set(stack.base().get());
+        let slot = self.co.get();
         // SAFETY: the state is `Created`, so the coroutine is not running
         // and no other reference to the slot exists (see `resume_unchecked`).
-        let slot = unsafe { &mut *self.co.get() };
-        let Slot::Unstarted(body) = slot else {
+        let Slot::Unstarted(body) = (unsafe { &mut *slot }) else {
             unreachable!("a created generator holds its body")
         };
         let (launch, buf) = (body.launch, body.buf.as_mut_ptr().cast::<u8>());
@@ -701,12 +707,12 @@ impl<Y, S, R> Generator<Y, S, R> {
         // `launch` has read it, the slot must never be dropped as holding it:
         // if `launch` unwinds, the guard empties the slot.
         let emptied = EmptyOnUnwind(slot);
-        // SAFETY: `Unstarted::new` wrote the body into `buf`, and this is its
-        // only reader: the slot is overwritten right after, or emptied.
-        let co = unsafe { launch(buf, PooledStack(stack)) };
-        let slot = emptied.disarm();
-        // `Unstarted` has no drop glue: overwriting it drops nothing.
-        *slot = Slot::Started(co);
+        // SAFETY: `Unstarted::new` wrote the body into `buf`, inside the
+        // slot, and this is its only reader; the slot is ours alone (above),
+        // and `launch` overwrites it with the coroutine, or unwinds and the
+        // guard empties it.
+        unsafe { launch(buf, PooledStack(stack), slot) };
+        mem::forget(emptied);
         Ok(self.resume_unchecked(Input::Start))
     }
 
