@@ -4,12 +4,12 @@
 //! combinator takes shows in traces.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::core::{Core, TimerCall, current_core};
+use super::core::{Core, Notify, TimerCall, current_core};
 use super::error::{Error, ErrorKind};
 use super::future::FutureCell;
 use super::promise::Promise;
@@ -27,15 +27,22 @@ fn distinct<T: 'static>(
     core: &Rc<Core>,
     cells: &[Rc<TaskCell<T>>],
 ) -> Result<Vec<Rc<TaskCell<T>>>, Error> {
-    let mut seen = HashSet::with_capacity(cells.len());
+    // Each task is marked the first time it is seen, and every mark is
+    // cleared before returning: no hashing, no allocation but the result.
     let mut out = Vec::with_capacity(cells.len());
+    let mut checked = Ok(());
     for cell in cells {
-        if seen.insert(Rc::as_ptr(cell)) {
-            check_same_loop(core, cell.header())?;
+        if cell.header().mark() {
             out.push(cell.clone());
+            if checked.is_ok() {
+                checked = check_same_loop(core, cell.header());
+            }
         }
     }
-    Ok(out)
+    for cell in &out {
+        cell.header().unmark();
+    }
+    checked.map(|()| out)
 }
 
 /// What the combinators take: a [`Task`] or a [`Promise`], owned or
@@ -174,10 +181,45 @@ pub fn gather_outcomes<W: Waitable>(
     Ok(children.iter().map(|c| c.take_result()).collect())
 }
 
-struct GatherState {
+/// A gathering's shared state: Python's `_GatheringFuture` with the
+/// `_done_callback` closure. Each child's done callback notifies it with the
+/// child's index.
+struct Gathering {
+    outer: Rc<FutureCell>,
+    children: Vec<Rc<dyn TaskObj>>,
     nfinished: Cell<usize>,
-    nfuts: usize,
     cancel_requested: Cell<bool>,
+    return_exceptions: bool,
+}
+
+impl Notify for Gathering {
+    fn notify(&self, index: usize) {
+        let (outer, child) = (&self.outer, &self.children[index]);
+        self.nfinished.set(self.nfinished.get() + 1);
+        // Python reads every child's `exception()`: none is reported as
+        // never retrieved.
+        child.header().mark_retrieved();
+        if outer.is_done() {
+            return;
+        }
+        if !self.return_exceptions {
+            if let Some(e) = child.failure() {
+                outer.set_failure(e);
+                return;
+            }
+        }
+        if self.nfinished.get() == self.children.len() {
+            if self.cancel_requested.get() {
+                let e = child
+                    .failure()
+                    .filter(Error::is_cancelled)
+                    .unwrap_or_else(|| Error::cancelled(None));
+                outer.set_failure(e);
+            } else {
+                outer.set_done();
+            }
+        }
+    }
 }
 
 /// Python's `gather` and `_GatheringFuture`: returns once the outer future
@@ -217,45 +259,21 @@ fn start_gather<T: 'static>(
              (gather_cloned repeats it)",
         ));
     }
-    let state = Rc::new(GatherState {
+    let kids: Vec<Rc<dyn TaskObj>> = unique.iter().map(erased).collect();
+    let gathering = Rc::new(Gathering {
+        outer: outer.clone(),
+        children: kids.clone(),
         nfinished: Cell::new(0),
-        nfuts: unique.len(),
         cancel_requested: Cell::new(false),
+        return_exceptions,
     });
     {
-        let kids: Vec<Rc<dyn TaskObj>> = unique.iter().map(erased).collect();
-        let state = state.clone();
-        outer.cancel_children(kids, Rc::new(move || state.cancel_requested.set(true)));
+        let gathering = gathering.clone();
+        outer.cancel_children(kids, Rc::new(move || gathering.cancel_requested.set(true)));
     }
-    for kid in &unique {
-        let (outer, state, child) = (outer.clone(), state.clone(), erased(kid));
-        let on_done = move || {
-            state.nfinished.set(state.nfinished.get() + 1);
-            // Python reads every child's `exception()`: none is reported as
-            // never retrieved.
-            child.header().mark_retrieved();
-            if outer.is_done() {
-                return;
-            }
-            if !return_exceptions {
-                if let Some(e) = child.failure() {
-                    outer.set_failure(e);
-                    return;
-                }
-            }
-            if state.nfinished.get() == state.nfuts {
-                if state.cancel_requested.get() {
-                    let e = child
-                        .failure()
-                        .filter(Error::is_cancelled)
-                        .unwrap_or_else(|| Error::cancelled(None));
-                    outer.set_failure(e);
-                } else {
-                    outer.set_done();
-                }
-            }
-        };
-        add_task_callback(&erased(kid), core, CallbackKind::Call(Box::new(on_done)));
+    let notify: Rc<dyn Notify> = gathering.clone();
+    for (index, kid) in gathering.children.iter().enumerate() {
+        add_task_callback(kid, core, CallbackKind::Notify(notify.clone(), index));
     }
     Ok(outer)
 }

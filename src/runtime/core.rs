@@ -97,6 +97,16 @@ pub(crate) enum Handle {
     Timer(TimerAction),
     /// A callback scheduled with `call_soon`, such as a done callback.
     Call(Box<dyn FnOnce()>),
+    /// A done callback of the library's own: `notify(index)`, with no
+    /// closure to allocate.
+    Notify(Rc<dyn Notify>, usize),
+}
+
+/// A done callback of the library's own combinators, run through the ready
+/// queue like any other: one object that watches many futures, told which
+/// of them finished by its index. It runs no user code.
+pub(crate) trait Notify {
+    fn notify(&self, index: usize);
 }
 
 /// What a timer does when it fires.
@@ -115,7 +125,7 @@ impl Handle {
         match self {
             Handle::Step(task) | Handle::Wakeup(task, _, _) => task.prefetch(),
             Handle::Timer(action) => action.prefetch(),
-            Handle::Call(_) => {}
+            Handle::Call(_) | Handle::Notify(..) => {}
         }
     }
 }
@@ -691,6 +701,7 @@ impl Core {
                 }
             }
             Handle::Call(f) => self.run_callback(f),
+            Handle::Notify(n, index) => n.notify(index),
         }
     }
 

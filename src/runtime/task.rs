@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) use super::cancel::cancel_task;
 use super::cancel::{CancelReply, cancel_waiter};
-use super::core::{Core, Handle, current_core, loop_running};
+use super::core::{Core, Handle, Notify, current_core, loop_running};
 use super::error::{Error, ErrorKind};
 use crate::generator::{
     Generator, GeneratorBuilder, GeneratorExit, RawYielder, ResumeError, State, Step, Yielder,
@@ -92,6 +92,8 @@ pub(crate) enum CallbackKind {
     Wakeup(Rc<dyn TaskObj>, u64),
     /// Run a closure through the loop.
     Call(Box<dyn FnOnce()>),
+    /// Tell a watcher of many futures that the one at this index is done.
+    Notify(Rc<dyn Notify>, usize),
 }
 
 /// A future's callback list, in registration order. Most futures get one
@@ -142,6 +144,7 @@ impl Callback {
                 core.push(Handle::Wakeup(task, token, wake.clone()))
             }
             CallbackKind::Call(f) => core.push(Handle::Call(f)),
+            CallbackKind::Notify(n, index) => core.push(Handle::Notify(n, index)),
         }
     }
 }
@@ -167,6 +170,9 @@ pub(crate) struct Header {
     /// Set while `cancel_task` runs for this task, so cancelling a cycle of
     /// tasks waiting on each other ends instead of recursing forever.
     cancel_in_progress: Cell<bool>,
+    /// Set while a combinator checks its arguments for repeats
+    /// ([`mark`](Self::mark)); clear at every other time.
+    marked: Cell<bool>,
     /// Its failure has been read. Python: `not fut._log_traceback`.
     retrieved: Cell<bool>,
     waiter: Cell<Option<Waiter>>,
@@ -336,6 +342,7 @@ impl Header {
             must_cancel: Cell::new(false),
             cancels_requested: Cell::new(0),
             cancel_in_progress: Cell::new(false),
+            marked: Cell::new(false),
             retrieved: Cell::new(false),
             waiter: Cell::new(None),
             token: Cell::new(0),
@@ -460,6 +467,16 @@ impl Header {
         let found = removed.is_some();
         drop(removed);
         found
+    }
+
+    /// Marks the task; false if it was marked already. A combinator marks
+    /// each of its arguments to find repeats, then unmarks them all.
+    pub(crate) fn mark(&self) -> bool {
+        !self.marked.replace(true)
+    }
+
+    pub(crate) fn unmark(&self) {
+        self.marked.set(false);
     }
 
     /// Whether a cancellation walk is inside this task now.
