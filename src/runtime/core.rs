@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::clock::Clock;
 use super::error::{Error, ErrorKind};
 use super::report::{ExceptionContext, Handler, report};
-use super::task::{TaskObj, Wake};
+use super::schedule::{Runnable, Wake};
 use super::timers::{TimerEntry, Timers};
 
 /// Cancelled timers are compacted away once there are more than this many
@@ -89,10 +89,10 @@ impl Remote {
 pub(crate) enum Handle {
     /// A task's `__step` with nothing to deliver: its first step, or the
     /// step after `sleep(0)`.
-    Step(Rc<dyn TaskObj>),
+    Step(Rc<dyn Runnable<Core>>),
     /// A task's `__wakeup`: deliver `Wake` if the task still waits with
     /// this token.
-    Wakeup(Rc<dyn TaskObj>, u64, Wake),
+    Wakeup(Rc<dyn Runnable<Core>>, u64, Wake),
     /// A due timer's callback.
     Timer(TimerAction),
     /// A callback scheduled with `call_soon`, such as a done callback.
@@ -113,7 +113,7 @@ pub(crate) trait Notify {
 pub(crate) enum TimerAction {
     /// Completes a task's sleep (`_set_result_unless_cancelled`); the task
     /// itself resumes one iteration later, through its wake-up.
-    Sleep(Rc<dyn TaskObj>, u64),
+    Sleep(Rc<dyn Runnable<Core>>, u64),
     /// Runs a cancellable callback (`call_later`, `call_soon` with handle).
     Call(Rc<TimerCall>),
 }
@@ -150,7 +150,7 @@ impl TimerAction {
 
     fn is_cancelled(&self) -> bool {
         match self {
-            TimerAction::Sleep(task, token) => !task.header().sleep_pending(*token),
+            TimerAction::Sleep(task, token) => !task.sleep_pending(*token),
             TimerAction::Call(call) => call.cancelled.get(),
         }
     }
@@ -193,16 +193,14 @@ impl TimerCall {
 /// Tasks that are not done, for `all_tasks` and for shutdown.
 #[derive(Default)]
 struct Registry {
-    slots: Vec<Option<Weak<dyn TaskObj>>>,
+    slots: Vec<Option<Weak<dyn Runnable<Core>>>>,
     free: Vec<usize>,
-    live: usize,
 }
 
 impl Registry {
     fn clear(&mut self) {
         self.slots.clear();
         self.free.clear();
-        self.live = 0;
     }
 }
 
@@ -218,9 +216,6 @@ pub(crate) struct Core {
     pub(crate) stack_size: usize,
     ready: RefCell<VecDeque<Handle>>,
     timers: RefCell<Timers<TimerAction>>,
-    /// The task whose step is running. A `Cell`: it is swapped, never
-    /// borrowed.
-    current: Cell<Option<Rc<dyn TaskObj>>>,
     registry: RefCell<Registry>,
     /// Timers cancelled but still queued. Python: `_timer_cancelled_count`.
     cancelled_timers: Cell<usize>,
@@ -308,7 +303,6 @@ impl Core {
             stack_size: crate::stack::usable_size(stack_size),
             ready: RefCell::new(ready),
             timers: RefCell::new(timers),
-            current: Cell::new(None),
             registry: RefCell::new(registry),
             cancelled_timers: Cell::new(0),
             next_callback_id: Cell::new(0),
@@ -385,23 +379,9 @@ impl Core {
         id
     }
 
-    /// The task whose step is running. Python: `current_task()`.
-    #[inline]
-    pub(crate) fn current(&self) -> Option<Rc<dyn TaskObj>> {
-        let current = self.current.take();
-        let copy = current.clone();
-        self.current.set(current);
-        copy
-    }
-
-    #[inline]
-    pub(crate) fn set_current(&self, task: Option<Rc<dyn TaskObj>>) -> Option<Rc<dyn TaskObj>> {
-        self.current.replace(task)
-    }
-
-    pub(crate) fn register(&self, task: Weak<dyn TaskObj>) -> usize {
+    /// Adds a task to the loop's set of pending tasks; returns its slot.
+    pub(crate) fn register(&self, task: Weak<dyn Runnable<Core>>) -> usize {
         let mut reg = self.registry.borrow_mut();
-        reg.live += 1;
         match reg.free.pop() {
             Some(i) => {
                 reg.slots[i] = Some(task);
@@ -417,13 +397,12 @@ impl Core {
     pub(crate) fn unregister(&self, slot: usize) {
         let mut reg = self.registry.borrow_mut();
         if reg.slots.get_mut(slot).and_then(Option::take).is_some() {
-            reg.live -= 1;
             reg.free.push(slot);
         }
     }
 
     /// Every task that is not done. Python: `all_tasks()`.
-    pub(crate) fn pending_tasks(&self) -> Vec<Rc<dyn TaskObj>> {
+    pub(crate) fn pending_tasks(&self) -> Vec<Rc<dyn Runnable<Core>>> {
         self.registry.borrow().slots.iter().flatten().filter_map(Weak::upgrade).collect()
     }
 
@@ -681,7 +660,7 @@ impl Core {
         match handle {
             Handle::Step(task) => task.step(self, Wake::Go),
             Handle::Wakeup(task, token, wake) => {
-                if task.header().token() == token {
+                if task.token() == token {
                     task.step(self, wake);
                 }
             }
@@ -689,7 +668,7 @@ impl Core {
                 // The task resumes in the next iteration: its record is in
                 // cache by now (stage one), so load its stack.
                 task.prefetch();
-                if task.header().finish_sleep(token) {
+                if task.finish_sleep(token) {
                     self.push(Handle::Wakeup(task, token, Wake::Go));
                 }
             }
@@ -709,7 +688,7 @@ impl Core {
     fn deadlock(&self, consequence: &str) -> Error {
         let mut lines = Vec::new();
         for task in self.pending_tasks() {
-            lines.push(format!("  {} waits on {}", task.describe(), task.header().waiting_on()));
+            lines.push(format!("  {} waits on {}", task.describe(), task.waiting_on()));
         }
         Error::kind_msg(
             ErrorKind::Deadlock,
@@ -743,11 +722,9 @@ impl Core {
             self.registry.borrow_mut().clear();
             let ready = std::mem::take(&mut *self.ready.borrow_mut());
             let timers = std::mem::replace(&mut *self.timers.borrow_mut(), Timers::new());
-            let current = self.current.take();
             if stuck.is_empty()
                 && ready.is_empty()
                 && timers.len() == 0
-                && current.is_none()
                 && self.remote_rx.is_empty()
             {
                 // Keep the empty buffers for the next loop on this thread.
@@ -758,12 +735,11 @@ impl Core {
             drop_each(ready.drain(..));
             let mut timers = timers;
             drop_each(timers.drain());
-            drop_each(current);
             for task in stuck {
                 self.report(ExceptionContext::new(
                     "Task was destroyed but it is pending!",
                     None,
-                    Some(task.header().name()),
+                    Some(task.name()),
                 ));
                 drop_each(Some(AbandonOnDrop(task)));
             }
@@ -788,7 +764,7 @@ impl Core {
 
 /// Abandons a stuck task when dropped, so [`drop_each`] can report a panic
 /// from its destructors.
-struct AbandonOnDrop(Rc<dyn TaskObj>);
+struct AbandonOnDrop(Rc<dyn Runnable<Core>>);
 
 impl Drop for AbandonOnDrop {
     fn drop(&mut self) {

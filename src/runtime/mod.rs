@@ -62,6 +62,7 @@ mod error;
 mod future;
 mod promise;
 mod report;
+mod schedule;
 mod task;
 mod task_group;
 mod timeout;
@@ -354,7 +355,7 @@ impl EventLoop {
     /// Every task of this loop that is not done, whether the loop is running
     /// or not. Python: `asyncio.all_tasks(loop)`.
     pub fn all_tasks(&self) -> Vec<TaskRef> {
-        task::task_refs(self.core.pending_tasks())
+        task::task_refs(task::pending_tasks(&self.core))
     }
 
     /// Stops the loop after the iteration under way: a
@@ -482,7 +483,7 @@ impl fmt::Debug for EventLoop {
 /// Cancels every pending task and runs the loop until they are all done.
 /// Python: `asyncio.runners._cancel_all_tasks`.
 fn cancel_pending(core: &Rc<Core>) -> Result<(), Error> {
-    let pending = core.pending_tasks();
+    let pending = task::pending_tasks(core);
     if pending.is_empty() {
         return Ok(());
     }

@@ -26,6 +26,7 @@
 //! Every wake-up carries a `token`, bumped at each suspension, so a stale
 //! wake-up (one that lost a race with a cancellation) is ignored.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -36,6 +37,7 @@ pub(crate) use super::cancel::cancel_task;
 use super::cancel::{CancelReply, cancel_waiter};
 use super::core::{Core, Handle, Notify, current_core, loop_running};
 use super::error::{Error, ErrorKind};
+use super::schedule::Runnable;
 use crate::generator::{
     Generator, GeneratorBuilder, GeneratorExit, RawYielder, ResumeError, State, Step, Yielder,
     unwinding,
@@ -52,14 +54,7 @@ pub(crate) enum Suspend {
     Wait,
 }
 
-/// What a task is resumed with.
-#[derive(Clone)]
-pub(crate) enum Wake {
-    /// Carry on: what it waited for is done (inspect it for the outcome).
-    Go,
-    /// The wait is cancelled: return this error from it.
-    Cancel(Error),
-}
+pub(crate) use super::schedule::Wake;
 
 /// What a suspended task waits on. Python: `Task._fut_waiter`.
 #[derive(Clone)]
@@ -239,6 +234,13 @@ thread_local! {
 }
 
 thread_local! {
+    /// The task whose step is running: set by the step's guard and cleared
+    /// when the step ends. Python: `current_task()` (of the running loop:
+    /// one loop runs on a thread at a time, and steps never nest).
+    static CURRENT_TASK: Cell<Option<Rc<dyn TaskObj>>> = const { Cell::new(None) };
+}
+
+thread_local! {
     /// Set while the loop closes a task's generator (`abandon`): only then
     /// may a `GeneratorExit` unwind leave the task's body.
     static CLOSING_TASK: Cell<bool> = const { Cell::new(false) };
@@ -302,31 +304,38 @@ pub(crate) fn yield_now() -> Result<(), Error> {
 /// previous task or yielder to restore, only `None` (checked in debug
 /// builds). Were that ever broken, the outer task's waits would be refused
 /// with an error, nothing worse: a missing yielder is never used.
-struct StepGuard<'a> {
-    core: &'a Core,
-}
+struct StepGuard;
 
-impl<'a> StepGuard<'a> {
+impl StepGuard {
     #[inline(always)]
-    fn enter(
-        core: &'a Core,
-        task: Rc<dyn TaskObj>,
-        yielder: Option<RawYielder<Suspend, Wake>>,
-    ) -> Self {
-        let previous = core.set_current(Some(task));
+    fn enter(task: Rc<dyn TaskObj>, yielder: Option<RawYielder<Suspend, Wake>>) -> Self {
+        let previous = CURRENT_TASK.replace(Some(task));
         debug_assert!(previous.is_none(), "steps never nest");
         drop(previous);
         CURRENT_YIELDER.set(yielder);
-        StepGuard { core }
+        StepGuard
     }
 }
 
-impl Drop for StepGuard<'_> {
+impl Drop for StepGuard {
     #[inline(always)]
     fn drop(&mut self) {
         CURRENT_YIELDER.set(None);
-        drop(self.core.set_current(None));
+        drop(CURRENT_TASK.take());
     }
+}
+
+/// The task whose step is running on this thread, if any.
+fn current_task_obj() -> Option<Rc<dyn TaskObj>> {
+    CURRENT_TASK
+        .try_with(|current| {
+            let task = current.take();
+            let copy = task.clone();
+            current.set(task);
+            copy
+        })
+        .ok()
+        .flatten()
 }
 
 impl Header {
@@ -539,25 +548,13 @@ impl Header {
 }
 
 /// The type-erased view of a task the loop works with.
-pub(crate) trait TaskObj {
+pub(crate) trait TaskObj: Runnable<Core> {
     fn header(&self) -> &Header;
-    /// Python: `Task.__step`, entered from `__wakeup` or the ready queue.
-    fn step(self: Rc<Self>, core: &Core, wake: Wake);
     /// The failure the task finished with, if it failed or was cancelled.
     fn failure(&self) -> Option<Error>;
-    /// Drops the generator of a task that will never finish.
-    fn abandon(&self);
     /// Cancels a plain future at once: it ends cancelled and its callbacks
     /// are queued. Python: `Future.cancel`. False if it was done.
     fn cancel_future(self: Rc<Self>, core: &Core, msg: Option<&str>) -> bool;
-    /// Starts loading the task's record and stack into cache. Reads the
-    /// record (for the stack's address): call it once the record is cached.
-    fn prefetch(&self);
-    /// Starts loading the task's record into cache, reading nothing.
-    fn prefetch_record(&self);
-    fn describe(&self) -> String {
-        format!("task '{}'", self.header().name())
-    }
 }
 
 /// Python: `task.add_done_callback(cb)`: appended while the task is
@@ -674,7 +671,8 @@ impl<T: 'static> TaskCell<T> {
             outcome: RefCell::new(Outcome::Pending),
         });
         let erased: Rc<dyn TaskObj> = cell.clone();
-        cell.header.slot.set(core.register(Rc::downgrade(&erased)));
+        let registered: Weak<dyn Runnable<Core>> = Rc::downgrade(&cell) as Weak<TaskCell<T>>;
+        cell.header.slot.set(core.register(registered));
         core.push(Handle::Step(erased));
         Ok(cell)
     }
@@ -818,6 +816,23 @@ impl<T: 'static> TaskObj for TaskCell<T> {
         &self.header
     }
 
+    fn failure(&self) -> Option<Error> {
+        match &*self.outcome.borrow() {
+            Outcome::Failed(e) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    fn cancel_future(self: Rc<Self>, core: &Core, msg: Option<&str>) -> bool {
+        if self.header.is_done() {
+            return false;
+        }
+        self.complete(core, FutState::Cancelled, Outcome::Failed(Error::cancelled(msg)));
+        true
+    }
+}
+
+impl<T: 'static> Runnable<Core> for TaskCell<T> {
     fn step(self: Rc<Self>, core: &Core, wake: Wake) {
         let h = &self.header;
         if h.is_done() {
@@ -835,7 +850,7 @@ impl<T: 'static> TaskObj for TaskCell<T> {
         if let Some(waited_on) = h.waiter.take() {
             drop(waited_on);
         }
-        let guard = StepGuard::enter(core, self.clone(), h.yielder.get());
+        let guard = StepGuard::enter(self.clone(), h.yielder.get());
         let step = if self.generator.state() == State::Suspended {
             self.generator.send(wake).ok()
         } else {
@@ -876,13 +891,6 @@ impl<T: 'static> TaskObj for TaskCell<T> {
         }
     }
 
-    fn failure(&self) -> Option<Error> {
-        match &*self.outcome.borrow() {
-            Outcome::Failed(e) => Some(e.clone()),
-            _ => None,
-        }
-    }
-
     #[inline]
     fn prefetch_record(&self) {
         crate::stack::prefetch(self as *const Self as usize, std::mem::size_of::<Self>());
@@ -892,14 +900,6 @@ impl<T: 'static> TaskObj for TaskCell<T> {
     fn prefetch(&self) {
         self.prefetch_record();
         self.generator.prefetch();
-    }
-
-    fn cancel_future(self: Rc<Self>, core: &Core, msg: Option<&str>) -> bool {
-        if self.header.is_done() {
-            return false;
-        }
-        self.complete(core, FutState::Cancelled, Outcome::Failed(Error::cancelled(msg)));
-        true
     }
 
     fn abandon(&self) {
@@ -935,6 +935,38 @@ impl<T: 'static> TaskObj for TaskCell<T> {
             drop(callbacks);
         }
     }
+
+    #[inline]
+    fn token(&self) -> u64 {
+        self.header.token()
+    }
+
+    #[inline]
+    fn sleep_pending(&self, token: u64) -> bool {
+        self.header.sleep_pending(token)
+    }
+
+    #[inline]
+    fn finish_sleep(&self, token: u64) -> bool {
+        self.header.finish_sleep(token)
+    }
+
+    fn name(&self) -> String {
+        self.header.name()
+    }
+
+    fn describe(&self) -> String {
+        Awaitable::describe(self)
+    }
+
+    fn waiting_on(&self) -> String {
+        self.header.waiting_on()
+    }
+
+    fn erased(self: Rc<Self>) -> Box<dyn Any> {
+        let task: Rc<dyn TaskObj> = self;
+        Box::new(task)
+    }
 }
 
 impl<T: 'static> Awaitable for TaskCell<T> {
@@ -967,7 +999,7 @@ impl TaskContext {
     pub(crate) fn current(what: &str) -> Result<TaskContext, Error> {
         let yielder = waitable_yielder(what)?;
         let core = current_core()?;
-        let task = core.current().ok_or_else(|| {
+        let task = current_task_obj().ok_or_else(|| {
             Error::kind_msg(
                 ErrorKind::NoRunningLoop,
                 format!("{what} must be called from inside a task"),
@@ -1418,7 +1450,8 @@ impl TaskBuilder {
 ///
 /// [`ErrorKind::NoRunningLoop`] outside a running loop.
 pub fn current_task() -> Result<Option<TaskRef>, Error> {
-    Ok(current_core()?.current().map(|task| TaskRef { task }))
+    current_core()?;
+    Ok(current_task_obj().map(|task| TaskRef { task }))
 }
 
 /// Every task of the running loop that is not done, including the current
@@ -1428,11 +1461,26 @@ pub fn current_task() -> Result<Option<TaskRef>, Error> {
 ///
 /// [`ErrorKind::NoRunningLoop`] outside a running loop.
 pub fn all_tasks() -> Result<Vec<TaskRef>, Error> {
-    Ok(task_refs(current_core()?.pending_tasks()))
+    let core = current_core()?;
+    Ok(task_refs(pending_tasks(&core)))
 }
 
 pub(crate) fn task_refs(tasks: Vec<Rc<dyn TaskObj>>) -> Vec<TaskRef> {
     tasks.into_iter().map(|task| TaskRef { task }).collect()
+}
+
+/// The loop's tasks that are not done, as the task layer's handles.
+pub(crate) fn pending_tasks(core: &Core) -> Vec<Rc<dyn TaskObj>> {
+    core.pending_tasks().into_iter().map(from_core).collect()
+}
+
+/// A task the core handed back, as the task layer's handle: every
+/// `Runnable` the core holds is a `TaskObj` (see `Runnable::erased`).
+fn from_core(task: Rc<dyn Runnable<Core>>) -> Rc<dyn TaskObj> {
+    match task.erased().downcast::<Rc<dyn TaskObj>>() {
+        Ok(task) => *task,
+        Err(_) => unreachable!("the core holds only the task layer's tasks"),
+    }
 }
 
 #[cfg(test)]
@@ -1440,7 +1488,7 @@ mod tests {
     use std::rc::Rc;
     use std::time::Duration;
 
-    use super::{TaskObj, current_core};
+    use super::{TaskObj, current_task_obj};
     use crate::runtime::{self, Builder, Clock};
 
     /// A task's wake-up token goes past 2³² suspensions without wrapping,
@@ -1449,8 +1497,7 @@ mod tests {
     #[test]
     fn a_wake_up_token_from_two_to_the_32_suspensions_ago_is_stale() {
         let outcome = Builder::new().clock(Clock::virtual_time()).run(|| {
-            let core = current_core()?;
-            let task: Rc<dyn TaskObj> = core.current().expect("main is the current task");
+            let task: Rc<dyn TaskObj> = current_task_obj().expect("main is the current task");
             let h = task.header();
             // As if the task had been suspended u32::MAX times already.
             h.token.set(u64::from(u32::MAX));

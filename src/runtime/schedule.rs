@@ -1,0 +1,53 @@
+//! What the loop core needs of a task, defined below both.
+//!
+//! The loop core (`core.rs`) queues, runs, times and tears down tasks, but
+//! knows nothing of their records, results or cancellation: it sees a task
+//! only as a [`Runnable`], and what a task is resumed with, a [`Wake`]. The
+//! task layer (`task.rs`) implements `Runnable` for its records and builds
+//! everything else on the core. Neither module imports the other's
+//! internals through this one; `core.rs` does not import `task.rs` at all.
+
+use std::any::Any;
+use std::rc::Rc;
+
+use super::error::Error;
+
+/// What a task is resumed with.
+#[derive(Clone)]
+pub(crate) enum Wake {
+    /// Carry on: what it waited for is done (inspect it for the outcome).
+    Go,
+    /// The wait is cancelled: return this error from it.
+    Cancel(Error),
+}
+
+/// A task as the loop core sees it. `L` is the loop (the core's own type,
+/// named by the core), so this module needs nothing of it.
+pub(crate) trait Runnable<L: ?Sized> {
+    /// Python: `Task.__step`, entered from `__wakeup` or the ready queue.
+    fn step(self: Rc<Self>, lp: &L, wake: Wake);
+    /// The token of the task's current suspension: a wake-up carrying an
+    /// older one is stale.
+    fn token(&self) -> u64;
+    /// Whether the sleep timer of suspension `token` is still pending.
+    fn sleep_pending(&self, token: u64) -> bool;
+    /// The sleep timer of suspension `token` fired: true if the sleep was
+    /// still pending (it is not any more).
+    fn finish_sleep(&self, token: u64) -> bool;
+    /// Starts loading the task's record and stack into cache. Reads the
+    /// record (for the stack's address): call it once the record is cached.
+    fn prefetch(&self);
+    /// Starts loading the task's record into cache, reading nothing.
+    fn prefetch_record(&self);
+    /// The task's name, for reports.
+    fn name(&self) -> String;
+    /// What the task is, for deadlock reports: `task 'name'`.
+    fn describe(&self) -> String;
+    /// What the task waits on, for deadlock reports.
+    fn waiting_on(&self) -> String;
+    /// Drops the generator of a task that will never finish.
+    fn abandon(&self);
+    /// The task as the task layer's own handle, boxed: the core hands
+    /// tasks back (`all_tasks`, shutdown) without knowing their type.
+    fn erased(self: Rc<Self>) -> Box<dyn Any>;
+}
