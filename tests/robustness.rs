@@ -1202,3 +1202,29 @@ fn delays_of_duration_max_arm_timers_that_can_be_cancelled() {
     assert_eq!(outcome.unwrap(), (Err(true), Err(true), Err(true), true));
     assert_eq!(clock.now(), Duration::from_secs(3));
 }
+
+/// A gather still pending when its loop is dropped (no shutdown: the loop
+/// only ran `run_until_complete`) frees what it holds: the finished child's
+/// value is dropped once. (Once a gathering was reachable from its own outer
+/// future through the cancellation hook: a cycle, leaked in exactly this
+/// case, found by LeakSanitizer.)
+#[test]
+fn a_gather_pending_when_its_loop_is_dropped_frees_its_finished_children() {
+    let drops = Drops::default();
+    let event_loop = virtual_loop().build();
+    let (done_value, slow_value) = (drops.sentinel("done child"), drops.sentinel("slow child"));
+    event_loop
+        .run_until_complete(move || {
+            let done = runtime::spawn(move || Ok(done_value));
+            let slow = runtime::spawn(move || {
+                runtime::sleep(secs(1000))?;
+                Ok(slow_value)
+            });
+            let _gathering = runtime::spawn(move || runtime::gather([done, slow]).map(drop));
+            runtime::sleep(secs(1))?;
+            Ok(())
+        })
+        .unwrap();
+    drop(event_loop);
+    drops.assert_each_once(&["done child", "slow child"]);
+}

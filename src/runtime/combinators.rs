@@ -188,7 +188,11 @@ struct Gathering {
     outer: Rc<FutureCell>,
     children: Vec<Rc<dyn TaskObj>>,
     nfinished: Cell<usize>,
-    cancel_requested: Cell<bool>,
+    /// Set by the outer future's cancellation. Shared with the closure the
+    /// outer future keeps, rather than reached through this object: the
+    /// outer future holding it would be a cycle, leaked whenever the
+    /// gathering never ends (its loop torn down under it).
+    cancel_requested: Rc<Cell<bool>>,
     return_exceptions: bool,
 }
 
@@ -264,13 +268,11 @@ fn start_gather<T: 'static>(
         outer: outer.clone(),
         children: kids.clone(),
         nfinished: Cell::new(0),
-        cancel_requested: Cell::new(false),
+        cancel_requested: Rc::new(Cell::new(false)),
         return_exceptions,
     });
-    {
-        let gathering = gathering.clone();
-        outer.cancel_children(kids, Rc::new(move || gathering.cancel_requested.set(true)));
-    }
+    let requested = gathering.cancel_requested.clone();
+    outer.cancel_children(kids, Rc::new(move || requested.set(true)));
     let notify: Rc<dyn Notify> = gathering.clone();
     for (index, kid) in gathering.children.iter().enumerate() {
         add_task_callback(kid, core, CallbackKind::Notify(notify.clone(), index));
