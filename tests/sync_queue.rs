@@ -15,13 +15,15 @@
 
 mod common;
 
+use std::cell::RefCell;
 use std::fmt;
+use std::rc::Rc;
 
 use common::*;
-use gencoro::runtime::{self, Error, Task};
+use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, Task};
 use gencoro::sync::{
-    GetError, LifoQueue, PriorityQueue, PutError, Queue, QueueShutDown, TaskDoneError, TryGetError,
-    TryPutError,
+    GetError, LifoQueue, PriorityQueue, PutError, Queue, QueueEmpty, QueueFull, QueueShutDown,
+    TaskDoneError, TryGetError, TryPutError,
 };
 
 /// `ex(e)` of the exception Python raises for a failed `get`.
@@ -241,6 +243,44 @@ fn join_waits_until_every_item_is_marked_done() {
     );
 }
 
+// B10.1: a joiner cancelled while it waits leaves; the other joiners are
+// released when the last item is done.
+//
+// Python: tests/cpython/sync_queue/cancelled_joiner_leaves_the_other_joiners_waiting.py
+#[test]
+fn cancelled_joiner_leaves_the_other_joiners_waiting() {
+    let trace = go(|| {
+        let q = Queue::new();
+        q.try_put("a")?;
+        let joiner = |q: Queue<&'static str>, name: &'static str| {
+            runtime::spawn(move || {
+                q.join().inspect_err(|e| log(format!("{name} cancelled: {}", ex(e))))?;
+                log(format!("{name} joined"));
+                Ok(())
+            })
+        };
+        let j1 = joiner(q.clone(), "j1");
+        let j2 = joiner(q.clone(), "j2");
+        sleep(1.0)?;
+        j1.cancel();
+        sleep(1.0)?;
+        log(format!("main got {}", q.try_get()?));
+        q.task_done()?;
+        runtime::gather_outcomes([j1, j2])?;
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "1.0 j1 cancelled: CancelledError()",
+            "2.0 main got a",
+            "2.0 j2 joined",
+            "result None",
+            "end 2.0"
+        ]
+    );
+}
+
 fn producer(
     q: Queue<&'static str>,
     name: &'static str,
@@ -447,6 +487,42 @@ fn cancelled_getter_that_was_not_woken_steals_nothing() {
             "2.0 qsize=0",
             "result None",
             "end 2.0",
+        ]
+    );
+}
+
+// B10.2: the item a cancelled getter was woken for never left the queue: it
+// is still at the front, ahead of items put after it.
+//
+// Python: tests/cpython/sync_queue/item_announced_to_a_cancelled_getter_stays_at_the_front.py
+#[test]
+fn item_announced_to_a_cancelled_getter_stays_at_the_front() {
+    let trace = go(|| {
+        let q = Queue::new();
+        let qg = q.clone();
+        let g = runtime::spawn(move || {
+            let got = qg.get();
+            if let Err(e) = &got {
+                log(format!("getter cancelled: {}, qsize={}", get_ex(e), qg.len()));
+            }
+            got.map(drop).map_err(Error::from)
+        });
+        sleep(1.0)?;
+        q.try_put("x")?;
+        g.cancel();
+        q.try_put("y")?;
+        runtime::gather_outcomes([g])?;
+        let (a, b) = (q.try_get()?, q.try_get()?);
+        log(format!("then {a}, {b}"));
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "1.0 getter cancelled: CancelledError(), qsize=2",
+            "1.0 then x, y",
+            "result None",
+            "end 1.0",
         ]
     );
 }
@@ -788,4 +864,159 @@ fn immediate_shutdown_drops_the_items_and_releases_join() {
             "end 2.0",
         ]
     );
+}
+
+// ---------------------------------------------------------------------------
+// Rust-only behaviour: no Python program, since Python has no counterpart.
+// ---------------------------------------------------------------------------
+
+// A wait outside a task is refused at once, hands the value back, and
+// leaves no waiter in the line, whether no loop runs or the caller is a
+// callback of a running loop.
+#[test]
+fn waits_outside_a_task_are_refused_and_leave_no_waiter() {
+    let q = Queue::bounded(1);
+    q.try_put("a").unwrap();
+    match q.put("b") {
+        Err(PutError::Wait(back, e)) => {
+            assert_eq!(back, "b");
+            assert_eq!(e.kind(), ErrorKind::NoRunningLoop);
+        }
+        other => panic!("put outside a loop: {other:?}"),
+    }
+    assert_eq!(q.join().map_err(|e| e.kind()), Err(ErrorKind::NoRunningLoop));
+    let empty: Queue<u32> = Queue::new();
+    assert!(matches!(empty.get(), Err(GetError::Wait(e)) if e.kind() == ErrorKind::NoRunningLoop));
+
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let (q2, seen2) = (empty.clone(), seen.clone());
+    let got = Builder::new()
+        .clock(Clock::virtual_time())
+        .run(move || {
+            let q3 = q2.clone();
+            runtime::call_soon(move || {
+                let refused = q3.get();
+                seen2.borrow_mut().push(format!("{refused:?} {q3:?}"));
+            })?;
+            let getter = {
+                let q = q2.clone();
+                runtime::spawn(move || Ok(q.get()?))
+            };
+            sleep(1.0)?;
+            q2.try_put(7)?;
+            getter.join()
+        })
+        .unwrap();
+    assert_eq!(got, 7, "the refused wait took no wake-up");
+    let seen = seen.borrow();
+    assert!(seen[0].starts_with("Err(Wait(Error { kind: "), "{seen:?}");
+    assert!(seen[0].ends_with("getters: 0, putters: 0, unfinished_tasks: 0, shut_down: false }"));
+}
+
+// A task still waiting when its loop is dropped is unwound; its waiter
+// leaves the line, and the queue works on.
+#[test]
+fn a_waiter_unwound_with_its_loop_leaves_the_line() {
+    let q: Queue<u32> = Queue::new();
+    let event_loop = Builder::new().clock(Clock::virtual_time()).build();
+    let qg = q.clone();
+    event_loop
+        .run_until_complete(move || {
+            runtime::spawn(move || Ok(qg.get()?));
+            sleep(0.0)
+        })
+        .unwrap();
+    assert!(format!("{q:?}").contains("getters: 1"), "{q:?}");
+    drop(event_loop);
+    assert!(format!("{q:?}").contains("getters: 0"), "{q:?}");
+    q.try_put(1).unwrap();
+    assert_eq!(q.try_get(), Ok(1));
+}
+
+/// An item that may use its own queue when it is dropped.
+struct Item {
+    _reentrant: Option<Reentrant>,
+}
+
+struct Reentrant {
+    queue: Queue<Item>,
+    seen: Rc<RefCell<Vec<String>>>,
+}
+
+impl Drop for Reentrant {
+    fn drop(&mut self) {
+        let put = self.queue.try_put(Item { _reentrant: None }).map_err(|e| e.to_string());
+        let got = self.queue.try_get().map(|_| ()).map_err(|e| e.to_string());
+        let line = format!(
+            "len={} shut={} put={put:?} get={got:?}",
+            self.queue.len(),
+            self.queue.is_shut_down()
+        );
+        self.seen.borrow_mut().push(line);
+    }
+}
+
+// Items dropped by shutdown(immediate) are dropped after the queue has let
+// go of its state: their destructors may use the queue.
+#[test]
+fn items_dropped_by_shutdown_may_use_their_queue() {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let q: Queue<Item> = Queue::new();
+    for _ in 0..2 {
+        let item = Item { _reentrant: Some(Reentrant { queue: q.clone(), seen: seen.clone() }) };
+        assert!(q.try_put(item).is_ok());
+    }
+    assert!(q.try_put(Item { _reentrant: None }).is_ok());
+    assert_eq!(q.shutdown(true), 3);
+    let line =
+        r#"len=0 shut=true put=Err("the queue is shut down") get=Err("the queue is shut down")"#;
+    assert_eq!(*seen.borrow(), [line, line]);
+}
+
+// The errors convert for `?` in a task: a cancellation stays a
+// cancellation, a shut-down queue carries `QueueShutDown`, a full or empty
+// queue `QueueFull` / `QueueEmpty`, and task_done's error `TaskDoneError`.
+#[test]
+fn queue_errors_convert_to_runtime_errors() {
+    let q = Queue::bounded(1);
+    let full: Error = q.try_put(1).and_then(|()| q.try_put(2)).unwrap_err().into();
+    assert!(full.downcast_ref::<QueueFull>().is_some());
+    assert_eq!(full.to_string(), "the queue is full");
+    q.try_get().unwrap();
+    let empty: Error = q.try_get().unwrap_err().into();
+    assert!(empty.downcast_ref::<QueueEmpty>().is_some());
+    let too_often: Error = q.task_done().and_then(|()| q.task_done()).unwrap_err().into();
+    assert!(too_often.downcast_ref::<TaskDoneError>().is_some());
+    q.shutdown(false);
+    let shut: Error = q.put(3).unwrap_err().into();
+    assert!(shut.downcast_ref::<QueueShutDown>().is_some());
+    let cancelled: Error = GetError::Wait(Error::cancelled(Some("bye"))).into();
+    assert!(cancelled.is_cancelled());
+    assert_eq!(cancelled.message(), "bye");
+    let put_cancelled = PutError::Wait(5, Error::cancelled(None));
+    assert!(put_cancelled.is_cancelled() && !put_cancelled.is_shut_down());
+    assert_eq!(put_cancelled.into_inner(), 5);
+}
+
+// Debug shows the state without the items, under Python's class names.
+#[test]
+fn debug_shows_the_state_and_the_order() {
+    let q = Queue::bounded(3);
+    q.try_put("a").unwrap();
+    assert_eq!(
+        format!("{q:?}"),
+        "Queue { maxsize: 3, len: 1, getters: 0, putters: 0, unfinished_tasks: 1, shut_down: false }"
+    );
+    let l: LifoQueue<u8> = LifoQueue::new();
+    assert!(format!("{l:?}").starts_with("LifoQueue { maxsize: 0,"));
+    let p: PriorityQueue<u8> = PriorityQueue::new();
+    p.shutdown(false);
+    assert!(format!("{p:?}").ends_with("shut_down: true }"));
+    assert_eq!(format!("{:?}", TryPutError::Full("secret")), "Full(..)");
+}
+
+#[test]
+#[should_panic(expected = "a bounded queue holds at least one item")]
+fn bounded_to_zero_items_panics() {
+    let _ = Queue::<u8>::bounded(0);
 }

@@ -811,6 +811,31 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// [`task_done`](Self::task_done); returns at once if none is
     /// outstanding. Python: `await queue.join()`.
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gencoro::runtime::{self, Builder, Clock};
+    /// use gencoro::sync::Queue;
+    ///
+    /// let clock = Clock::virtual_time();
+    /// Builder::new().clock(clock.clone()).run(|| {
+    ///     let jobs = Queue::new();
+    ///     for secs in [1, 2] {
+    ///         jobs.try_put(secs)?;
+    ///     }
+    ///     let worker = jobs.clone();
+    ///     runtime::spawn(move || -> Result<(), runtime::Error> {
+    ///         loop {
+    ///             let secs = worker.get()?;
+    ///             runtime::sleep(Duration::from_secs(secs))?;
+    ///             worker.task_done()?;
+    ///         }
+    ///     });
+    ///     jobs.join() // the worker is still waiting for more: run cancels it
+    /// })
+    /// .unwrap();
+    /// assert_eq!(clock.now(), Duration::from_secs(3));
+    /// ```
+    ///
     /// # Cancellation
     ///
     /// Cancelling the task while it waits returns the cancellation; the
@@ -839,6 +864,20 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     ///
     /// Returns how many items were dropped (0 without `immediate`). Calling
     /// it again does no harm.
+    ///
+    /// ```
+    /// use gencoro::sync::{Queue, TryGetError, TryPutError};
+    ///
+    /// let queue = Queue::new();
+    /// for job in ["a", "b", "c"] {
+    ///     queue.try_put(job).unwrap();
+    /// }
+    /// assert_eq!(queue.shutdown(false), 0);
+    /// assert!(matches!(queue.try_put("d"), Err(TryPutError::ShutDown("d"))));
+    /// assert_eq!(queue.try_get(), Ok("a")); // what is left is still handed out
+    /// assert_eq!(queue.shutdown(true), 2); // unless it is dropped
+    /// assert_eq!(queue.try_get(), Err(TryGetError::ShutDown));
+    /// ```
     pub fn shutdown(&self, immediate: bool) -> usize {
         let mut dropped = Vec::new();
         let finished = {
