@@ -48,6 +48,12 @@ const CASES: &[(&str, Option<&str>, Kind)] = &[
     ("start_end", None, Kind::Loop),
     ("cancel_all", None, Kind::Loop),
     ("nested_run", None, Kind::Loop),
+    ("producer_consumer", Some("000"), Kind::Loop),
+    ("producer_consumer", Some("001"), Kind::Loop),
+    ("producer_consumer", Some("003"), Kind::Loop),
+    ("producer_consumer", Some("000-maxsize1"), Kind::Loop),
+    ("producer_consumer", Some("003-seed7"), Kind::Loop),
+    ("producer_consumer", Some("001-seed3-maxsize2"), Kind::Loop),
     ("generators", None, Kind::Plain),
 ];
 
