@@ -62,6 +62,7 @@
 pub mod generator;
 pub mod runtime;
 pub mod stack;
+pub mod sync;
 
 pub use generator::{
     CloseError, Generator, GeneratorBuilder, GeneratorExit, ResumeError, SendError, State, Step,
