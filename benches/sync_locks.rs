@@ -81,8 +81,7 @@ fn lock_contended(c: &mut Criterion) {
                 for t in tasks {
                     t.await.unwrap();
                 }
-                let total = *lock.lock().await;
-                total
+                *lock.lock().await
             });
             assert_eq!(total, TASKS * ACQUISITIONS_PER_TASK);
             black_box(total)
