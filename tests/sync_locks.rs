@@ -1506,3 +1506,88 @@ fn semaphore_permit_is_given_back_by_a_panic() {
     assert_eq!(result.unwrap(), 1);
     assert_eq!(end, secs(1.0));
 }
+
+// ---------------------------------------------------------------------------
+// The uncontended paths allocate nothing
+// ---------------------------------------------------------------------------
+
+/// Counts this thread's allocations, for
+/// `uncontended_paths_allocate_nothing`.
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the
+// count is a const-initialised thread-local, which never allocates.
+unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract is passed on as it is.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: as above.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: as above.
+        unsafe { std::alloc::System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[test]
+fn uncontended_paths_allocate_nothing() {
+    let (result, _, _) = run_virtual(|| {
+        let lock = Lock::new();
+        let sem = Semaphore::new(2);
+        let bounded = BoundedSemaphore::new(1);
+        let ev = Event::new();
+        let cond = Condition::new();
+        let before = allocations();
+        for _ in 0..1_000 {
+            drop(lock.acquire()?);
+            drop(lock.try_acquire());
+            let (a, b) = (sem.acquire()?, sem.acquire()?);
+            assert!(sem.try_acquire().is_none());
+            drop((a, b));
+            drop(bounded.acquire()?);
+            ev.set();
+            ev.wait()?;
+            ev.clear();
+            let mut guard = cond.acquire()?;
+            cond.notify(1)?;
+            cond.notify_all()?;
+            cond.wait_for(&mut guard, || true)?;
+        }
+        let uncontended = allocations() - before;
+        // The counter does count: a contended acquire makes a promise.
+        let held = lock.acquire()?;
+        let waiter = {
+            let lock = lock.clone();
+            runtime::spawn(move || {
+                let before = allocations();
+                drop(lock.acquire()?);
+                Ok(allocations() - before)
+            })
+        };
+        sleep(0.0)?;
+        drop(held);
+        let contended = waiter.join()?;
+        Ok((uncontended, contended))
+    });
+    let (uncontended, contended) = result.unwrap();
+    assert_eq!(uncontended, 0);
+    assert!(contended > 0, "a wait allocates its promise");
+}
