@@ -370,6 +370,7 @@ fn every_python_program_is_linked_to_its_rust_test() {
         "runtime_combinators",
         "runtime_scheduling",
         "runtime_timeout_taskgroup",
+        "sync_locks",
         "sync_queue",
     ] {
         let prefix = format!("{stem}/");

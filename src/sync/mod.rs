@@ -1,20 +1,38 @@
-//! Synchronisation between tasks: Python's `asyncio` queues (and, with the
-//! rest of this layer, its locks and events).
+//! Synchronisation between tasks: Python's `asyncio` queues
+//! (`asyncio/queues.py`) and its `Event`, `Lock`, `Semaphore`,
+//! `BoundedSemaphore` and `Condition` (`asyncio/locks.py`).
 //!
-//! Every primitive here is a client of the runtime's public waiting
-//! machinery, as in CPython: a task that must wait makes a
+//! Each primitive is a client of the runtime's public waiting machinery, as
+//! in CPython: a task that has to wait makes a
 //! [`Promise`](crate::runtime::Promise) (Python's `loop.create_future()`),
-//! puts it in the primitive's line of waiters and waits on it; whoever
-//! releases the primitive completes the first waiter still pending.
-//! Wake-ups therefore go through the loop's ready queue in CPython's order,
-//! and cancelling a waiting task cancels its promise (B5.7), which the
-//! primitive notices and cleans up after.
+//! queues it, and waits on it; whoever wakes it completes the promise, so
+//! wake-ups go through the loop's ready queue in CPython's order, and
+//! cancelling a waiting task cancels its promise (B5.7), which the primitive
+//! notices and cleans up after. The queues of waiters are FIFO, and the
+//! rules about who may take a lock, a permit or an item, and what a
+//! cancelled waiter does with a wake-up it already received, are CPython
+//! 3.11.7's (`docs/semantics.md` B.10 and B.11):
 //!
-//! All handles are cheap to clone (an `Rc` inside) and stay on the loop's
+//! * **No barging.** A [`Lock`] or [`Semaphore`] is taken at once only if
+//!   nobody still waits for it; a newcomer queues behind a waiter that was
+//!   woken but has not run yet.
+//! * **A cancelled waiter loses nothing and steals nothing.** Cancelled
+//!   before it was woken, it just leaves the queue. Cancelled after it was
+//!   woken (between the wake-up and its next step), it passes the wake-up
+//!   on to the next waiter; a queue item it was woken for stays queued.
+//! * **Guards release on drop.** [`LockGuard`] and [`SemaphorePermit`]
+//!   release in `Drop`, so an early return with `?`, a cancellation and a
+//!   panic unwinding through the task all give the lock back.
+//!
+//! Every handle is cheap to clone (an `Rc` inside); all clones are the same
+//! primitive, so several tasks can each hold one. Handles stay on their
 //! thread.
 //!
 //! * [`Queue`], [`LifoQueue`], [`PriorityQueue`]: `asyncio.Queue` and its
-//!   orderings, with Python 3.13's [`shutdown`](GenericQueue::shutdown).
+//!   orderings, with `task_done`/`join` and Python 3.13's
+//!   [`shutdown`](GenericQueue::shutdown).
+//! * [`Event`], [`Lock`], [`Semaphore`], [`BoundedSemaphore`],
+//!   [`Condition`].
 //!
 //! ```
 //! use gencoro::runtime::{self, Builder, Clock};
@@ -43,10 +61,42 @@
 //! });
 //! assert_eq!(total.unwrap(), 10);
 //! ```
+//!
+//! ```
+//! use std::time::Duration;
+//! use gencoro::runtime::{self, Builder, Clock};
+//! use gencoro::sync::Lock;
+//!
+//! let clock = Clock::virtual_time();
+//! let order = Builder::new().clock(clock.clone()).run(|| {
+//!     let lock = Lock::new();
+//!     let tasks: Vec<_> = (0..3)
+//!         .map(|i| {
+//!             let lock = lock.clone();
+//!             runtime::spawn(move || {
+//!                 let _held = lock.acquire()?; // released when `_held` drops
+//!                 runtime::sleep(Duration::from_secs(1))?;
+//!                 Ok(i)
+//!             })
+//!         })
+//!         .collect();
+//!     runtime::gather(tasks)
+//! });
+//! assert_eq!(order.unwrap(), [0, 1, 2]);
+//! assert_eq!(clock.now(), Duration::from_secs(3)); // one at a time
+//! ```
 
+mod condition;
+mod event;
+mod lock;
 mod queue;
+mod semaphore;
 
+pub use condition::Condition;
+pub use event::Event;
+pub use lock::{Lock, LockGuard, SyncError};
 pub use queue::{
     Fifo, GenericQueue, GetError, Lifo, LifoQueue, Order, Priority, PriorityQueue, PutError, Queue,
     QueueEmpty, QueueFull, QueueShutDown, TaskDoneError, TryGetError, TryPutError,
 };
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphorePermit};
