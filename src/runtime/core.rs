@@ -600,9 +600,45 @@ impl Core {
     }
 
     /// Blocks for at most `timeout`, or lets virtual time pass.
+    ///
+    /// Virtual time does not pass while outside work runs on real time
+    /// (blocking closures, `InFlight` guards; see `bridge::outside_work`):
+    /// the loop blocks for it instead, and lets the time pass once none is
+    /// left. A call that arrives meanwhile ends the wait with no time
+    /// passed; the next iteration waits again if need be.
     fn wait(&self, timeout: Duration) {
         if self.clock.is_virtual() {
-            self.clock.pass(timeout);
+            if self.remote.work_in_flight() == 0 {
+                self.clock.pass(timeout);
+                return;
+            }
+            loop {
+                if self.receive_posted() {
+                    return;
+                }
+                // The Dekker pair of `wait_for_outside_work`.
+                self.remote.waiting.store(true, AtomicOrdering::SeqCst);
+                if super::bridge::outside_work(&self.remote, self.id) == 0 {
+                    self.remote.waiting.store(false, AtomicOrdering::SeqCst);
+                    if !self.receive_posted() {
+                        self.clock.pass(timeout);
+                    }
+                    return;
+                }
+                let msg = self.remote_rx.recv();
+                self.remote.waiting.store(false, AtomicOrdering::SeqCst);
+                match msg {
+                    Ok(RemoteMsg::Call(call)) => {
+                        self.push(Handle::Call(Box::new(call)));
+                        return;
+                    }
+                    Ok(RemoteMsg::Wake) => {}
+                    Err(_) => {
+                        self.clock.pass(timeout);
+                        return;
+                    }
+                }
+            }
         } else if let Ok(RemoteMsg::Call(call)) = self.remote_rx.recv_timeout(timeout) {
             // Woken early by another thread: run its call; the next
             // iteration waits for the rest of the time if need be.
@@ -712,6 +748,8 @@ impl Core {
     /// a callback); what they queue is dropped in the next round. A panic
     /// in one destructor is reported and the rest still run.
     pub(crate) fn teardown(&self) {
+        // The loop's blocking pool and its waker count go first.
+        super::bridge::loop_closed(self.id);
         self.closed.set(true);
         self.remote.closed.store(true, AtomicOrdering::Release);
         loop {
