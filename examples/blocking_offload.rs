@@ -89,7 +89,8 @@ struct Response {
 
 /// A blocking HTTP GET: connect, send the request, read the whole answer.
 fn get(url: &str) -> std::io::Result<Response> {
-    let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
     let rest = url.strip_prefix("http://").ok_or_else(|| invalid("not an http:// URL"))?;
     let (host, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
     let mut stream = TcpStream::connect(host)?;

@@ -13,11 +13,11 @@
 //! ([`Builder::blocking_idle_timeout`](crate::runtime::Builder::blocking_idle_timeout),
 //! 10 s by default) exits.
 //!
-//! [`runtime::run`](crate::runtime::run) shuts the pool down before it
+//! [`runtime::run`] shuts the pool down before it
 //! returns: it lets every queued and running closure finish (the loop keeps
 //! running meanwhile, so a closure may still reach it through a
 //! [`LoopHandle`](crate::runtime::LoopHandle)) and joins every thread, so no
-//! pool thread outlives the run. Closing an [`EventLoop`](crate::runtime::EventLoop)
+//! pool thread outlives the run. Closing an [`EventLoop`]
 //! by hand (or dropping it) does not wait, as Python's `loop.close()` does
 //! not: the pool's threads finish the closures they run, drop their results
 //! and exit.

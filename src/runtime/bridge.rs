@@ -291,8 +291,12 @@ pub fn await_future<F: IntoFuture>(future: F) -> Result<F::Output, Error> {
     let cx = TaskContext::current("await_future")?;
     let mut future = pin!(future.into_future());
     let key = next_key();
-    let shared =
-        Arc::new(Shared { key, remote: cx.core.remote(), notified: false.into(), finished: false.into() });
+    let shared = Arc::new(Shared {
+        key,
+        remote: cx.core.remote(),
+        notified: false.into(),
+        finished: false.into(),
+    });
     let parked = Rc::new(Parked { wait: RefCell::new(None), shared: shared.clone() });
     PARKED.with(|p| p.borrow_mut().insert(key, parked.clone()));
     let handle = RefCell::new(Weak::<WakerHandle>::new());
@@ -424,8 +428,9 @@ impl<T: 'static> Future for Task<T> {
                 "Task cannot await on itself",
             )));
         }
-        let direct = POLLING
-            .with(|p| p.borrow().as_ref().filter(|(_, w)| w.will_wake(cx.waker())).map(|(k, _)| *k));
+        let direct = POLLING.with(|p| {
+            p.borrow().as_ref().filter(|(_, w)| w.will_wake(cx.waker())).map(|(k, _)| *k)
+        });
         let target = match direct {
             Some(key) => WakeTarget::Parked(key),
             None => WakeTarget::Waker(cx.waker().clone()),
@@ -659,13 +664,26 @@ impl<T> Drop for Completer<T> {
     }
 }
 
-/// Forgets a started remote task when its done callback runs or is dropped.
-struct RemoteTaskEntry(u64);
+/// Finishes a started remote task: reports its outcome and forgets it,
+/// when its done callback runs, or when the callback is dropped unrun (the
+/// loop closed). Then the task may have finished all the same (its
+/// callback was still queued): its outcome is reported, not lost.
+struct RemoteFinish<T: 'static> {
+    key: u64,
+    task: Task<T>,
+    completer: Option<Completer<T>>,
+}
 
-impl Drop for RemoteTaskEntry {
+impl<T: 'static> Drop for RemoteFinish<T> {
     fn drop(&mut self) {
-        let entry = REMOTE_TASKS.try_with(|r| r.borrow_mut().remove(&self.0)).ok().flatten();
+        let entry = REMOTE_TASKS.try_with(|r| r.borrow_mut().remove(&self.key)).ok().flatten();
         drop(entry);
+        if let Some(completer) = self.completer.take() {
+            if self.task.is_done() {
+                completer.complete(self.task.result());
+            }
+            // Else dropping it reports that the loop closed first.
+        }
     }
 }
 
@@ -718,12 +736,9 @@ where
     };
     completer.started = true;
     REMOTE_TASKS.with(|r| r.borrow_mut().insert(key, task.as_ref()));
-    let entry = RemoteTaskEntry(key);
+    let finish = RemoteFinish { key, task: task.clone(), completer: Some(completer) };
     // Cannot fail: the loop is running this very callback.
-    let _ = task.add_done_callback(move |t| {
-        drop(entry);
-        completer.complete(t.result());
-    });
+    let _ = task.add_done_callback(move |_| drop(finish));
 }
 
 /// The handle of a task submitted from another thread with

@@ -77,10 +77,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use bridge::{LoopClosed, RemoteTask, await_future};
-pub(crate) use bridge::delivery;
-pub use clock::Clock;
 pub use crate::blocking::offload;
+pub(crate) use bridge::delivery;
+pub use bridge::{LoopClosed, RemoteTask, await_future};
+pub use clock::Clock;
 pub use combinators::{
     AsCompleted, GatherHandle, ReturnWhen, Waitable, Waited, as_completed, gather, gather_cloned,
     gather_handle, gather_outcomes, shield, wait, wait_for,
