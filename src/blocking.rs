@@ -148,6 +148,10 @@ impl Pool {
                 Err(_) => {}
             }
         }
+        // Signalled after the lock is released, so the thread it wakes does
+        // not block on the lock at once. A thread not waiting yet checks the
+        // queue under the lock before it waits, and sees the job.
+        drop(state);
         self.shared.work.notify_one();
         Ok(())
     }

@@ -477,29 +477,35 @@ struct Slot<T> {
 pub(crate) struct DeliverySender<T: Send + 'static> {
     key: u64,
     remote: Arc<Remote>,
-    sent: bool,
-    /// Dropped after the value is posted: a loop that sees the work end
-    /// finds the value in its channel.
-    _in_flight: InFlight,
+    /// Travels with the value and ends on the loop's thread once the value
+    /// is delivered: the loop never sees the work end before the value is
+    /// in its channel, and the last guard needs no wake-up message of its
+    /// own (the loop is not blocked when it drops). `None` once sent.
+    in_flight: Option<InFlight>,
     _value: std::marker::PhantomData<fn(T)>,
 }
 
 impl<T: Send + 'static> DeliverySender<T> {
     /// Posts `value` to the loop, whose thread wakes for it.
     pub(crate) fn send(mut self, value: T) {
-        self.sent = true;
+        self.post(Some(value));
+    }
+
+    fn post(&mut self, value: Option<T>) {
+        let Some(in_flight) = self.in_flight.take() else { return };
         let key = self.key;
-        // If the loop has ended, the value is dropped here.
-        let _ = self.remote.post(Box::new(move || deliver(key, Some(value))));
+        // If the loop has ended, the value and the guard are dropped here.
+        let _ = self.remote.post(Box::new(move || {
+            deliver(key, value);
+            drop(in_flight);
+        }));
     }
 }
 
 impl<T: Send + 'static> Drop for DeliverySender<T> {
     fn drop(&mut self) {
-        if !self.sent {
-            let key = self.key;
-            let _ = self.remote.post(Box::new(move || deliver::<T>(key, None)));
-        }
+        // Dropped unsent: the receiver learns it.
+        self.post(None);
     }
 }
 
@@ -555,8 +561,7 @@ pub(crate) fn delivery<T: Send + 'static>(
     let sender = DeliverySender {
         key,
         remote,
-        sent: false,
-        _in_flight: in_flight,
+        in_flight: Some(in_flight),
         _value: std::marker::PhantomData,
     };
     Ok((sender, DeliveryReceiver { key, slot, cx }))
