@@ -59,6 +59,7 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod blocking;
 pub mod generator;
 pub mod runtime;
 pub mod stack;

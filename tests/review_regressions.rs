@@ -140,7 +140,7 @@ fn an_event_loop_in_a_thread_local_is_dropped_cleanly_at_thread_exit() {
     }
     std::thread::spawn(|| {
         let event_loop = virtual_loop().build();
-        let _ = event_loop.spawn(|| runtime::sleep(Duration::from_secs(5))).unwrap();
+        drop(event_loop.spawn(|| runtime::sleep(Duration::from_secs(5))).unwrap());
         KEPT.with(|k| *k.borrow_mut() = Some(event_loop));
     })
     .join()

@@ -45,6 +45,10 @@ pub(crate) struct Remote {
     posted: AtomicUsize,
     /// Outside work declared under way (`LoopHandle::in_flight`).
     in_flight: AtomicUsize,
+    /// The part of `in_flight` that does not run on real time, so does not
+    /// keep virtual time from passing: live `await_future` wakers, whose
+    /// futures may themselves wait for virtual time.
+    untimed: AtomicUsize,
     /// The loop is blocked waiting for outside work. With `in_flight`, a
     /// Dekker pair (both sequentially consistent): a guard dropped while
     /// the loop blocks sees this set and wakes it, and a loop about to block
@@ -82,6 +86,31 @@ impl Remote {
 
     pub(crate) fn work_in_flight(&self) -> usize {
         self.in_flight.load(AtomicOrdering::SeqCst)
+    }
+
+    /// Begins outside work that does not hold virtual time (see
+    /// `untimed`): counted in the work in flight first, then here.
+    pub(crate) fn begin_untimed_work(&self) {
+        self.begin_work();
+        self.untimed.fetch_add(1, AtomicOrdering::SeqCst);
+    }
+
+    /// Ends what [`begin_untimed_work`](Self::begin_untimed_work) began, in
+    /// the opposite order.
+    pub(crate) fn end_untimed_work(&self) {
+        self.untimed.fetch_sub(1, AtomicOrdering::SeqCst);
+        self.end_work();
+    }
+
+    /// How much outside work keeps virtual time from passing: the work in
+    /// flight less its untimed part. Blocking closures and `InFlight`
+    /// guards run on real time, so the virtual clock must not jump past
+    /// them. The work in flight is read first: untimed work leaves the
+    /// untimed count before the work in flight, so the result never
+    /// undercounts.
+    pub(crate) fn timed_work_in_flight(&self) -> usize {
+        let in_flight = self.in_flight.load(AtomicOrdering::SeqCst);
+        in_flight.saturating_sub(self.untimed.load(AtomicOrdering::SeqCst))
     }
 }
 
@@ -230,6 +259,9 @@ pub(crate) struct Core {
     orphaned: Cell<bool>,
     remote: Arc<Remote>,
     remote_rx: Receiver<RemoteMsg>,
+    /// Run first when the loop is torn down: the layers above the core
+    /// (the blocking pool) release what they keep for this loop.
+    on_close: RefCell<Vec<Box<dyn FnOnce()>>>,
 }
 
 thread_local! {
@@ -313,10 +345,12 @@ impl Core {
                 tx: remote_tx,
                 posted: AtomicUsize::new(0),
                 in_flight: AtomicUsize::new(0),
+                untimed: AtomicUsize::new(0),
                 waiting: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
             }),
             remote_rx,
+            on_close: RefCell::new(Vec::new()),
         })
     }
 
@@ -349,6 +383,11 @@ impl Core {
 
     /// Hands `context` to the loop's exception handler. Python:
     /// `loop.call_exception_handler`.
+    /// Registers `hook` to run first when the loop is torn down.
+    pub(crate) fn on_close(&self, hook: Box<dyn FnOnce()>) {
+        self.on_close.borrow_mut().push(hook);
+    }
+
     pub(crate) fn report(&self, context: ExceptionContext) {
         report(self.exception_handler.as_ref(), context);
     }
@@ -595,9 +634,45 @@ impl Core {
     }
 
     /// Blocks for at most `timeout`, or lets virtual time pass.
+    ///
+    /// Virtual time does not pass while outside work runs on real time
+    /// (blocking closures, `InFlight` guards; see `Remote::timed_work_in_flight`):
+    /// the loop blocks for it instead, and lets the time pass once none is
+    /// left. A call that arrives meanwhile ends the wait with no time
+    /// passed; the next iteration waits again if need be.
     fn wait(&self, timeout: Duration) {
         if self.clock.is_virtual() {
-            self.clock.pass(timeout);
+            if self.remote.work_in_flight() == 0 {
+                self.clock.pass(timeout);
+                return;
+            }
+            loop {
+                if self.receive_posted() {
+                    return;
+                }
+                // The Dekker pair of `wait_for_outside_work`.
+                self.remote.waiting.store(true, AtomicOrdering::SeqCst);
+                if self.remote.timed_work_in_flight() == 0 {
+                    self.remote.waiting.store(false, AtomicOrdering::SeqCst);
+                    if !self.receive_posted() {
+                        self.clock.pass(timeout);
+                    }
+                    return;
+                }
+                let msg = self.remote_rx.recv();
+                self.remote.waiting.store(false, AtomicOrdering::SeqCst);
+                match msg {
+                    Ok(RemoteMsg::Call(call)) => {
+                        self.push(Handle::Call(Box::new(call)));
+                        return;
+                    }
+                    Ok(RemoteMsg::Wake) => {}
+                    Err(_) => {
+                        self.clock.pass(timeout);
+                        return;
+                    }
+                }
+            }
         } else if let Ok(RemoteMsg::Call(call)) = self.remote_rx.recv_timeout(timeout) {
             // Woken early by another thread: run its call; the next
             // iteration waits for the rest of the time if need be.
@@ -709,6 +784,9 @@ impl Core {
     /// a callback); what they queue is dropped in the next round. A panic
     /// in one destructor is reported and the rest still run.
     pub(crate) fn teardown(&self) {
+        // What the layers above keep for this loop goes first.
+        let hooks = std::mem::take(&mut *self.on_close.borrow_mut());
+        drop_each(hooks.into_iter().map(CallOnDrop));
         self.closed.set(true);
         self.remote.closed.store(true, AtomicOrdering::Release);
         loop {
@@ -759,6 +837,17 @@ impl Core {
                 *cell = timers;
             }
         }
+    }
+}
+
+/// Calls a closure when dropped, so [`drop_each`] runs a list of them and
+/// reports any that panics.
+struct CallOnDrop(Box<dyn FnOnce()>);
+
+impl Drop for CallOnDrop {
+    fn drop(&mut self) {
+        let f = std::mem::replace(&mut self.0, Box::new(|| {}));
+        f();
     }
 }
 

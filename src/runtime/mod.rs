@@ -52,8 +52,13 @@
 //! # Threads
 //!
 //! The loop and its tasks stay on the thread that called [`run`]. Other
-//! threads reach it through a [`LoopHandle`].
+//! threads reach it through a [`LoopHandle`]: callbacks
+//! ([`call_soon_threadsafe`](LoopHandle::call_soon_threadsafe)) and tasks
+//! ([`spawn_threadsafe`](LoopHandle::spawn_threadsafe)). Blocking work goes
+//! to the loop's thread pool with [`offload`]; a task waits on any
+//! [`std::future::Future`] with [`await_future`].
 
+mod bridge;
 mod cancel;
 mod clock;
 mod combinators;
@@ -73,6 +78,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::blocking::offload;
+pub(crate) use bridge::delivery;
+pub use bridge::{LoopClosed, RemoteTask, await_future};
 pub use clock::Clock;
 pub use combinators::{
     AsCompleted, GatherHandle, ReturnWhen, Waitable, Waited, as_completed, gather, gather_cloned,
@@ -130,6 +138,7 @@ pub struct Builder {
     clock: Clock,
     stack_size: usize,
     exception_handler: Option<report::Handler>,
+    blocking: crate::blocking::PoolConfig,
 }
 
 impl fmt::Debug for Builder {
@@ -138,6 +147,7 @@ impl fmt::Debug for Builder {
             .field("clock", &self.clock)
             .field("stack_size", &self.stack_size)
             .field("exception_handler", &self.exception_handler.as_ref().map(|_| "custom"))
+            .field("blocking_pool", &format_args!("{}", self.blocking))
             .finish()
     }
 }
@@ -155,6 +165,7 @@ impl Builder {
             clock: Clock::real_time(),
             stack_size: DEFAULT_STACK_SIZE,
             exception_handler: None,
+            blocking: crate::blocking::PoolConfig::default(),
         }
     }
 
@@ -167,6 +178,25 @@ impl Builder {
     /// Usable stack bytes of every task.
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = bytes;
+        self
+    }
+
+    /// The most threads the loop's pool for [`offload`] runs at once;
+    /// closures beyond that queue. Default: Python's `min(32, cores + 4)`.
+    ///
+    /// # Panics
+    ///
+    /// If `threads` is 0 (Python: `ValueError`).
+    pub fn blocking_threads(mut self, threads: usize) -> Builder {
+        assert!(threads > 0, "Builder::blocking_threads: the pool needs at least one thread");
+        self.blocking.max_threads = threads;
+        self
+    }
+
+    /// How long a thread of the loop's [`offload`] pool waits for more work
+    /// before it exits. Default: 10 s.
+    pub fn blocking_idle_timeout(mut self, timeout: Duration) -> Builder {
+        self.blocking.idle_timeout = timeout;
         self
     }
 
@@ -228,6 +258,15 @@ impl Builder {
             // run as a task under `run_until_complete`: two iterations each,
             // in which whatever is ready still runs.
             event_loop.core.settle(4);
+            // `shutdown_default_executor()` waits for the closures still
+            // queued or running on the pool, with the loop running, and
+            // joins its threads. A loop that never offloaded skips this.
+            let core = &event_loop.core;
+            crate::blocking::finish_run(core.id, |idle| {
+                // A deadlock report here only means the last closure has
+                // posted its result and is leaving its thread.
+                let _ = core.run_until(idle);
+            });
             cancelled
         };
         drop(event_loop);
@@ -239,10 +278,11 @@ impl Builder {
     /// Makes an event loop that runs when asked to. Python:
     /// `asyncio.new_event_loop()`.
     pub fn build(self) -> EventLoop {
-        EventLoop {
-            core: Core::new(self.clock, self.stack_size, self.exception_handler),
-            owned: true,
-        }
+        let core = Core::new(self.clock, self.stack_size, self.exception_handler);
+        crate::blocking::configure(core.id, self.blocking);
+        let id = core.id;
+        core.on_close(Box::new(move || crate::blocking::loop_closed(id)));
+        EventLoop { core, owned: true }
     }
 }
 
@@ -632,6 +672,41 @@ impl LoopHandle {
     /// `loop.call_soon_threadsafe`. Returns false if the loop has ended.
     pub fn call_soon_threadsafe(&self, callback: impl FnOnce() + Send + 'static) -> bool {
         self.remote.post(Box::new(callback))
+    }
+
+    /// Submits `body` to become a task on the loop, from any thread, and
+    /// returns a handle to its outcome that this thread can block on, poll
+    /// or `.await`. Python: `asyncio.run_coroutine_threadsafe(coro, loop)`.
+    ///
+    /// The task is spawned on the loop's thread in a coming iteration (as
+    /// [`spawn`] there would), runs like any task, and its outcome goes to
+    /// the handle. Every accepted submission runs exactly once, or, if the
+    /// loop closes before the task could start or finish, its handle
+    /// reports that as a cancellation: nothing is lost silently.
+    ///
+    /// ```
+    /// use gencoro::runtime::{self, LoopHandle};
+    ///
+    /// let v = runtime::run(|| {
+    ///     let handle = LoopHandle::current()?;
+    ///     let worker = std::thread::spawn(move || {
+    ///         let task = handle.spawn_threadsafe(|| Ok(6 * 7)).expect("the loop runs");
+    ///         task.wait() // blocks the worker thread, not the loop
+    ///     });
+    ///     runtime::offload(move || worker.join().unwrap())?
+    /// });
+    /// assert_eq!(v.unwrap(), 42);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`LoopClosed`], with `body` inside, unrun, if the loop has ended.
+    pub fn spawn_threadsafe<T, F>(&self, body: F) -> Result<RemoteTask<T>, LoopClosed<F>>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, Error> + Send + 'static,
+    {
+        bridge::spawn_threadsafe(&self.remote, body)
     }
 
     /// Declares outside work under way until the guard is dropped.

@@ -326,7 +326,7 @@ impl Drop for StepGuard {
 }
 
 /// The task whose step is running on this thread, if any.
-fn current_task_obj() -> Option<Rc<dyn TaskObj>> {
+pub(crate) fn current_task_obj() -> Option<Rc<dyn TaskObj>> {
     CURRENT_TASK
         .try_with(|current| {
             let task = current.take();

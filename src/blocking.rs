@@ -1,0 +1,391 @@
+//! Blocking work: the thread pool behind [`runtime::offload`], and the only
+//! code in the crate that starts threads.
+//!
+//! Python: the default `ThreadPoolExecutor` of `loop.run_in_executor(None,
+//! f)` and `asyncio.to_thread(f)`.
+//!
+//! Each event loop has a pool of its own, made the first time a task of that
+//! loop offloads a closure. It starts threads lazily, one when a job is
+//! queued and no thread is free to take it, up to the loop's limit
+//! ([`Builder::blocking_threads`](crate::runtime::Builder::blocking_threads),
+//! by default Python's `min(32, cores + 4)`); jobs beyond the limit queue,
+//! first in, first out. A thread that has been idle for the idle timeout
+//! ([`Builder::blocking_idle_timeout`](crate::runtime::Builder::blocking_idle_timeout),
+//! 10 s by default) exits.
+//!
+//! [`runtime::run`] shuts the pool down before it
+//! returns: it lets every queued and running closure finish (the loop keeps
+//! running meanwhile, so a closure may still reach it through a
+//! [`LoopHandle`](crate::runtime::LoopHandle)) and joins every thread, so no
+//! pool thread outlives the run. Closing an [`EventLoop`]
+//! by hand (or dropping it) does not wait, as Python's `loop.close()` does
+//! not: the pool's threads finish the closures they run, drop their results
+//! and exit.
+//!
+//! # How a result comes back
+//!
+//! The job holds an [`InFlight`](crate::runtime::InFlight) guard of its loop
+//! from the moment it is queued, so the loop knows outside work is under
+//! way: with nothing else to do it blocks on its channel (no spinning, no
+//! deadlock report), and on the virtual clock time stands still until the
+//! job ends. The closure's outcome (its value, or its panic's payload) goes
+//! back to the loop's thread over the loop's crossbeam channel, which wakes
+//! the loop; there it completes the waiting task's wait.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crate::runtime::{self, Error, EventLoop};
+
+/// A queued closure.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// How long a pool thread waits for work before it exits, by default.
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Python's default: `min(32, (os.cpu_count() or 1) + 4)`.
+pub(crate) fn default_threads() -> usize {
+    let cores = thread::available_parallelism().map_or(1, usize::from);
+    (cores + 4).min(32)
+}
+
+/// A loop's pool settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PoolConfig {
+    pub(crate) max_threads: usize,
+    pub(crate) idle_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig { max_threads: default_threads(), idle_timeout: DEFAULT_IDLE_TIMEOUT }
+    }
+}
+
+/// What the pool's threads share, under one lock.
+struct State {
+    queue: VecDeque<Job>,
+    /// Threads started and not yet exited (started ones may not have taken
+    /// the lock yet: they count as free).
+    threads: usize,
+    /// Threads running a job now.
+    busy: usize,
+    /// Set when the pool shuts down: threads exit once the queue is empty.
+    shutdown: bool,
+    /// Handles of the threads started, to join them at shutdown. Those of
+    /// threads that exited are reaped whenever a new thread starts.
+    handles: Vec<JoinHandle<()>>,
+    /// Numbers the threads' names.
+    started: u64,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when a job is queued and at shutdown.
+    work: Condvar,
+    config: PoolConfig,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Jobs run outside the lock and catch their panics: a poisoned lock
+        // can only come from a panic in this file's own short sections, and
+        // the state stays consistent through them.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One loop's thread pool.
+struct Pool {
+    shared: Arc<Shared>,
+}
+
+impl Pool {
+    fn new(config: PoolConfig) -> Pool {
+        Pool {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    queue: VecDeque::new(),
+                    threads: 0,
+                    busy: 0,
+                    shutdown: false,
+                    handles: Vec::new(),
+                    started: 0,
+                }),
+                work: Condvar::new(),
+                config,
+            }),
+        }
+    }
+
+    /// Queues `job`, starting a thread if none is free to take it and the
+    /// limit allows. If no thread can be started and none runs, the job
+    /// comes back with the reason.
+    fn submit(&self, job: Job) -> Result<(), (Job, Error)> {
+        let mut state = self.shared.lock();
+        state.queue.push_back(job);
+        let free = state.threads - state.busy;
+        if free < state.queue.len() && state.threads < self.shared.config.max_threads {
+            state.handles.retain(|h| !h.is_finished());
+            state.started += 1;
+            let name = format!("gencoro-blocking-{}", state.started);
+            let shared = self.shared.clone();
+            match thread::Builder::new().name(name).spawn(move || worker(&shared)) {
+                Ok(handle) => {
+                    state.threads += 1;
+                    state.handles.push(handle);
+                }
+                Err(e) if state.threads == 0 => {
+                    let job = state.queue.pop_back().expect("queued above");
+                    let error = Error::new(e);
+                    return Err((job, error));
+                }
+                // Threads are running: one of them will take the job.
+                Err(_) => {}
+            }
+        }
+        // Signalled after the lock is released, so the thread it wakes does
+        // not block on the lock at once. A thread not waiting yet checks the
+        // queue under the lock before it waits, and sees the job.
+        drop(state);
+        self.shared.work.notify_one();
+        Ok(())
+    }
+
+    /// Tells the threads to exit once the queue is empty; with `wait`,
+    /// waits until every one has exited.
+    fn shutdown(&self, wait: bool) {
+        let handles = {
+            let mut state = self.shared.lock();
+            state.shutdown = true;
+            std::mem::take(&mut state.handles)
+        };
+        self.shared.work.notify_all();
+        if wait {
+            for handle in handles {
+                let _ = handle.join();
+            }
+        }
+    }
+
+    /// Jobs queued or running.
+    fn outstanding(&self) -> usize {
+        let state = self.shared.lock();
+        state.queue.len() + state.busy
+    }
+}
+
+/// A pool thread: takes jobs until it has been idle for the timeout, or
+/// the pool shuts down with nothing queued.
+fn worker(shared: &Shared) {
+    let mut state = shared.lock();
+    loop {
+        if let Some(job) = state.queue.pop_front() {
+            state.busy += 1;
+            drop(state);
+            // The job catches the closure's panic itself; this is for a
+            // panicking destructor of what it captured.
+            let _ = panic::catch_unwind(AssertUnwindSafe(job));
+            state = shared.lock();
+            state.busy -= 1;
+            continue;
+        }
+        if state.shutdown {
+            break;
+        }
+        let (next, waited) = shared
+            .work
+            .wait_timeout(state, shared.config.idle_timeout)
+            .unwrap_or_else(|p| p.into_inner());
+        state = next;
+        if waited.timed_out() && state.queue.is_empty() {
+            break;
+        }
+    }
+    // Decided under the lock: a job queued after this sees one thread less.
+    state.threads -= 1;
+}
+
+thread_local! {
+    /// The pools of the loops of this thread, by loop id, and the settings
+    /// of loops built with non-default ones. A loop and its tasks stay on
+    /// one thread, so its pool is found here.
+    static POOLS: std::cell::RefCell<HashMap<u64, PoolSlot>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// A loop's settings, and its pool once started.
+struct PoolSlot {
+    config: PoolConfig,
+    pool: Option<Arc<Pool>>,
+}
+
+/// Records the pool settings of a loop just built (only non-default ones
+/// are recorded).
+pub(crate) fn configure(loop_id: u64, config: PoolConfig) {
+    if config == PoolConfig::default() {
+        return;
+    }
+    let _ = POOLS.try_with(|p| p.borrow_mut().insert(loop_id, PoolSlot { config, pool: None }));
+}
+
+/// The pool of `loop_id`, started now if it was not.
+fn pool_of(loop_id: u64) -> Arc<Pool> {
+    POOLS.with(|p| {
+        let mut pools = p.borrow_mut();
+        let slot = pools
+            .entry(loop_id)
+            .or_insert_with(|| PoolSlot { config: PoolConfig::default(), pool: None });
+        slot.pool.get_or_insert_with(|| Arc::new(Pool::new(slot.config))).clone()
+    })
+}
+
+/// The pool of `loop_id` if it was started.
+fn started_pool(loop_id: u64) -> Option<Arc<Pool>> {
+    POOLS.try_with(|p| p.borrow().get(&loop_id).and_then(|s| s.pool.clone())).ok().flatten()
+}
+
+/// The end of a run (`runtime::run`): waits until no closure is queued or
+/// running, then joins the pool's threads. `run_loop` runs the loop until
+/// its argument holds, so that results arrive and closures that call back
+/// into the loop are served meanwhile.
+pub(crate) fn finish_run(loop_id: u64, run_loop: impl FnOnce(&dyn Fn() -> bool)) {
+    let Some(pool) = started_pool(loop_id) else { return };
+    if pool.outstanding() > 0 {
+        run_loop(&|| pool.outstanding() == 0);
+    }
+    pool.shutdown(true);
+    let _ = POOLS.try_with(|p| p.borrow_mut().remove(&loop_id));
+}
+
+/// The loop was closed: its pool's threads exit once the queue is empty,
+/// without being waited for.
+pub(crate) fn loop_closed(loop_id: u64) {
+    let slot = POOLS.try_with(|p| p.borrow_mut().remove(&loop_id)).ok().flatten();
+    if let Some(pool) = slot.and_then(|s| s.pool) {
+        pool.shutdown(false);
+    }
+}
+
+/// Runs the blocking `f` on the loop's thread pool and suspends the calling
+/// task, not the loop, until it has finished; returns what `f` returned.
+/// Python: `await loop.run_in_executor(None, f)`, `await
+/// asyncio.to_thread(f)`.
+///
+/// ```
+/// use gencoro::runtime;
+///
+/// let v = runtime::run(|| {
+///     // Blocking calls (file or socket I/O, a long computation) go here,
+///     // while the loop runs other tasks.
+///     let len = runtime::offload(|| std::fs::read_to_string("Cargo.toml").map(|s| s.len()))?;
+///     Ok(len.map_err(runtime::Error::new)?)
+/// });
+/// assert!(v.unwrap() > 0);
+/// ```
+///
+/// `f` runs on a pool thread, never on the loop's thread; see the
+/// [`blocking`](crate::blocking) module for the pool. While it runs, the
+/// loop runs the other tasks; with nothing else to do, it blocks until the
+/// result arrives, and on the virtual clock time does not pass meanwhile.
+///
+/// # Cancellation
+///
+/// Cancelling the waiting task makes `offload` return the cancellation at
+/// once, but does not stop `f`: a thread cannot be interrupted (Python's
+/// executor does not either). `f` runs to its end; its result is dropped,
+/// on the loop's thread, when it arrives (or on the pool thread if the loop
+/// has been closed by then). [`run`](crate::runtime::run) still waits for
+/// it before it returns.
+///
+/// # Errors
+///
+/// A cancellation; an error of kind [`ErrorKind::Panicked`](crate::runtime::ErrorKind::Panicked) if `f`
+/// panicked, with the payload ([`Error::take_panic`]);
+/// [`ErrorKind::NoRunningLoop`](crate::runtime::ErrorKind::NoRunningLoop) outside a task (then `f` does not run); the
+/// reason, if the pool could start no thread at all.
+pub fn offload<T, F>(f: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (sender, receiver) = runtime::delivery::<Result<T, Error>>("offload")?;
+    let loop_id = EventLoop::running()?.id();
+    let job: Job = Box::new(move || {
+        let outcome = panic::catch_unwind(AssertUnwindSafe(f)).map_err(Error::panicked);
+        sender.send(outcome);
+    });
+    if let Err((job, error)) = pool_of(loop_id).submit(job) {
+        // Dropping the job drops its sender, which would deliver a
+        // "dropped" error: the reason is more useful.
+        drop(job);
+        drop(receiver);
+        return Err(error);
+    }
+    receiver.wait()?
+}
+
+/// The settings of the pool, for [`Builder`](crate::runtime::Builder)'s
+/// `Debug`.
+impl fmt::Display for PoolConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} threads, idle timeout {:?}", self.max_threads, self.idle_timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+    use std::time::Duration;
+
+    use super::{Pool, PoolConfig};
+
+    fn config(max_threads: usize, idle_ms: u64) -> PoolConfig {
+        PoolConfig { max_threads, idle_timeout: Duration::from_millis(idle_ms) }
+    }
+
+    /// Jobs queued beyond the limit wait for a free thread; no more
+    /// threads than the limit ever start, and all jobs run.
+    #[test]
+    fn the_pool_never_starts_more_threads_than_its_limit() {
+        let pool = Pool::new(config(2, 10_000));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let pair = Arc::new(Barrier::new(2));
+        for _ in 0..6 {
+            let (ran, pair) = (ran.clone(), pair.clone());
+            pool.submit(Box::new(move || {
+                // Two jobs at a time meet here: only possible with two
+                // threads.
+                pair.wait();
+                ran.fetch_add(1, Ordering::SeqCst);
+            }))
+            .unwrap_or_else(|_| panic!("submitted"));
+        }
+        assert!(pool.shared.lock().threads <= 2);
+        pool.shutdown(true);
+        assert_eq!(ran.load(Ordering::SeqCst), 6);
+        assert_eq!(pool.shared.lock().threads, 0);
+    }
+
+    /// An idle thread exits after the idle timeout.
+    #[test]
+    fn an_idle_pool_thread_exits_after_the_timeout() {
+        let pool = Pool::new(config(4, 20));
+        pool.submit(Box::new(|| {})).unwrap_or_else(|_| panic!("submitted"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while pool.shared.lock().threads > 0 {
+            assert!(std::time::Instant::now() < deadline, "the idle thread did not exit");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // A later job starts a thread again.
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        pool.submit(Box::new(move || tx.send(7).unwrap())).unwrap_or_else(|_| panic!("submitted"));
+        assert_eq!(rx.recv().unwrap(), 7);
+        pool.shutdown(true);
+    }
+}
