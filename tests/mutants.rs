@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use common::*;
 use gencoro::runtime::{
-    self, Builder, Clock, Error, ErrorKind, EventLoop, LoopHandle, ReturnWhen, Task,
+    self, Builder, Clock, Error, ErrorKind, EventLoop, ExceptionContext, LoopHandle, Promise,
+    ReturnWhen, Task,
 };
 use gencoro::{
     CloseError, Generator, GeneratorBuilder, GeneratorExit, SendError, State, Step, ThrowError,
@@ -263,6 +264,37 @@ fn waiting_from_a_generator_whose_stack_lies_below_the_tasks_is_refused() {
     assert_eq!(result.expect("main returns"), (Err(ErrorKind::Misuse), secs(2.0)));
 }
 
+// Kills: src/generator/error.rs: replace <impl std::error::Error for YieldFromError<S>>::source -> Option<&(dyn std::error::Error +'static)> with None
+#[test]
+fn a_delegation_whose_delegate_gets_no_stack_has_the_stack_error_as_its_source() {
+    use std::error::Error as _;
+    // A stack this large cannot be mapped (a chunk of them overflows the
+    // address space), so the delegate cannot start.
+    let huge = usize::MAX / 4;
+    let sub: Generator<u32, u32> = GeneratorBuilder::new()
+        .stack_size(huge)
+        .build(|co| {
+            co.yield_(1);
+        })
+        .unwrap();
+    let outer: Generator<u32, u32, (String, Option<String>)> = Generator::new(move |co| {
+        let refused = co.yield_from(&sub).unwrap_err();
+        assert!(matches!(refused, YieldFromError::NoStack(_)), "{refused:?}");
+        assert_eq!(sub.state(), State::Created, "the delegate is left as it was");
+        (refused.to_string(), refused.source().map(ToString::to_string))
+    });
+    let Ok(Step::Returned((message, source))) = outer.start() else {
+        panic!("the delegator returns the refusal")
+    };
+    // The same stack error as a generator of that size reports on its own.
+    let alone: Generator<u32> = GeneratorBuilder::new().stack_size(huge).build(|_| {}).unwrap();
+    let Err(gencoro::ResumeError::NoStack(stack_error)) = alone.start() else {
+        panic!("no stack for the generator alone either")
+    };
+    assert_eq!(message, format!("cannot start the generator delegated to: {stack_error}"));
+    assert_eq!(source, Some(stack_error.to_string()));
+}
+
 // ---------------------------------------------------------------------------
 // src/runtime/mod.rs
 // ---------------------------------------------------------------------------
@@ -380,6 +412,16 @@ fn a_running_loop_handle_kept_after_the_run_sees_the_loop_closed() {
     assert!(handle.is_closed());
     let refused = handle.spawn(|| Ok(())).unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Misuse);
+}
+
+// Kills: src/runtime/mod.rs: replace <impl PartialEq for EventLoop>::eq -> bool with false
+#[test]
+fn a_handle_from_inside_a_run_equals_the_loop_it_runs_on_and_no_other() {
+    let event_loop = Builder::new().clock(Clock::virtual_time()).build();
+    let other = Builder::new().clock(Clock::virtual_time()).build();
+    let running = event_loop.run_until_complete(EventLoop::running).expect("the run");
+    assert_eq!(running, event_loop);
+    assert_ne!(running, other);
 }
 
 // ---------------------------------------------------------------------------
@@ -657,6 +699,52 @@ fn shield_of_a_task_cancelled_with_a_message_raises_a_bare_cancellation() {
     );
 }
 
+// Kills: src/runtime/combinators.rs: delete ! in shield
+// Kills: src/runtime/task.rs: replace Header::remove_callback with ()
+// Kills: src/runtime/report.rs: replace ExceptionContext::task_name -> Option<&str> with Some("")
+#[test]
+fn a_task_that_fails_after_its_shield_was_cancelled_reports_its_failure_as_never_retrieved() {
+    // Python: a cancelled shield removes its callback from the inner task
+    // (`_outer_done_callback`), so nothing reads the inner task's later
+    // failure, and its destruction reports it.
+    fn handler(cx: &ExceptionContext) {
+        print(format!("report: {} ({})", cx.message(), cx.task_name().unwrap_or("?")));
+    }
+    take_trace();
+    let clock = Clock::virtual_time();
+    let result = Builder::new().clock(clock.clone()).exception_handler(handler).run(|| {
+        let inner = spawn_named("inner", || -> Result<(), Error> {
+            sleep(2.0)?;
+            Err(boom("late"))
+        });
+        let waiter = {
+            let inner = inner.clone();
+            spawn_named("waiter", move || {
+                log(format!("shield: {}", outcome(&runtime::shield(&inner))));
+                Ok(())
+            })
+        };
+        sleep(1.0)?;
+        waiter.cancel();
+        waiter.join()?;
+        sleep(2.0)?;
+        log(format!("inner done={}", inner.is_done().py()));
+        drop(inner);
+        log("inner dropped");
+        Ok(())
+    });
+    assert!(result.is_ok());
+    assert_eq!(
+        take_trace(),
+        [
+            "1.0 shield: CancelledError()",
+            "3.0 inner done=True",
+            "report: Task exception was never retrieved (inner)",
+            "3.0 inner dropped",
+        ]
+    );
+}
+
 // ---------------------------------------------------------------------------
 // src/runtime/future.rs
 // ---------------------------------------------------------------------------
@@ -725,6 +813,66 @@ fn shutdown_cancels_a_wait_cycle_through_a_gather_without_a_deadlock() {
             "end 2.0",
         ]
     );
+}
+
+// ---------------------------------------------------------------------------
+// src/runtime/promise.rs
+// ---------------------------------------------------------------------------
+
+// Kills: src/runtime/promise.rs: replace Promise<T>::cancel_with -> bool with false
+// Kills: src/runtime/promise.rs: replace Promise<T>::cancel_inner -> bool with true
+#[test]
+fn a_promise_cancelled_with_a_message_says_so_once_and_its_waiter_gets_the_message() {
+    let kept: Rc<RefCell<Option<Promise<u32>>>> = Rc::new(RefCell::new(None));
+    let trace = {
+        let kept = kept.clone();
+        go(move || {
+            let fut: Promise<u32> = Promise::new()?;
+            let waiter = {
+                let fut = fut.clone();
+                spawn_named("waiter", move || Ok(outcome(&fut.wait())))
+            };
+            sleep(1.0)?;
+            let cancelled = fut.cancel_with("stop");
+            log(format!("cancel -> {}, cancelled={}", cancelled.py(), fut.is_cancelled().py()));
+            log(format!("cancel again -> {}", fut.cancel_with("again").py()));
+            log(format!("waiter saw: {}", waiter.join()?));
+            let done: Promise<u32> = Promise::new()?;
+            done.set_result(1).expect("a new promise is pending");
+            log(format!("cancel a done promise -> {}", done.cancel().py()));
+            *kept.borrow_mut() = Some(Promise::new()?);
+            Ok(())
+        })
+    };
+    assert_eq!(
+        trace,
+        [
+            "1.0 cancel -> True, cancelled=True",
+            "1.0 cancel again -> False",
+            "1.0 waiter saw: CancelledError(stop)",
+            "1.0 cancel a done promise -> False",
+            "result None",
+            "end 1.0",
+        ]
+    );
+    let orphan = kept.borrow_mut().take().expect("kept by main");
+    let was_done = orphan.is_done();
+    assert!(!orphan.cancel(), "its loop is gone");
+    assert_eq!(orphan.is_done(), was_done, "a cancel without a loop changes nothing");
+}
+
+// Kills: src/runtime/promise.rs: replace <impl fmt::Debug for AlreadyDone<T>>::fmt -> fmt::Result with Ok(Default::default())
+#[test]
+fn setting_a_done_promise_hands_the_value_back_in_an_already_done_error() {
+    let (result, _, _) = run_virtual(|| {
+        let fut: Promise<String> = Promise::new()?;
+        fut.set_result("first".to_owned()).expect("a new promise is pending");
+        let refused = fut.set_result("second".to_owned()).unwrap_err();
+        Ok((format!("{refused:?}"), refused.0, fut.result()?))
+    });
+    let (debug, handed_back, kept) = result.expect("main returns");
+    assert_eq!(debug, "AlreadyDone(..)");
+    assert_eq!((handed_back.as_str(), kept.as_str()), ("second", "first"));
 }
 
 // ---------------------------------------------------------------------------
@@ -1036,6 +1184,39 @@ fn a_task_ref_has_its_tasks_id_and_debug_prints_id_name_and_state() {
             "main's id differs: true",
             "debug while pending: true",
             r#"TaskRef { id: <id>, name: "worker", state: Finished }"#,
+            "result None",
+            "end 1.0",
+        ]
+    );
+}
+
+// Kills: src/runtime/task.rs: delete match arm FutState::Cancelled in TaskCell<T>::complete
+#[test]
+fn a_task_cancelled_once_the_task_it_joins_was_raises_that_tasks_cancellation() {
+    // `inner` ends cancelled, which queues the joiner's wake-up; main runs
+    // before that wake-up and cancels the joiner with a message, which can
+    // only mark it to cancel (what it waits on is done). As in Python (the
+    // wake-up raises inner's CancelledError, which `_must_cancel` keeps),
+    // the joiner sees inner's cancellation, with inner's message.
+    let trace = go(|| {
+        let inner = spawn_named("inner", || sleep(10.0));
+        let joiner = {
+            let inner = inner.clone();
+            spawn_named("joiner", move || Ok(outcome(&inner.join())))
+        };
+        sleep(1.0)?;
+        inner.cancel_with("inner's message");
+        sleep(0.0)?;
+        let cancelled = joiner.cancel_with("joiner's message");
+        log(format!("inner done={}, cancel joiner -> {}", inner.is_done().py(), cancelled.py()));
+        log(format!("joiner saw: {}", joiner.join()?));
+        Ok(())
+    });
+    assert_eq!(
+        trace,
+        [
+            "1.0 inner done=True, cancel joiner -> True",
+            "1.0 joiner saw: CancelledError(inner's message)",
             "result None",
             "end 1.0",
         ]
