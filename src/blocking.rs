@@ -47,10 +47,15 @@ type Job = Box<dyn FnOnce() + Send>;
 /// How long a pool thread waits for work before it exits, by default.
 pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Python's default: `min(32, (os.cpu_count() or 1) + 4)`.
+/// Python's default: `min(32, (os.cpu_count() or 1) + 4)`. Worked out once
+/// per process: `available_parallelism` reads the cgroup files (tens of
+/// microseconds), and every `Builder` asks.
 pub(crate) fn default_threads() -> usize {
-    let cores = thread::available_parallelism().map_or(1, usize::from);
-    (cores + 4).min(32)
+    static DEFAULT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *DEFAULT.get_or_init(|| {
+        let cores = thread::available_parallelism().map_or(1, usize::from);
+        (cores + 4).min(32)
+    })
 }
 
 /// A loop's pool settings.
