@@ -38,7 +38,8 @@
 #   -a ARGS   criterion arguments for every run (default
 #             "--warm-up-time 1 --measurement-time 3"; BENCH_ARGS in the
 #             environment does the same)
-#   -b LIST   bench targets to run (default "runtime generator"; the round
+#   -b LIST   bench targets to run (default "runtime generator sync sync_locks
+#             blocking"; the round
 #             trip comes from generator)
 #   -p        parse only: print the table from the runs saved last time,
 #             without running anything
@@ -59,7 +60,7 @@ set -euo pipefail
 runs=3
 stat=median
 bench_args=${BENCH_ARGS:---warm-up-time 1 --measurement-time 3}
-benches="runtime generator"
+benches="runtime generator sync sync_locks blocking"
 parse_only=0
 verbose=0
 
