@@ -1232,3 +1232,62 @@ fn a_destructor_waiting_forever_during_runs_shutdown_is_reported_as_a_deadlock()
     // that suspension point, and its fields were dropped all the same.
     assert_eq!(&o[..], &[true]);
 }
+
+/// Panics when dropped while armed; counts its drops either way.
+struct PanicsOnDrop(Rc<Cell<usize>>, bool);
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+        if self.1 {
+            panic!("drop panicked");
+        }
+    }
+}
+
+#[test]
+fn an_item_whose_drop_panics_in_an_immediate_shutdown_leaves_the_queue_usable() {
+    let drops = Rc::new(Cell::new(0));
+    let queue: Queue<PanicsOnDrop> = Queue::new();
+    for armed in [false, true, false] {
+        assert!(queue.try_put(PanicsOnDrop(drops.clone(), armed)).is_ok());
+    }
+    let r = panic::catch_unwind(AssertUnwindSafe(|| queue.shutdown(true)));
+    assert!(r.is_err());
+    assert_eq!(drops.get(), 3, "the items after the panicking one are dropped too");
+    assert_eq!(queue.len(), 0);
+    assert!(queue.is_shut_down());
+    assert!(queue.join().is_ok());
+    assert!(format!("{queue:?}").contains("unfinished_tasks: 0"));
+}
+
+#[test]
+fn a_bounded_semaphore_waiter_woken_then_cancelled_passes_the_permit_on_within_the_bound() {
+    virtual_loop()
+        .run(|| {
+            let sem = gencoro::sync::BoundedSemaphore::new(1);
+            let held = sem.try_acquire().expect("free");
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let s = sem.clone();
+                    runtime::spawn(move || {
+                        let _p = s.acquire()?;
+                        runtime::sleep(secs(1))?;
+                        Ok(())
+                    })
+                })
+                .collect();
+            runtime::sleep(Duration::ZERO)?;
+            drop(held); // wakes the first waiter
+            waiters[0].cancel();
+            waiters[0].cancel();
+            assert!(waiters[0].join().unwrap_err().is_cancelled());
+            waiters[1].join()?;
+            assert_eq!(sem.value(), 1);
+            assert!(sem.release().is_err(), "released beyond its bound");
+            assert_eq!(sem.value(), 1);
+            assert_eq!(sem.waiters(), 0);
+            Ok(())
+        })
+        .unwrap();
+}
