@@ -44,6 +44,7 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
 use crate::runtime::{Error, Promise};
@@ -60,9 +61,26 @@ mod sealed {
         fn push(&mut self, item: T);
         fn pop(&mut self) -> Option<T>;
         fn len(&self) -> usize;
+        /// Takes every item out, in no particular order, comparing none.
+        fn take_all(&mut self) -> Vec<T>;
+        /// A panic raised by the items' own code (a `PriorityQueue`'s
+        /// `Ord`) during the last `push` or `pop`, held back so the queue
+        /// can finish its bookkeeping before it goes on.
+        fn take_panic(&mut self) -> Option<super::Payload> {
+            None
+        }
         /// Python's class name, for `Debug`.
         const NAME: &'static str;
     }
+}
+
+/// A panic's payload.
+type Payload = Box<dyn std::any::Any + Send>;
+
+thread_local! {
+    /// The first panic of a `PriorityQueue` item's `Ord` during the heap
+    /// operation under way on this thread.
+    static ORD_PANIC: std::cell::Cell<Option<Payload>> = const { std::cell::Cell::new(None) };
 }
 
 /// Which item a [`GenericQueue`] hands out first: [`Fifo`], [`Lifo`] or
@@ -83,6 +101,8 @@ pub struct Lifo<T>(Vec<T>);
 pub struct Priority<T> {
     heap: BinaryHeap<Ranked<T>>,
     next_seq: u64,
+    /// See [`sealed::Store::take_panic`].
+    panicked: Option<Payload>,
 }
 
 impl<T> sealed::Store<T> for Fifo<T> {
@@ -102,6 +122,10 @@ impl<T> sealed::Store<T> for Fifo<T> {
 
     fn len(&self) -> usize {
         self.0.len()
+    }
+
+    fn take_all(&mut self) -> Vec<T> {
+        self.0.drain(..).collect()
     }
 }
 
@@ -125,6 +149,10 @@ impl<T> sealed::Store<T> for Lifo<T> {
     fn len(&self) -> usize {
         self.0.len()
     }
+
+    fn take_all(&mut self) -> Vec<T> {
+        std::mem::take(&mut self.0)
+    }
 }
 
 impl<T> Order<T> for Lifo<T> {}
@@ -137,8 +165,19 @@ struct Ranked<T> {
 }
 
 impl<T: Ord> Ord for Ranked<T> {
+    /// The items' order, then insertion order. A panic in the items' `Ord`
+    /// does not unwind through the heap, which would drop an item it holds
+    /// in its hands (`BinaryHeap::pop`) or leave the queue's counts behind:
+    /// it is held in `ORD_PANIC`, this comparison falls back to insertion
+    /// order, and the queue raises the panic again once it is consistent.
     fn cmp(&self, other: &Self) -> Ordering {
-        other.item.cmp(&self.item).then_with(|| other.seq.cmp(&self.seq))
+        let items = panic::catch_unwind(AssertUnwindSafe(|| other.item.cmp(&self.item)))
+            .unwrap_or_else(|payload| {
+                let first = ORD_PANIC.take().unwrap_or(payload);
+                ORD_PANIC.set(Some(first));
+                Ordering::Equal
+            });
+        items.then_with(|| other.seq.cmp(&self.seq))
     }
 }
 
@@ -160,21 +199,54 @@ impl<T: Ord> sealed::Store<T> for Priority<T> {
     const NAME: &'static str = "PriorityQueue";
 
     fn new() -> Self {
-        Priority { heap: BinaryHeap::new(), next_seq: 0 }
+        Priority { heap: BinaryHeap::new(), next_seq: 0, panicked: None }
     }
 
+    /// A panicking `Ord` leaves the item in the heap, in an order that is
+    /// no longer meaningful, and the panic for the queue to raise.
     fn push(&mut self, item: T) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.heap.push(Ranked { item, seq });
+        self.note_panic();
     }
 
+    /// A panicking `Ord` puts the item back and takes nothing: nothing is
+    /// lost, and the queue raises the panic.
     fn pop(&mut self) -> Option<T> {
-        self.heap.pop().map(|r| r.item)
+        let ranked = self.heap.pop()?;
+        if !self.note_panic() {
+            return Some(ranked.item);
+        }
+        self.heap.push(ranked);
+        self.note_panic();
+        None
     }
 
     fn len(&self) -> usize {
         self.heap.len()
+    }
+
+    fn take_all(&mut self) -> Vec<T> {
+        std::mem::take(&mut self.heap).into_vec().into_iter().map(|r| r.item).collect()
+    }
+
+    fn take_panic(&mut self) -> Option<Payload> {
+        self.panicked.take()
+    }
+}
+
+impl<T> Priority<T> {
+    /// Moves a panic the last heap operation held back into the store;
+    /// whether there was one.
+    fn note_panic(&mut self) -> bool {
+        match ORD_PANIC.take() {
+            Some(payload) => {
+                self.panicked.get_or_insert(payload);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -536,7 +608,11 @@ pub type LifoQueue<T> = GenericQueue<T, Lifo<T>>;
 /// order they came in. Python: `asyncio.PriorityQueue`.
 ///
 /// `T`'s [`Ord`] runs while the queue holds its items; it must not use the
-/// same queue.
+/// same queue. If it panics, nothing is lost: the operation finishes first
+/// (a put leaves the item queued, counted, and a getter woken; a get takes
+/// nothing), then the panic goes on to the caller. The order of the items
+/// already queued is no longer meaningful after that, as with any
+/// [`BinaryHeap`] whose `Ord` misbehaves.
 ///
 /// ```
 /// use gencoro::sync::PriorityQueue;
@@ -691,9 +767,15 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         s.items.push(item);
         s.unfinished += 1;
         let waiting = !s.getters.is_empty();
+        let panicked = s.items.take_panic();
         drop(s);
         if waiting {
             self.wake_next(Line::Getters);
+        }
+        if let Some(payload) = panicked {
+            // The item is in, counted, and a getter woken: only then does
+            // the items' own panic go on.
+            panic::resume_unwind(payload);
         }
         Ok(())
     }
@@ -707,7 +789,13 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// [`TryGetError::Empty`] if it is empty.
     pub fn try_get(&self) -> Result<T, TryGetError> {
         let mut s = self.state.borrow_mut();
-        let Some(item) = s.items.pop() else {
+        let popped = s.items.pop();
+        if let Some(payload) = s.items.take_panic() {
+            // Nothing was taken: the item is back in the queue.
+            drop(s);
+            panic::resume_unwind(payload);
+        }
+        let Some(item) = popped else {
             return Err(if s.shut_down { TryGetError::ShutDown } else { TryGetError::Empty });
         };
         let waiting = !s.putters.is_empty();
@@ -884,9 +972,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
             let mut s = self.state.borrow_mut();
             s.shut_down = true;
             if immediate {
-                while let Some(item) = s.items.pop() {
-                    dropped.push(item);
-                }
+                dropped = s.items.take_all();
                 s.unfinished = s.unfinished.saturating_sub(dropped.len());
             }
             immediate && s.unfinished == 0
