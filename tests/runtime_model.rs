@@ -35,7 +35,7 @@
 //! * a FIFO ready queue; each iteration runs the entries present when it
 //!   began; due timers, zero-delay ones included, are appended behind them
 //!   in `(deadline, seq)` order (gencoro's documented tie rule,
-//!   SEMANTICS.md); a cancelled timer is skipped and no time passes for it;
+//!   docs/semantics.md); a cancelled timer is skipped and no time passes for it;
 //! * a sleep's timer only completes its future; the task resumes one
 //!   iteration later through its wake-up;
 //! * a finished task queues its callbacks in registration order; a joiner

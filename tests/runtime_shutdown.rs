@@ -1,4 +1,4 @@
-//! What `run` does after `main` returns (SEMANTICS.md B1): it cancels the
+//! What `run` does after `main` returns (docs/semantics.md B1): it cancels the
 //! tasks still pending, runs the loop until they are done and two more
 //! iterations (`run_until_complete(gather(*to_cancel))`), then four more
 //! (`shutdown_asyncgens()` and `shutdown_default_executor()`, each a task

@@ -10,7 +10,7 @@
 # virtual clock their timers share deadlines exactly. CPython's timer heap
 # compares deadlines only and fires such ties in heap order; a real clock
 # never ties, and there the timers fire in the order they were armed, which
-# is gencoro's rule (SEMANTICS.md, top). virtual_clock.py keeps CPython's
+# is gencoro's rule (docs/semantics.md, deliberate difference 1). virtual_clock.py keeps CPython's
 # heap, so this program orders equal deadlines by arming order itself; what
 # it prints on the virtual clock is then what CPython prints on a real
 # clock, the elapsed line aside.

@@ -3,7 +3,7 @@
 # PYTHON 3.13: `Queue.shutdown` and `QueueShutDown` are new in 3.13, and the
 # checks run CPython 3.11. On 3.11, `Queue` below is 3.11's asyncio.Queue
 # with the shutdown rules of 3.13 added, as the 3.13 documentation and
-# SEMANTICS.md B10.4 state them. That is an inference: 3.13 itself has not
+# docs/semantics.md B10.4 state them. That is an inference: 3.13 itself has not
 # run these programs. On 3.13 the real asyncio.Queue is used. The other
 # shutdown programs import `Queue` and `QueueShutDown` from here.
 #
