@@ -708,11 +708,15 @@ impl Core {
         }
     }
 
-    /// Moves every call posted so far into the ready queue; true if there
-    /// was one.
+    /// Moves the calls posted so far into the ready queue; true if there
+    /// was one. Only as many messages as were queued when it began: threads
+    /// that post faster than the loop drains cannot keep it here forever,
+    /// and what they post meanwhile is taken in the next iteration (each
+    /// post counts in `posted` after it is sent).
     fn receive_posted(&self) -> bool {
         let mut any = false;
-        while let Ok(msg) = self.remote_rx.try_recv() {
+        for _ in 0..self.remote_rx.len() {
+            let Ok(msg) = self.remote_rx.try_recv() else { break };
             if let RemoteMsg::Call(call) = msg {
                 self.push(Handle::Call(Box::new(call)));
                 any = true;
