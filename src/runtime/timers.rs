@@ -269,4 +269,34 @@ mod tests {
         let order: Vec<_> = std::iter::from_fn(|| timers.pop()).map(|e| e.action).collect();
         assert_eq!(order, [2, 0, 1, 3]);
     }
+
+    /// After `extract` the heap is whole again at every size: for each size
+    /// up to 80 and several removal patterns, what remains pops in order.
+    #[test]
+    fn extract_rebuilds_the_heap_at_every_size() {
+        let mut state = 0x853c_49e6_748f_ea9bu64;
+        for n in 1..80u64 {
+            for step in 2..6u64 {
+                let mut timers = Timers::new();
+                let mut armed = Vec::new();
+                // A first timer far out, so every later one goes to the heap.
+                timers.push(Duration::from_secs(1_000), 0);
+                armed.push((1_000_000_000, 0));
+                for i in 1..=n {
+                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    let when = (state >> 40) % 1_000;
+                    timers.push(Duration::from_micros(when), i);
+                    armed.push((when, i));
+                }
+                let removed = timers.extract(|&i| i % step == 1);
+                assert_eq!(removed.len(), armed.iter().filter(|(_, i)| i % step == 1).count());
+                armed.retain(|(_, i)| i % step != 1);
+                armed.sort();
+                let popped: Vec<_> = std::iter::from_fn(|| timers.pop())
+                    .map(|e| (e.when().as_micros() as u64, e.action))
+                    .collect();
+                assert_eq!(popped, armed, "size {n}, every {step}th taken out");
+            }
+        }
+    }
 }
