@@ -16,7 +16,7 @@ use super::clock::Clock;
 use super::error::{Error, ErrorKind};
 use super::report::{ExceptionContext, Handler, report};
 use super::schedule::{Runnable, Wake};
-use super::timers::{TimerEntry, Timers};
+use super::timers::{self, TimerEntry, Timers};
 
 /// Cancelled timers are compacted away once there are more than this many
 /// and they fill half the queue. Python: `_MIN_SCHEDULED_TIMER_HANDLES`.
@@ -549,7 +549,8 @@ impl Core {
         // behind what is already ready.
         let now = self.now();
         let mut fired = false;
-        while let Some(entry) = self.pop_timer_if(|t| t.when() <= now) {
+        let now_nanos = timers::deadline_nanos(now);
+        while let Some(entry) = self.pop_timer_if(|t| t.deadline_nanos() <= now_nanos) {
             fired = true;
             if entry.action.is_cancelled() {
                 self.note_cancelled_timer_gone();

@@ -127,7 +127,8 @@ impl Callbacks {
 
     /// Empties the list, in registration order.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = Callback> + use<> {
-        self.first.take().into_iter().chain(std::mem::take(&mut self.rest))
+        let (first, rest) = self.take();
+        first.into_iter().chain(rest)
     }
 }
 

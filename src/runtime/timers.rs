@@ -28,8 +28,21 @@ impl<A> TimerEntry<A> {
     /// The deadline (saturated at `u64::MAX` nanoseconds).
     #[inline]
     pub(crate) fn when(&self) -> Duration {
-        Duration::from_nanos((self.key >> 64) as u64)
+        Duration::from_nanos(self.deadline_nanos())
     }
+
+    /// The deadline in nanoseconds, as [`deadline_nanos`] gives it.
+    #[inline]
+    pub(crate) fn deadline_nanos(&self) -> u64 {
+        (self.key >> 64) as u64
+    }
+}
+
+/// `when` in nanoseconds, saturated at `u64::MAX`: the deadline part of a
+/// key. A caller comparing many deadlines with one moment converts it once.
+#[inline]
+pub(crate) fn deadline_nanos(when: Duration) -> u64 {
+    u64::try_from(when.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Children per node of the heap.
@@ -51,8 +64,8 @@ impl<A> Timers<A> {
     pub(crate) fn push(&mut self, when: Duration, action: A) {
         let seq = self.seq;
         self.seq += 1;
-        let nanos = u64::try_from(when.as_nanos()).unwrap_or(u64::MAX);
-        let entry = TimerEntry { key: (u128::from(nanos) << 64) | u128::from(seq), action };
+        let entry =
+            TimerEntry { key: (u128::from(deadline_nanos(when)) << 64) | u128::from(seq), action };
         // `seq` only grows, so a deadline not before the run's last one
         // keeps the run sorted.
         if self.sorted.back().is_none_or(|last| last.key < entry.key) {
