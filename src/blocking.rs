@@ -324,6 +324,10 @@ where
         let outcome = panic::catch_unwind(AssertUnwindSafe(f)).map_err(Error::panicked);
         sender.send(outcome);
     });
+    let job = match runtime::offload_on_loop_thread(job) {
+        Ok(()) => return receiver.wait()?,
+        Err(job) => job,
+    };
     if let Err((job, error)) = pool_of(loop_id).submit(job) {
         // Dropping the job drops its sender, which would deliver a
         // "dropped" error: the reason is more useful.

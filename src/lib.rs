@@ -64,6 +64,7 @@ pub mod generator;
 pub mod runtime;
 pub mod stack;
 pub mod sync;
+pub mod testing;
 
 pub use generator::{
     CloseError, Generator, GeneratorBuilder, GeneratorExit, ResumeError, SendError, State, Step,

@@ -310,7 +310,7 @@ fn many_tasks_offloading_at_once_each_get_their_own_result() {
             (0..200u64).map(|i| runtime::spawn(move || runtime::offload(move || i * i))).collect();
         Ok(runtime::gather(tasks)?.into_iter().sum::<u64>())
     });
-    assert_eq!(v.unwrap(), (0..200u64).map(|i| i * i).sum());
+    assert_eq!(v.unwrap(), (0..200u64).map(|i| i * i).sum::<u64>());
 }
 
 /// An event loop kept between runs keeps its pool; closing it lets the

@@ -40,6 +40,7 @@ use std::rc::Rc;
 
 use super::core::{Core, Handle};
 use super::error::Error;
+use super::explore::TraceEventKind;
 use super::task::{TaskObj, Waiter, Wake};
 
 /// What cancelling a future-like waiter asks of the walk.
@@ -118,6 +119,7 @@ impl BatchState {
             }
             let h = task.header();
             h.add_cancel_requests(repeats);
+            core.trace(&*task, TraceEventKind::Cancel);
             let (cancelled, children) = match h.waiter() {
                 Some(waiter) => Walk::new(core, msg, None).waiter_targets(&task, waiter),
                 None => (false, Vec::new()),
@@ -193,6 +195,7 @@ impl<'a> Walk<'a> {
             return;
         }
         h.note_cancel_request();
+        self.core.trace(&*task, TraceEventKind::Cancel);
         let (cancelled, children) = match h.waiter() {
             Some(waiter) => self.waiter_targets(&task, waiter),
             None => (false, Vec::new()),

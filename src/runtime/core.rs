@@ -14,6 +14,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::clock::Clock;
 use super::error::{Error, ErrorKind};
+use super::explore::{Explore, TraceEventKind};
 use super::report::{ExceptionContext, Handler, report};
 use super::schedule::{Runnable, Wake};
 use super::timers::{self, TimerEntry, Timers};
@@ -129,6 +130,10 @@ pub(crate) enum Handle {
     /// A done callback of the library's own: `notify(index)`, with no
     /// closure to allocate.
     Notify(Rc<dyn Notify>, usize),
+    /// Blocking work run on the loop's own thread, one closure at a time:
+    /// only in schedule-driven runs (see [`Explore`]), where the pool's
+    /// threads would make the order of results depend on thread timing.
+    Offloaded(Box<dyn FnOnce()>),
 }
 
 /// A done callback of the library's own combinators, run through the ready
@@ -154,7 +159,24 @@ impl Handle {
         match self {
             Handle::Step(task) | Handle::Wakeup(task, _, _) => task.prefetch(),
             Handle::Timer(action) => action.prefetch(),
-            Handle::Call(_) | Handle::Notify(..) => {}
+            Handle::Call(_) | Handle::Notify(..) | Handle::Offloaded(_) => {}
+        }
+    }
+
+    /// For schedule-driven runs: which stream of work this handle belongs
+    /// to. A schedule may run the first handle of any stream first, never
+    /// a later one of the same stream before it: a task's own handles stay
+    /// in order, and so do all callbacks (the loop promises callbacks run
+    /// in the order they were scheduled). Each blocking closure is a
+    /// stream of its own, told apart by its position `pos`.
+    fn stream(&self, pos: usize) -> usize {
+        match self {
+            Handle::Step(task)
+            | Handle::Wakeup(task, _, _)
+            | Handle::Timer(TimerAction::Sleep(task, _)) => Rc::as_ptr(task) as *const () as usize,
+            Handle::Timer(TimerAction::Call(_)) | Handle::Call(_) | Handle::Notify(..) => 0,
+            // Never the address of a record.
+            Handle::Offloaded(_) => usize::MAX - pos,
         }
     }
 }
@@ -262,6 +284,9 @@ pub(crate) struct Core {
     /// Run first when the loop is torn down: the layers above the core
     /// (the blocking pool) release what they keep for this loop.
     on_close: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// Set for a schedule-driven run (`gencoro::testing`): the schedule
+    /// decides at the pick point, and the run may be traced.
+    explore: Option<Rc<Explore>>,
 }
 
 thread_local! {
@@ -319,6 +344,7 @@ impl Core {
         clock: Clock,
         stack_size: usize,
         exception_handler: Option<Handler>,
+        explore: Option<Rc<Explore>>,
     ) -> Rc<Core> {
         let (remote_tx, remote_rx) = crossbeam_channel::unbounded();
         let spare = SPARE.try_with(|s| s.borrow_mut().take()).ok().flatten();
@@ -351,7 +377,21 @@ impl Core {
             }),
             remote_rx,
             on_close: RefCell::new(Vec::new()),
+            explore,
         })
+    }
+
+    /// The schedule of a schedule-driven run.
+    #[inline]
+    pub(crate) fn explore(&self) -> Option<&Explore> {
+        self.explore.as_deref()
+    }
+
+    /// Records an event of `task` in the trace, if one is recorded.
+    pub(crate) fn trace(&self, task: &dyn Runnable<Core>, kind: TraceEventKind) {
+        if let Some(explore) = self.explore() {
+            explore.record(self.now(), task.id(), || task.name(), kind);
+        }
     }
 
     /// Loop time. Python: `loop.time()`.
@@ -362,6 +402,11 @@ impl Core {
     /// Appends to the ready queue. Python: `call_soon`.
     #[inline]
     pub(crate) fn push(&self, handle: Handle) {
+        if self.explore.is_some() {
+            if let Handle::Wakeup(task, ..) = &handle {
+                self.trace(&**task, TraceEventKind::Wake);
+            }
+        }
         self.ready.borrow_mut().push_back(handle);
     }
 
@@ -464,6 +509,7 @@ impl Core {
             if !self.run_once(true) {
                 return Err(self.deadlock("the main task can never finish"));
             }
+            self.check_step_limit()?;
             if self.stopping.replace(false) && !done() {
                 return Err(Error::kind_msg(
                     ErrorKind::Misuse,
@@ -487,9 +533,25 @@ impl Core {
             if !self.run_once(true) {
                 return Err(self.deadlock("nothing can ever stop the loop"));
             }
+            self.check_step_limit()?;
             if self.stopping.replace(false) {
                 return Ok(());
             }
+        }
+    }
+
+    /// A schedule-driven run that has taken more steps than its limit ends
+    /// with [`ErrorKind::StepLimit`].
+    fn check_step_limit(&self) -> Result<(), Error> {
+        match self.explore() {
+            Some(explore) if explore.over_limit() => Err(Error::kind_msg(
+                ErrorKind::StepLimit,
+                format!(
+                    "the run went past its step limit ({} steps) without finishing",
+                    explore.step_limit()
+                ),
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -550,6 +612,12 @@ impl Core {
         let now = self.now();
         let mut fired = false;
         let now_nanos = timers::deadline_nanos(now);
+        if let Some(explore) = self.explore() {
+            self.fire_due_timers_explored(explore, now_nanos);
+            let ntodo = self.ready.borrow().len();
+            self.run_ready_explored(explore, ntodo);
+            return true;
+        }
         while let Some(entry) = self.pop_timer_if(|t| t.deadline_nanos() <= now_nanos) {
             fired = true;
             if entry.action.is_cancelled() {
@@ -601,10 +669,78 @@ impl Core {
     }
 
     /// The single point where the loop chooses what runs next: the front of
-    /// the FIFO ready queue. A schedule policy plugs in here.
+    /// the FIFO ready queue. Schedule-driven runs pick in
+    /// [`pick_explored`](Self::pick_explored) instead.
     #[inline]
     fn pick(&self) -> Option<Handle> {
         self.ready.borrow_mut().pop_front()
+    }
+
+    /// Step 4 of a schedule-driven run: the due timers go to the ready
+    /// queue in deadline order, but the schedule orders those with equal
+    /// deadlines (choice 0 keeps first in, first out).
+    #[inline(never)]
+    fn fire_due_timers_explored(&self, explore: &Explore, now_nanos: u64) {
+        let mut due = Vec::new();
+        while let Some(entry) = self.pop_timer_if(|t| t.deadline_nanos() <= now_nanos) {
+            if entry.action.is_cancelled() {
+                self.note_cancelled_timer_gone();
+                drop(entry);
+            } else {
+                due.push(entry);
+            }
+        }
+        let mut start = 0;
+        while start < due.len() {
+            let deadline = due[start].deadline_nanos();
+            let end =
+                start + due[start..].iter().take_while(|e| e.deadline_nanos() == deadline).count();
+            for first in start..end.saturating_sub(1) {
+                let chosen = explore.choose(end - first);
+                due[first..=first + chosen].rotate_right(1);
+            }
+            start = end;
+        }
+        for entry in due {
+            self.push(Handle::Timer(entry.action));
+        }
+    }
+
+    /// Step 5 of a schedule-driven run: `ntodo` picks, each from the
+    /// handles that were ready when the iteration began and are still
+    /// queued (the `_run_once` snapshot holds), by the schedule.
+    #[inline(never)]
+    fn run_ready_explored(&self, explore: &Explore, ntodo: usize) {
+        for window in (1..=ntodo).rev() {
+            if explore.count_step() {
+                return;
+            }
+            let Some(handle) = self.pick_explored(explore, window) else { break };
+            self.run_handle(handle);
+        }
+    }
+
+    /// The pick point of a schedule-driven run. The options are the first
+    /// handle of each stream (see [`Handle::stream`]) among the first
+    /// `window` of the ready queue, in queue order; option 0 is the front,
+    /// FIFO's pick. With one option no choice is made.
+    fn pick_explored(&self, explore: &Explore, window: usize) -> Option<Handle> {
+        let position = {
+            let ready = self.ready.borrow();
+            let mut options = explore.scratch();
+            options.clear();
+            for (pos, handle) in ready.iter().take(window).enumerate() {
+                let stream = handle.stream(pos);
+                if !options.iter().any(|&(s, _)| s == stream) {
+                    options.push((stream, pos));
+                }
+            }
+            match options.len() {
+                0 | 1 => 0,
+                n => options[explore.choose(n)].1,
+            }
+        };
+        self.ready.borrow_mut().remove(position)
     }
 
     /// Pops the earliest timer if `due` accepts it. The borrow ends before
@@ -759,7 +895,7 @@ impl Core {
                     }
                 }
             }
-            Handle::Call(f) => self.run_callback(f),
+            Handle::Call(f) | Handle::Offloaded(f) => self.run_callback(f),
             Handle::Notify(n, index) => n.notify(index),
         }
     }

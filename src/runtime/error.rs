@@ -39,6 +39,9 @@ pub enum ErrorKind {
     /// The API was used in a way Python reports with `RuntimeError` or
     /// `ValueError`, such as a task awaiting itself.
     Misuse,
+    /// A schedule-driven run ([`gencoro::testing`](crate::testing)) took
+    /// more steps than its limit: the scenario does not end.
+    StepLimit,
 }
 
 struct Inner {

@@ -64,6 +64,7 @@ mod clock;
 mod combinators;
 mod core;
 mod error;
+pub(crate) mod explore;
 mod future;
 mod promise;
 mod report;
@@ -121,6 +122,21 @@ where
     Builder::new().run(main)
 }
 
+/// In a schedule-driven run (`gencoro::testing`), queues blocking work to
+/// run on the loop's own thread, one closure at a time, where the schedule
+/// orders it; in any other run hands it back, for the pool.
+pub(crate) fn offload_on_loop_thread(
+    job: Box<dyn FnOnce() + Send>,
+) -> Result<(), Box<dyn FnOnce() + Send>> {
+    match current_core() {
+        Ok(core) if core.explore().is_some() => {
+            core.push(Handle::Offloaded(job));
+            Ok(())
+        }
+        _ => Err(job),
+    }
+}
+
 /// Configures an event loop: its clock and its tasks' stack size.
 ///
 /// ```
@@ -139,6 +155,8 @@ pub struct Builder {
     stack_size: usize,
     exception_handler: Option<report::Handler>,
     blocking: crate::blocking::PoolConfig,
+    /// Set by `gencoro::testing` for a schedule-driven run.
+    explore: Option<Rc<explore::Explore>>,
 }
 
 impl fmt::Debug for Builder {
@@ -148,6 +166,7 @@ impl fmt::Debug for Builder {
             .field("stack_size", &self.stack_size)
             .field("exception_handler", &self.exception_handler.as_ref().map(|_| "custom"))
             .field("blocking_pool", &format_args!("{}", self.blocking))
+            .field("schedule_driven", &self.explore.is_some())
             .finish()
     }
 }
@@ -166,7 +185,14 @@ impl Builder {
             stack_size: DEFAULT_STACK_SIZE,
             exception_handler: None,
             blocking: crate::blocking::PoolConfig::default(),
+            explore: None,
         }
+    }
+
+    /// Makes the loop schedule-driven (see `gencoro::testing`).
+    pub(crate) fn explore(mut self, explore: Rc<explore::Explore>) -> Builder {
+        self.explore = Some(explore);
+        self
     }
 
     /// The clock to run on; see [`Clock`].
@@ -278,7 +304,7 @@ impl Builder {
     /// Makes an event loop that runs when asked to. Python:
     /// `asyncio.new_event_loop()`.
     pub fn build(self) -> EventLoop {
-        let core = Core::new(self.clock, self.stack_size, self.exception_handler);
+        let core = Core::new(self.clock, self.stack_size, self.exception_handler, self.explore);
         crate::blocking::configure(core.id, self.blocking);
         let id = core.id;
         core.on_close(Box::new(move || crate::blocking::loop_closed(id)));

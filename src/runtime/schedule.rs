@@ -39,6 +39,8 @@ pub(crate) trait Runnable<L: ?Sized> {
     fn prefetch(&self);
     /// Starts loading the task's record into cache, reading nothing.
     fn prefetch_record(&self);
+    /// The task's process-wide unique id.
+    fn id(&self) -> u64;
     /// The task's name, for reports.
     fn name(&self) -> String;
     /// What the task is, for deadlock reports: `task 'name'`.

@@ -37,6 +37,7 @@ pub(crate) use super::cancel::cancel_task;
 use super::cancel::{CancelReply, cancel_waiter};
 use super::core::{Core, Handle, Notify, current_core, loop_running};
 use super::error::{Error, ErrorKind};
+use super::explore::{Ending, Explore, TraceEventKind};
 use super::schedule::Runnable;
 use crate::generator::{
     Generator, GeneratorBuilder, GeneratorExit, RawYielder, ResumeError, State, Step, Yielder,
@@ -342,6 +343,13 @@ pub(crate) fn current_task_obj() -> Option<Rc<dyn TaskObj>> {
 impl Header {
     #[inline(always)]
     fn new(core: &Rc<Core>, name: Option<String>, plain_future: bool) -> Header {
+        // A schedule-driven run numbers default names per run, so that
+        // they repeat from run to run.
+        let name = match (name, core.explore()) {
+            (None, Some(explore)) if plain_future => Some(explore.next_future_name()),
+            (None, Some(explore)) => Some(explore.next_task_name()),
+            (name, _) => name,
+        };
         Header {
             id: next_task_id(),
             core: Rc::downgrade(core),
@@ -376,6 +384,11 @@ impl Header {
     }
 
     pub(crate) fn set_name(&self, name: String) {
+        if let Some(core) = self.core.upgrade() {
+            if let Some(explore) = core.explore() {
+                explore.relabel(self.id, name.clone());
+            }
+        }
         self.cold.borrow_mut().get_or_insert_with(Box::default).name = Some(name);
     }
 
@@ -674,6 +687,12 @@ impl<T: 'static> TaskCell<T> {
         let erased: Rc<dyn TaskObj> = cell.clone();
         let registered: Weak<dyn Runnable<Core>> = Rc::downgrade(&cell) as Weak<TaskCell<T>>;
         cell.header.slot.set(core.register(registered));
+        if let Some(explore) = core.explore() {
+            if explore.is_tracing() {
+                let parent = current_task_obj().and_then(|p| explore.traced_index(p.header().id));
+                core.trace(&*erased, TraceEventKind::Spawn { parent });
+            }
+        }
         core.push(Handle::Step(erased));
         Ok(cell)
     }
@@ -709,6 +728,14 @@ impl<T: 'static> TaskCell<T> {
 
     fn complete(self: &Rc<Self>, core: &Core, state: FutState, outcome: Outcome<T>) {
         let h = &self.header;
+        if !h.plain_future && core.explore().is_some_and(Explore::is_tracing) {
+            let ending = match (&state, &outcome) {
+                (FutState::Cancelled, _) => Ending::Cancelled,
+                (_, Outcome::Failed(e)) => Ending::Failed(e.to_string()),
+                _ => Ending::Returned,
+            };
+            core.trace(&**self, TraceEventKind::Complete { ending });
+        }
         h.state.set(state);
         let pending = self.outcome.replace(outcome);
         drop(pending);
@@ -851,6 +878,9 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
         if let Some(waited_on) = h.waiter.take() {
             drop(waited_on);
         }
+        if core.explore().is_some() {
+            core.trace(&*self, TraceEventKind::Resume);
+        }
         let guard = StepGuard::enter(self.clone(), h.yielder.get());
         let step = if self.generator.state() == State::Suspended {
             self.generator.send(wake).ok()
@@ -858,6 +888,15 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
             self.first_step(wake)
         };
         drop(guard);
+        if core.explore().is_some_and(Explore::is_tracing) {
+            if let Some(Step::Yielded(what)) = &step {
+                let on = match what {
+                    Suspend::Yield => "yield".to_owned(),
+                    Suspend::Wait => h.waiting_on(),
+                };
+                core.trace(&*self, TraceEventKind::Suspend { on });
+            }
+        }
         match step {
             Some(Step::Yielded(Suspend::Yield)) => core.push(Handle::Step(self)),
             Some(Step::Yielded(Suspend::Wait)) => {
@@ -950,6 +989,10 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
     #[inline]
     fn finish_sleep(&self, token: u64) -> bool {
         self.header.finish_sleep(token)
+    }
+
+    fn id(&self) -> u64 {
+        self.header.id
     }
 
     fn name(&self) -> String {
