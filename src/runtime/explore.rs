@@ -262,7 +262,8 @@ impl Trace {
 pub struct TraceEvent {
     /// Loop time (virtual) when it happened.
     pub time: Duration,
-    /// How many ready handles the loop had run before it: a logical clock
+    /// The ready handle (a task step, a callback, a timer) of the run it
+    /// happened in, counting from 1 (0: before the first): a logical clock
     /// that orders events at the same loop time.
     pub step: u64,
     /// The task, as an index into [`Trace::tasks`].
