@@ -387,6 +387,15 @@ impl Core {
         self.explore.as_deref()
     }
 
+    /// A wake-up queued in a schedule-driven run goes in its trace.
+    #[cold]
+    #[inline(never)]
+    fn trace_push(&self, handle: &Handle) {
+        if let Handle::Wakeup(task, ..) = handle {
+            self.trace(&**task, TraceEventKind::Wake);
+        }
+    }
+
     /// Records an event of `task` in the trace, if one is recorded.
     pub(crate) fn trace(&self, task: &dyn Runnable<Core>, kind: TraceEventKind) {
         if let Some(explore) = self.explore() {
@@ -403,9 +412,7 @@ impl Core {
     #[inline]
     pub(crate) fn push(&self, handle: Handle) {
         if self.explore.is_some() {
-            if let Handle::Wakeup(task, ..) = &handle {
-                self.trace(&**task, TraceEventKind::Wake);
-            }
+            self.trace_push(&handle);
         }
         self.ready.borrow_mut().push_back(handle);
     }
@@ -716,7 +723,31 @@ impl Core {
                 return;
             }
             let Some(handle) = self.pick_explored(explore, window) else { break };
+            if explore.is_tracing() {
+                self.run_handle_traced(handle);
+            } else {
+                self.run_handle(handle);
+            }
+        }
+    }
+
+    /// Runs a handle, and records in the trace the task step it makes:
+    /// the resume, then the suspension (with what the task waits on) unless
+    /// the step ended the task (which `complete` records).
+    fn run_handle_traced(&self, handle: Handle) {
+        let stepped = match &handle {
+            Handle::Step(task) => Some(task.clone()),
+            Handle::Wakeup(task, token, _) if task.token() == *token => Some(task.clone()),
+            _ => None,
+        };
+        let Some(task) = stepped.filter(|t| !t.is_done()) else {
             self.run_handle(handle);
+            return;
+        };
+        self.trace(&*task, TraceEventKind::Resume);
+        self.run_handle(handle);
+        if !task.is_done() {
+            self.trace(&*task, TraceEventKind::Suspend { on: task.suspended_on() });
         }
     }
 

@@ -41,6 +41,11 @@ pub(crate) trait Runnable<L: ?Sized> {
     fn prefetch_record(&self);
     /// The task's process-wide unique id.
     fn id(&self) -> u64;
+    /// Whether the task is done.
+    fn is_done(&self) -> bool;
+    /// For traces, once a step has suspended the task: what it waits on,
+    /// or `yield` if it only went to the back of the ready queue.
+    fn suspended_on(&self) -> String;
     /// The task's name, for reports.
     fn name(&self) -> String;
     /// What the task is, for deadlock reports: `task 'name'`.

@@ -343,13 +343,6 @@ pub(crate) fn current_task_obj() -> Option<Rc<dyn TaskObj>> {
 impl Header {
     #[inline(always)]
     fn new(core: &Rc<Core>, name: Option<String>, plain_future: bool) -> Header {
-        // A schedule-driven run numbers default names per run, so that
-        // they repeat from run to run.
-        let name = match (name, core.explore()) {
-            (None, Some(explore)) if plain_future => Some(explore.next_future_name()),
-            (None, Some(explore)) => Some(explore.next_task_name()),
-            (name, _) => name,
-        };
         Header {
             id: next_task_id(),
             core: Rc::downgrade(core),
@@ -654,6 +647,30 @@ enum Outcome<T> {
     Failed(Error),
 }
 
+/// A schedule-driven run's part of `spawn`: default names numbered per run
+/// (so that names, traces and deadlock reports repeat from run to run), and
+/// the spawn in the trace. Out of line: ordinary loops never come here.
+#[cold]
+#[inline(never)]
+fn explore_spawned(core: &Core, explore: &Explore, task: &Rc<dyn TaskObj>) {
+    let h = task.header();
+    if h.cold.borrow().as_ref().is_none_or(|c| c.name.is_none()) {
+        h.cold.borrow_mut().get_or_insert_with(Box::default).name =
+            Some(explore.next_task_name());
+    }
+    if explore.is_tracing() {
+        let parent = current_task_obj().and_then(|p| explore.traced_index(p.header().id));
+        core.trace(&**task, TraceEventKind::Spawn { parent });
+    }
+}
+
+/// Records a trace event, out of line (see [`explore_spawned`]).
+#[cold]
+#[inline(never)]
+fn trace_cold(core: &Core, task: &dyn Runnable<Core>, kind: TraceEventKind) {
+    core.trace(task, kind);
+}
+
 /// A task record: header, generator, outcome.
 pub(crate) struct TaskCell<T> {
     header: Header,
@@ -688,10 +705,7 @@ impl<T: 'static> TaskCell<T> {
         let registered: Weak<dyn Runnable<Core>> = Rc::downgrade(&cell) as Weak<TaskCell<T>>;
         cell.header.slot.set(core.register(registered));
         if let Some(explore) = core.explore() {
-            if explore.is_tracing() {
-                let parent = current_task_obj().and_then(|p| explore.traced_index(p.header().id));
-                core.trace(&*erased, TraceEventKind::Spawn { parent });
-            }
+            explore_spawned(core, explore, &erased);
         }
         core.push(Handle::Step(erased));
         Ok(cell)
@@ -702,11 +716,16 @@ impl<T: 'static> TaskCell<T> {
         let generator = Generator::new(|_: &Yielder<Suspend, Wake>| {
             Err(Error::kind_msg(ErrorKind::Misuse, "a future has no body to run"))
         });
-        Rc::new(TaskCell {
+        let cell = Rc::new(TaskCell {
             header: Header::new(core, None, true),
             generator,
             outcome: RefCell::new(Outcome::Pending),
-        })
+        });
+        if let Some(explore) = core.explore() {
+            // Numbered per run, as tasks are (see `explore_spawned`).
+            cell.header.set_name(explore.next_future_name());
+        }
+        cell
     }
 
     /// Completes a pending plain future with a value (`Ok`) or a failure.
@@ -728,13 +747,13 @@ impl<T: 'static> TaskCell<T> {
 
     fn complete(self: &Rc<Self>, core: &Core, state: FutState, outcome: Outcome<T>) {
         let h = &self.header;
-        if !h.plain_future && core.explore().is_some_and(Explore::is_tracing) {
+        if core.explore().is_some() && !h.plain_future {
             let ending = match (&state, &outcome) {
                 (FutState::Cancelled, _) => Ending::Cancelled,
                 (_, Outcome::Failed(e)) => Ending::Failed(e.to_string()),
                 _ => Ending::Returned,
             };
-            core.trace(&**self, TraceEventKind::Complete { ending });
+            trace_cold(core, &**self, TraceEventKind::Complete { ending });
         }
         h.state.set(state);
         let pending = self.outcome.replace(outcome);
@@ -878,9 +897,6 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
         if let Some(waited_on) = h.waiter.take() {
             drop(waited_on);
         }
-        if core.explore().is_some() {
-            core.trace(&*self, TraceEventKind::Resume);
-        }
         let guard = StepGuard::enter(self.clone(), h.yielder.get());
         let step = if self.generator.state() == State::Suspended {
             self.generator.send(wake).ok()
@@ -888,15 +904,6 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
             self.first_step(wake)
         };
         drop(guard);
-        if core.explore().is_some_and(Explore::is_tracing) {
-            if let Some(Step::Yielded(what)) = &step {
-                let on = match what {
-                    Suspend::Yield => "yield".to_owned(),
-                    Suspend::Wait => h.waiting_on(),
-                };
-                core.trace(&*self, TraceEventKind::Suspend { on });
-            }
-        }
         match step {
             Some(Step::Yielded(Suspend::Yield)) => core.push(Handle::Step(self)),
             Some(Step::Yielded(Suspend::Wait)) => {
@@ -993,6 +1000,17 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
 
     fn id(&self) -> u64 {
         self.header.id
+    }
+
+    fn is_done(&self) -> bool {
+        self.header.is_done()
+    }
+
+    fn suspended_on(&self) -> String {
+        match self.header.waiter() {
+            None => "yield".to_owned(),
+            Some(_) => self.header.waiting_on(),
+        }
     }
 
     fn name(&self) -> String {
