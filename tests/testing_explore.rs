@@ -660,3 +660,152 @@ fn steps_counts_the_handles_run_when_the_limit_is_hit() {
     assert_eq!(run.failure_kind(), Some(FailureKind::StepLimit));
     assert_eq!(run.steps(), 500);
 }
+
+// ---------------------------------------------------------------------------
+// What a run reports about its schedule.
+// ---------------------------------------------------------------------------
+
+/// Two tasks that each log once: one choice point of two options.
+fn two_loggers(order: Rc<RefCell<Vec<usize>>>) -> impl Fn() -> Result<(), String> + 'static {
+    move || {
+        order.borrow_mut().clear();
+        let tasks: Vec<_> = (0..2)
+            .map(|i| {
+                let order = order.clone();
+                runtime::spawn(move || -> Result<(), Error> {
+                    order.borrow_mut().push(i);
+                    Ok(())
+                })
+            })
+            .collect();
+        runtime::gather(tasks).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+#[test]
+fn choices_wrap_around_their_number_of_options() {
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let mut seen = Vec::new();
+    for choice in 0..6 {
+        let run = testing::replay(&Schedule::new(vec![choice]), two_loggers(order.clone()));
+        assert!(run.passed());
+        seen.push(order.borrow().clone());
+        // The run reports the choice it really made.
+        assert_eq!(run.schedule().choices(), if choice % 2 == 1 { &[1][..] } else { &[] });
+    }
+    let (fifo, swapped) = (vec![0, 1], vec![1, 0]);
+    assert_eq!(seen, [&fifo, &swapped, &fifo, &swapped, &fifo, &swapped].map(Vec::clone));
+}
+
+#[test]
+fn a_run_reports_the_effective_schedule_and_replays_from_it() {
+    // A schedule far longer than the run's choice points, with choices
+    // beyond the options: the run reports what it really chose, which
+    // replays to the same trace.
+    let long = Schedule::new((0..200).map(|i| i % 7).collect());
+    let first = testing::replay(&long, rounds_scenario(|_| false));
+    assert!(first.passed());
+    let effective = first.schedule().clone();
+    assert!(effective.choices().len() <= first.choice_points(), "{effective}");
+    assert!(effective.choices().len() < long.choices().len());
+    let again = testing::replay(&effective, rounds_scenario(|_| false));
+    assert_eq!(again.trace(), first.trace());
+    assert_eq!(again.schedule(), &effective);
+    assert_eq!(again.choice_points(), first.choice_points());
+}
+
+#[test]
+fn a_failing_fifo_run_is_reported_with_the_fifo_schedule() {
+    let always = || -> Result<(), String> { Err("always fails".to_owned()) };
+    let failure = quiet().check(always).unwrap_err();
+    assert!(failure.schedule().is_fifo());
+    assert_eq!(failure.schedules_run(), 1);
+    assert_eq!(failure.message(), "always fails");
+    let failure = testing::check_exhaustive(2, always).unwrap_err();
+    assert!(failure.schedule().is_fifo());
+    assert_eq!(failure.schedules_run(), 1);
+    let failure = testing::check_seeded(1, 10, always).unwrap_err();
+    assert!(failure.schedule().is_fifo());
+    assert!(failure.to_string().contains("minimal schedule: fifo"), "{failure}");
+}
+
+#[test]
+fn check_runs_the_fifo_schedule_and_then_the_case_count() {
+    for cases in [1, 10, 37] {
+        let explored = quiet().cases(cases).proptest_seed(1).check(rounds_scenario(|_| false)).unwrap();
+        assert_eq!(explored.schedules_run, 1 + cases as usize);
+    }
+    let explored = quiet().check_seeded(4, 25, rounds_scenario(|_| false)).unwrap();
+    assert_eq!(explored.schedules_run, 25);
+}
+
+#[test]
+fn check_exhaustive_counts_every_schedule_it_ran() {
+    // Two loggers: one choice point of two options, so one deviation.
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let fifo = testing::replay(&Schedule::fifo(), two_loggers(order.clone()));
+    let explored = testing::check_exhaustive(1, two_loggers(order.clone())).unwrap();
+    // FIFO plus one schedule per extra option of each choice point.
+    assert_eq!(fifo.choice_points(), 1, "{}", fifo.trace());
+    assert_eq!(explored.schedules_run, 2);
+    // And the search does see both orders, counting both.
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let sink = seen.clone();
+    let scenario = two_loggers(order.clone());
+    let order_view = order.clone();
+    let explored = testing::check_exhaustive(3, move || {
+        scenario()?;
+        sink.borrow_mut().push(order_view.borrow().clone());
+        Ok::<(), String>(())
+    })
+    .unwrap();
+    assert_eq!(seen.borrow().len(), explored.schedules_run);
+    assert_eq!(*seen.borrow(), [vec![0, 1], vec![1, 0]]);
+}
+
+#[test]
+fn the_main_task_alone_waiting_forever_is_a_deadlock() {
+    let run = testing::replay(&Schedule::fifo(), || -> Result<(), String> {
+        let never = Event::new();
+        never.wait().map_err(|e| e.to_string())
+    });
+    assert_eq!(run.failure_kind(), Some(FailureKind::Deadlock), "{:?}", run.failure_message());
+    let message = run.failure_message().unwrap();
+    assert!(message.lines().any(|l| l.contains("Task-1") && l.contains("waits on")), "{message}");
+}
+
+#[test]
+fn a_panicking_callback_is_unhandled() {
+    let scenario = || -> Result<(), String> {
+        runtime::call_soon(|| panic!("planted callback panic")).map_err(|e| e.to_string())?;
+        runtime::sleep(ms(1)).map_err(|e| e.to_string())
+    };
+    let run = testing::replay(&Schedule::fifo(), scenario);
+    assert_eq!(run.failure_kind(), Some(FailureKind::Unhandled), "{:?}", run.failure_message());
+    assert!(Checker::new().fail_on_unhandled(false).replay(&Schedule::fifo(), scenario).passed());
+}
+
+#[test]
+fn an_offloaded_panic_is_an_error_of_the_waiting_task() {
+    let run = testing::replay(&Schedule::fifo(), || -> Result<(), String> {
+        match runtime::offload(|| -> u32 { panic!("planted offload panic") }) {
+            Err(e) if e.kind() == ErrorKind::Panicked => Ok(()),
+            other => Err(format!("expected a panic error, got {other:?}")),
+        }
+    });
+    assert!(run.passed(), "{:?}", run.failure_message());
+}
+
+#[test]
+fn a_renamed_task_is_renamed_in_the_trace() {
+    let run = testing::replay(&Schedule::fifo(), || -> Result<(), String> {
+        let task = runtime::spawn(|| -> Result<(), Error> { runtime::sleep(ms(1)) });
+        runtime::sleep(Duration::ZERO).map_err(|e| e.to_string())?;
+        task.set_name("renamed");
+        task.join().map_err(|e| e.to_string())
+    });
+    assert!(run.passed());
+    assert_eq!(run.trace().tasks(), ["Task-1", "renamed"]);
+    assert!(run.trace().timeline().contains("renamed"));
+}

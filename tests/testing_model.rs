@@ -244,6 +244,60 @@ fn check_log(program: &Program, log: &Log) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that a trace tells a story a real run could: each task is
+/// spawned first (by a task spawned before it), then runs in stretches from
+/// a resume to a suspension or its end; a task that suspended to wait (not
+/// a bare yield) is woken before it resumes; nothing follows its end; time
+/// and steps never go backwards.
+fn check_trace(trace: &testing::Trace) -> Result<(), String> {
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum State {
+        Unborn,
+        Ready,
+        Running,
+        Yielded,
+        Waiting,
+        Woken,
+        Done,
+    }
+    let mut states = vec![State::Unborn; trace.tasks().len()];
+    let mut last = (Duration::ZERO, 0);
+    for (i, event) in trace.events().iter().enumerate() {
+        if (event.time, event.step) < last {
+            return Err(format!("event {i} goes back in time or steps: {event:?}"));
+        }
+        last = (event.time, event.step);
+        let state = states.get(event.task).copied().ok_or(format!("event {i}: no such task"))?;
+        let next = match (&event.kind, state) {
+            (TraceEventKind::Spawn { parent }, State::Unborn) => {
+                if let Some(p) = *parent {
+                    if p == event.task || states.get(p).is_none_or(|&s| s == State::Unborn) {
+                        return Err(format!("event {i}: spawned by {p}, not yet alive"));
+                    }
+                }
+                State::Ready
+            }
+            (TraceEventKind::Resume, State::Ready | State::Yielded | State::Woken) => State::Running,
+            (TraceEventKind::Suspend { on }, State::Running) if on == "yield" => State::Yielded,
+            (TraceEventKind::Suspend { .. }, State::Running) => State::Waiting,
+            (TraceEventKind::Complete { .. }, State::Running) => State::Done,
+            (TraceEventKind::Wake, State::Waiting | State::Woken) => State::Woken,
+            // A wake-up or cancellation request may come at any time the
+            // task is alive (a cancelled yield, a task cancelled unstarted).
+            (TraceEventKind::Wake | TraceEventKind::Cancel, s) if s != State::Unborn && s != State::Done => s,
+            (kind, state) => {
+                return Err(format!(
+                    "event {i}: {kind:?} for task {} ({}) in state {state:?}",
+                    event.task,
+                    trace.tasks()[event.task]
+                ));
+            }
+        };
+        states[event.task] = next;
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
@@ -256,6 +310,9 @@ proptest! {
         let run = testing::replay(&schedule, model_scenario(program.clone(), log.clone()));
         prop_assert!(run.passed(), "{:?}\n{}", run.failure_message(), run.trace());
         if let Err(broken) = check_log(&program, &log.borrow()) {
+            return Err(TestCaseError::fail(format!("{broken}\nunder {schedule}:\n{}", run.trace())));
+        }
+        if let Err(broken) = check_trace(run.trace()) {
             return Err(TestCaseError::fail(format!("{broken}\nunder {schedule}:\n{}", run.trace())));
         }
         let first = log.borrow().entries.clone();
@@ -671,6 +728,7 @@ fn the_chrome_export_is_valid_trace_event_json() {
     let run = testing::replay(&schedule, traced_scenario);
     assert!(run.passed(), "{:?}", run.failure_message());
     let trace = run.trace();
+    check_trace(trace).unwrap();
     let json: serde_json::Value = serde_json::from_str(&trace.to_chrome_json()).unwrap();
     let events = json["traceEvents"].as_array().expect("traceEvents is an array");
     assert!(!events.is_empty());
@@ -722,6 +780,23 @@ fn the_chrome_export_is_valid_trace_event_json() {
     // The export is deterministic too.
     let again = testing::replay(&schedule, traced_scenario);
     assert_eq!(again.trace().to_chrome_json(), trace.to_chrome_json());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Spawns, sleeps, a failure and a cancellation: under any schedule the
+    /// trace follows each task's life cycle, and its export stays valid.
+    #[test]
+    fn traces_follow_the_task_life_cycle_under_random_schedules(choices in schedule()) {
+        let run = testing::replay(&Schedule::new(choices), traced_scenario);
+        prop_assert!(run.passed(), "{:?}", run.failure_message());
+        if let Err(broken) = check_trace(run.trace()) {
+            return Err(TestCaseError::fail(format!("{broken}\n{}", run.trace())));
+        }
+        let json: serde_json::Value = serde_json::from_str(&run.trace().to_chrome_json()).unwrap();
+        prop_assert!(json["traceEvents"].as_array().is_some_and(|e| !e.is_empty()));
+    }
 }
 
 #[test]
