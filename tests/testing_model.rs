@@ -190,7 +190,9 @@ fn check_log(program: &Program, log: &Log) -> Result<(), String> {
             }
             match ops[i] {
                 Op::Sleep(d) if *end < *start + ms(d) => {
-                    return Err(format!("task {task}: sleep({d}ms) from {start:?} ended at {end:?}"));
+                    return Err(format!(
+                        "task {task}: sleep({d}ms) from {start:?} ended at {end:?}"
+                    ));
                 }
                 // (d) a waiter is never resumed before its event is set.
                 Op::Wait(k) if !*set => {
@@ -204,9 +206,12 @@ fn check_log(program: &Program, log: &Log) -> Result<(), String> {
     for (pos, entry) in entries.iter().enumerate() {
         if let Entry::End { task, op, .. } = *entry {
             if let Op::Wait(k) = program.tasks[task][op] {
-                let set_before = entries[..pos].iter().any(|e| matches!(e, Entry::Set { k: j, .. } if *j == k));
+                let set_before =
+                    entries[..pos].iter().any(|e| matches!(e, Entry::Set { k: j, .. } if *j == k));
                 if !set_before {
-                    return Err(format!("task {task} op {op}: ended its wait on {k} before the set"));
+                    return Err(format!(
+                        "task {task} op {op}: ended its wait on {k} before the set"
+                    ));
                 }
             }
         }
@@ -277,14 +282,20 @@ fn check_trace(trace: &testing::Trace) -> Result<(), String> {
                 }
                 State::Ready
             }
-            (TraceEventKind::Resume, State::Ready | State::Yielded | State::Woken) => State::Running,
+            (TraceEventKind::Resume, State::Ready | State::Yielded | State::Woken) => {
+                State::Running
+            }
             (TraceEventKind::Suspend { on }, State::Running) if on == "yield" => State::Yielded,
             (TraceEventKind::Suspend { .. }, State::Running) => State::Waiting,
             (TraceEventKind::Complete { .. }, State::Running) => State::Done,
             (TraceEventKind::Wake, State::Waiting | State::Woken) => State::Woken,
             // A wake-up or cancellation request may come at any time the
             // task is alive (a cancelled yield, a task cancelled unstarted).
-            (TraceEventKind::Wake | TraceEventKind::Cancel, s) if s != State::Unborn && s != State::Done => s,
+            (TraceEventKind::Wake | TraceEventKind::Cancel, s)
+                if s != State::Unborn && s != State::Done =>
+            {
+                s
+            }
             (kind, state) => {
                 return Err(format!(
                     "event {i}: {kind:?} for task {} ({}) in state {state:?}",
@@ -376,7 +387,8 @@ proptest! {
 fn the_model_check_catches_a_broken_log() {
     // The checker of the model test can fail: feed it logs a wrong loop
     // would produce.
-    let program = Program { tasks: vec![vec![Op::Sleep(2), Op::CallSoon, Op::Wait(0)]], set_at: [1, 0] };
+    let program =
+        Program { tasks: vec![vec![Op::Sleep(2), Op::CallSoon, Op::Wait(0)]], set_at: [1, 0] };
     let log = Rc::new(RefCell::new(Log::default()));
     let run = testing::replay(&Schedule::fifo(), model_scenario(program.clone(), log.clone()));
     assert!(run.passed(), "{:?}", run.failure_message());
@@ -400,21 +412,25 @@ fn the_model_check_catches_a_broken_log() {
         .is_err()
     );
     // A step out of order.
-    assert!(mutate(&|e| {
-        let i = e.iter().position(|x| matches!(x, Entry::Begin { op: 1, .. })).unwrap();
-        let j = e.iter().position(|x| matches!(x, Entry::Begin { op: 2, .. })).unwrap();
-        e.swap(i, j);
-    })
-    .is_err());
+    assert!(
+        mutate(&|e| {
+            let i = e.iter().position(|x| matches!(x, Entry::Begin { op: 1, .. })).unwrap();
+            let j = e.iter().position(|x| matches!(x, Entry::Begin { op: 2, .. })).unwrap();
+            e.swap(i, j);
+        })
+        .is_err()
+    );
     // A lost callback.
     assert!(mutate(&|e| e.retain(|x| !matches!(x, Entry::Callback { .. }))).is_err());
     // A wake-up before the set.
-    assert!(mutate(&|e| {
-        let i = e.iter().position(|x| matches!(x, Entry::Set { k: 0, .. })).unwrap();
-        let set = e.remove(i);
-        e.push(set);
-    })
-    .is_err());
+    assert!(
+        mutate(&|e| {
+            let i = e.iter().position(|x| matches!(x, Entry::Set { k: 0, .. })).unwrap();
+            let set = e.remove(i);
+            e.push(set);
+        })
+        .is_err()
+    );
 }
 
 #[test]
@@ -514,7 +530,10 @@ fn tasks_sleeping_different_times_wake_in_deadline_order_under_every_schedule() 
 /// Two `call_later`s with `delays`, scheduled in one step; the order they
 /// run in. Callbacks are one stream at the pick point, so only the timer
 /// choice can reorder them.
-fn later_calls(delays: [u64; 2], order: Rc<RefCell<Vec<usize>>>) -> impl Fn() -> Result<(), String> {
+fn later_calls(
+    delays: [u64; 2],
+    order: Rc<RefCell<Vec<usize>>>,
+) -> impl Fn() -> Result<(), String> {
     move || {
         order.borrow_mut().clear();
         for (i, delay) in delays.into_iter().enumerate() {
@@ -767,7 +786,9 @@ fn the_chrome_export_is_valid_trace_event_json() {
     let stretches = trace
         .events()
         .iter()
-        .filter(|e| matches!(e.kind, TraceEventKind::Suspend { .. } | TraceEventKind::Complete { .. }))
+        .filter(|e| {
+            matches!(e.kind, TraceEventKind::Suspend { .. } | TraceEventKind::Complete { .. })
+        })
         .count();
     assert_eq!(complete, stretches);
     // Timestamps of complete events never go backwards within a thread.
@@ -817,8 +838,7 @@ fn a_failure_report_trace_exports_too() {
             if *order.borrow() == [0, 1] { Ok(()) } else { Err("reordered".to_owned()) }
         })
         .unwrap_err();
-    let json: serde_json::Value =
-        serde_json::from_str(&failure.trace().to_chrome_json()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&failure.trace().to_chrome_json()).unwrap();
     let events = json["traceEvents"].as_array().unwrap();
     let threads = events.iter().filter(|e| e["ph"] == "M").count();
     assert_eq!(threads, failure.trace().tasks().len());
