@@ -3,8 +3,9 @@
 #
 # Every bench group holds gencoro and its baselines (tokio, raw corosensei),
 # measured in the same run, so the meaningful figure is the ratio
-# gencoro time / baseline time (above 1: gencoro is slower). This script runs
-# `cargo bench --bench runtime` and `cargo bench --bench generator` N times,
+# gencoro time / baseline time (above 1: gencoro is slower); in the explore
+# bench the baseline is shuttle. This script runs each bench target
+# (`cargo bench --bench runtime`, `--bench generator`, ...) N times,
 # reads criterion's estimate of each benchmark after each run
 # (<target>/criterion/<group>/<id>/new/estimates.json, median point estimate
 # by default), and prints one row per (group, gencoro member, baseline):
@@ -29,6 +30,14 @@
 # Parameterised groups (yield_from_depth/<depth>) pair members with the same
 # parameter. The round trip of each run is also printed above the table.
 #
+# Benchmarks that declare a criterion throughput (explore: 1,000 schedules
+# per iteration) also get a line below the table with their rate, elements
+# per second from the median time over the runs, and each run's rate:
+#
+#   throughput (elements/s; explore: schedules/s):
+#     explore/gencoro  68.8k/s  runs: 68.8k 66.1k 70.2k
+#     explore/shuttle  25.4k/s  runs: 25.4k 25.0k 25.9k
+#
 # Usage:
 #   bash benches/ratios.sh [-n N] [-s median|mean] [-a "CRITERION ARGS"]
 #                          [-b "BENCHES"] [-p] [-v] [-- EXTRA CRITERION ARGS]
@@ -39,8 +48,7 @@
 #             "--warm-up-time 1 --measurement-time 3"; BENCH_ARGS in the
 #             environment does the same)
 #   -b LIST   bench targets to run (default "runtime generator sync sync_locks
-#             blocking"; the round
-#             trip comes from generator)
+#             blocking explore"; the round trip comes from generator)
 #   -p        parse only: print the table from the runs saved last time,
 #             without running anything
 #   -v        show cargo's and criterion's output instead of logging it
@@ -52,15 +60,16 @@
 # written during that run are copied. <target> is $CARGO_TARGET_DIR or
 # target/. Needs cargo and python3.
 #
-# A full default run (3 runs of both benches, 24 benchmarks at about 4 s
-# each plus criterion's analysis) takes about 6 to 7 minutes.
+# Each benchmark takes about 4 s plus criterion's analysis (explore's two
+# about 10 s in all), so a full default run of every target three times
+# takes several minutes.
 
 set -euo pipefail
 
 runs=3
 stat=median
 bench_args=${BENCH_ARGS:---warm-up-time 1 --measurement-time 3}
-benches="runtime generator sync sync_locks blocking"
+benches="runtime generator sync sync_locks blocking explore"
 parse_only=0
 verbose=0
 
@@ -165,7 +174,8 @@ run_dirs = sorted(
 
 def load(run_dir):
     """{(group, function, parameter or None): nanoseconds} for one run, and
-    {key: time its estimate was written}."""
+    {key: time its estimate was written}; criterion throughputs (elements
+    per iteration) go to `elements`."""
     root = os.path.join(out, run_dir, "criterion")
     found, written = {}, {}
     for dirpath, _, files in os.walk(root):
@@ -178,6 +188,9 @@ def load(run_dir):
             with open(meta) as f:
                 m = json.load(f)
             key = (m["group_id"], m.get("function_id"), m.get("value_str"))
+            throughput = m.get("throughput") or {}
+            if "Elements" in throughput:
+                elements[key] = throughput["Elements"]
         else:  # <group>/<function>[/<parameter>]/new
             parts = os.path.relpath(dirpath, root).split(os.sep)[:-1]
             key = (parts[0], parts[1] if len(parts) > 1 else None,
@@ -187,6 +200,7 @@ def load(run_dir):
     return found, written
 
 
+elements = {}
 loaded = [load(d) for d in run_dirs]
 runs = [found for found, _ in loaded]
 first_written = {}
@@ -244,6 +258,25 @@ right = {3, 5, 6}
 for row in [header] + rows:
     print("  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
                     for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+
+def fmt_rate(per_s):
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if per_s >= scale:
+            return f"{per_s / scale:.3g}{unit}"
+    return f"{per_s:.3g}"
+
+
+rated = [k for k in keys if k in elements]
+if rated:
+    print()
+    print("throughput (elements/s; explore: schedules/s):")
+    names = {k: "/".join(x for x in k if x is not None) for k in rated}
+    width = max(len(n) for n in names.values())
+    for k in rated:
+        times = [r[k] for r in runs if k in r]
+        rates = [elements[k] * 1e9 / ns for ns in times]
+        print(f"  {names[k].ljust(width)}  {fmt_rate(elements[k] * 1e9 / statistics.median(times))}/s"
+              "  runs: " + " ".join(fmt_rate(x) for x in rates))
 
 missing = sorted({(k[0], k[2]) for k in keys if k[1] == GENCORO}
                  - {(k[0], k[2]) for k in keys if k[1] != GENCORO})

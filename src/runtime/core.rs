@@ -421,7 +421,7 @@ impl Core {
 
     /// Records an event of `task` in the trace, if one is recorded.
     pub(crate) fn trace(&self, task: &dyn Runnable<Core>, kind: TraceEventKind) {
-        if let Some(explore) = self.explore() {
+        if let Some(explore) = self.explore().filter(|e| e.is_tracing()) {
             explore.record(self.now(), task.id(), || task.name(), kind);
         }
     }

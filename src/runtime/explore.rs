@@ -55,7 +55,9 @@ impl Explore {
     pub(crate) fn new(source: Source, step_limit: u64, record_trace: bool) -> Explore {
         Explore {
             source: RefCell::new(source),
-            choices: RefCell::new(Vec::new()),
+            // Sized for a scenario of a few dozen picks: one allocation
+            // instead of growing from empty in every run.
+            choices: RefCell::new(Vec::with_capacity(INITIAL_CHOICES)),
             steps: Cell::new(0),
             step_limit,
             over_limit: Cell::new(false),
@@ -69,18 +71,18 @@ impl Explore {
     pub(crate) fn choose(&self, options: usize) -> usize {
         debug_assert!(options >= 2);
         let options = u32::try_from(options).unwrap_or(u32::MAX);
-        let index = self.choices.borrow().len();
+        let mut made = self.choices.borrow_mut();
         let chosen = match &mut *self.source.borrow_mut() {
-            Source::Fixed(choices) => choices.get(index).map_or(0, |c| c % options),
+            Source::Fixed(choices) => choices.get(made.len()).map_or(0, |c| c % options),
             Source::Random(rng) => rng.below(options),
         };
-        self.choices.borrow_mut().push(Choice { options, chosen });
+        made.push(Choice { options, chosen });
         chosen as usize
     }
 
-    /// The choices made so far, in order.
-    pub(crate) fn choices(&self) -> Vec<Choice> {
-        self.choices.borrow().clone()
+    /// The choices made, in order, taken out once the run is over.
+    pub(crate) fn take_choices(&self) -> Vec<Choice> {
+        std::mem::take(&mut *self.choices.borrow_mut())
     }
 
     /// Counts one handle about to run, or refuses it (true) once the run
@@ -113,14 +115,14 @@ impl Explore {
     pub(crate) fn next_task_name(&self) -> String {
         let n = self.next_task_number.get();
         self.next_task_number.set(n + 1);
-        format!("Task-{n}")
+        numbered("Task-", n)
     }
 
     /// The default name of the next plain future of the run.
     pub(crate) fn next_future_name(&self) -> String {
         let n = self.next_future_number.get();
         self.next_future_number.set(n + 1);
-        format!("Future-{n}")
+        numbered("Future-", n)
     }
 
     pub(crate) fn is_tracing(&self) -> bool {
@@ -128,7 +130,9 @@ impl Explore {
     }
 
     /// Records that task `id` did `kind` at `time`. `label` names the task
-    /// the first time it is seen.
+    /// the first time it is seen. Inlined, so that a run without a trace
+    /// pays one test here.
+    #[inline(always)]
     pub(crate) fn record(
         &self,
         time: Duration,
@@ -136,7 +140,20 @@ impl Explore {
         label: impl FnOnce() -> String,
         kind: TraceEventKind,
     ) {
-        let Some(trace) = &self.trace else { return };
+        if let Some(trace) = &self.trace {
+            self.record_into(trace, time, id, label, kind);
+        }
+    }
+
+    #[inline(never)]
+    fn record_into(
+        &self,
+        trace: &RefCell<TraceLog>,
+        time: Duration,
+        id: u64,
+        label: impl FnOnce() -> String,
+        kind: TraceEventKind,
+    ) {
         let step = self.steps.get();
         let mut log = trace.borrow_mut();
         let task = log.index_of(id, label);
@@ -246,6 +263,28 @@ impl PositionSet {
     }
 }
 
+/// The capacity a run's record of choices starts with.
+const INITIAL_CHOICES: usize = 128;
+
+/// `prefix` followed by `n` in decimal, as `format!("{prefix}{n}")` gives
+/// it, without the formatting machinery (every task of a run is named).
+fn numbered(prefix: &str, mut n: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut name = String::with_capacity(prefix.len() + digits.len() - start);
+    name.push_str(prefix);
+    name.extend(digits[start..].iter().map(|&d| char::from(d)));
+    name
+}
+
 /// SplitMix64 (Steele, Lea and Flood, 2014): a tiny, fast generator whose
 /// whole state is one `u64`, so a seed is the whole story of a run.
 #[derive(Clone, Debug)]
@@ -273,7 +312,15 @@ impl SplitMix64 {
 
 #[cfg(test)]
 mod tests {
-    use super::PositionSet;
+    use super::{PositionSet, numbered};
+
+    #[test]
+    fn numbered_names_match_format() {
+        for n in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX] {
+            assert_eq!(numbered("Task-", n), format!("Task-{n}"));
+        }
+        assert_eq!(numbered("Future-", 7), "Future-7");
+    }
 
     #[test]
     fn a_position_set_finds_its_kth_member_against_a_sorted_list() {

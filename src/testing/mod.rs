@@ -638,7 +638,7 @@ impl Checker {
                 Some((kind, e.to_string()))
             }
         };
-        let choices = explore.choices();
+        let choices = explore.take_choices();
         Run {
             schedule: Schedule::new(choices.iter().map(|c| c.chosen).collect()),
             choices,
