@@ -915,3 +915,66 @@ fn the_fifo_schedule_matches_the_ordinary_loop_with_many_tasks() {
 fn the_fifo_schedule_matches_the_ordinary_loop_past_the_prefetch_batch() {
     compare_fifo_with_the_ordinary_loop(2100);
 }
+
+/// Batches longer than the short-batch path (16 handles) and than one bit
+/// mask (64): under random schedules every task still takes exactly one
+/// step per iteration, callbacks keep their order, and the schedules do
+/// reorder the tasks.
+#[test]
+fn large_batches_keep_the_snapshot_and_callback_order_under_random_schedules() {
+    for tasks in [20usize, 80, 150] {
+        let orders: Rc<RefCell<Vec<Vec<usize>>>> = Rc::new(RefCell::new(Vec::new()));
+        let seen = orders.clone();
+        let scenario = move || -> Result<(), String> {
+            let log: Rc<RefCell<Vec<(usize, usize)>>> = Rc::new(RefCell::new(Vec::new()));
+            let calls: Rc<RefCell<Vec<usize>>> = Rc::new(RefCell::new(Vec::new()));
+            let handles: Vec<_> = (0..tasks)
+                .map(|t| {
+                    let log = log.clone();
+                    let calls = calls.clone();
+                    runtime::spawn(move || -> Result<(), Error> {
+                        for step in 0..3 {
+                            log.borrow_mut().push((t, step));
+                            let calls = calls.clone();
+                            let number = t * 3 + step;
+                            runtime::call_soon(move || calls.borrow_mut().push(number))?;
+                            runtime::sleep(Duration::ZERO)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            runtime::gather(handles).map_err(|e| e.to_string())?;
+            let log = log.borrow();
+            for step in 0..3 {
+                let block = &log[step * tasks..(step + 1) * tasks];
+                if block.iter().any(|&(_, s)| s != step) {
+                    return Err(format!("iteration {step} mixes steps: {block:?}"));
+                }
+                let mut order: Vec<usize> = block.iter().map(|&(t, _)| t).collect();
+                seen.borrow_mut().push(order.clone());
+                order.sort_unstable();
+                if order != (0..tasks).collect::<Vec<_>>() {
+                    return Err(format!("iteration {step} is not one step of each task"));
+                }
+            }
+            // Callbacks run in the order they were scheduled.
+            let calls = calls.borrow();
+            let expected: Vec<usize> = (0..3)
+                .flat_map(|step| {
+                    log[step * tasks..(step + 1) * tasks].iter().map(|&(t, s)| t * 3 + s)
+                })
+                .collect();
+            if *calls != expected {
+                return Err("callbacks ran out of order".to_owned());
+            }
+            Ok(())
+        };
+        Checker::new().stack_size(32 * 1024).check_seeded(9, 5, scenario).unwrap();
+        let fifo: Vec<usize> = (0..tasks).collect();
+        assert!(
+            orders.borrow().iter().any(|order| *order != fifo),
+            "{tasks} tasks: no schedule reordered them"
+        );
+    }
+}

@@ -308,6 +308,10 @@ struct ExploreBuffers {
     heads: PositionSet,
 }
 
+/// Batches up to this long link their streams by looking back (quadratic,
+/// but cheaper than sorting while short).
+const SMALL_BATCH: usize = 16;
+
 /// [`ExploreBuffers::next`] for the last handle of its stream.
 const NO_NEXT: usize = usize::MAX;
 
@@ -758,15 +762,27 @@ impl Core {
         streams.extend(
             batch.iter().enumerate().map(|(pos, h)| (h.as_ref().map_or(0, |h| h.stream(pos)), pos)),
         );
-        streams.sort_unstable();
         next.clear();
         next.resize(ntodo, NO_NEXT);
         heads.reset(ntodo);
-        for (i, &(stream, pos)) in streams.iter().enumerate() {
-            if i == 0 || streams[i - 1].0 != stream {
-                heads.insert(pos);
-            } else {
-                next[streams[i - 1].1] = pos;
+        if ntodo <= SMALL_BATCH {
+            // Few handles: link each to the last one before it of its
+            // stream, by looking back.
+            for pos in 0..ntodo {
+                let stream = streams[pos].0;
+                match (0..pos).rev().find(|&p| streams[p].0 == stream) {
+                    Some(before) => next[before] = pos,
+                    None => heads.insert(pos),
+                }
+            }
+        } else {
+            streams.sort_unstable();
+            for (i, &(stream, pos)) in streams.iter().enumerate() {
+                if i == 0 || streams[i - 1].0 != stream {
+                    heads.insert(pos);
+                } else {
+                    next[streams[i - 1].1] = pos;
+                }
             }
         }
         while heads.len() > 0 {

@@ -198,22 +198,31 @@ impl fmt::Debug for Explore {
 }
 
 /// A set of positions `0..n` that finds its `k`-th smallest member in
-/// O(log n): a Fenwick tree of counts. A schedule-driven iteration keeps
-/// the position of each stream's first handle in one, so that a pick costs
-/// O(log n) however long the ready queue is.
+/// O(log n): a Fenwick tree of counts, or one bit mask while `n` is at
+/// most 64. A schedule-driven iteration keeps the position of each
+/// stream's first handle in one, so that a pick costs O(log n) however
+/// long the ready queue is.
 #[derive(Default)]
 pub(crate) struct PositionSet {
-    /// `tree[i]` counts the members in `(i - lowbit(i), i]`, 1-based.
+    /// The members, while `n <= 64`.
+    bits: u64,
+    /// Otherwise: `tree[i]` counts the members in `(i - lowbit(i), i]`,
+    /// 1-based.
     tree: Vec<u32>,
+    small: bool,
     len: usize,
 }
 
 impl PositionSet {
     /// Empties the set, for positions `0..n`.
     pub(crate) fn reset(&mut self, n: usize) {
-        self.tree.clear();
-        self.tree.resize(n + 1, 0);
         self.len = 0;
+        self.bits = 0;
+        self.small = n <= 64;
+        self.tree.clear();
+        if !self.small {
+            self.tree.resize(n + 1, 0);
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -234,19 +243,34 @@ impl PositionSet {
 
     /// Adds `pos`, which must not be a member.
     pub(crate) fn insert(&mut self, pos: usize) {
-        self.update(pos, true);
+        if self.small {
+            self.bits |= 1 << pos;
+        } else {
+            self.update(pos, true);
+        }
         self.len += 1;
     }
 
     /// Removes `pos`, which must be a member.
     pub(crate) fn remove(&mut self, pos: usize) {
-        self.update(pos, false);
+        if self.small {
+            self.bits &= !(1 << pos);
+        } else {
+            self.update(pos, false);
+        }
         self.len -= 1;
     }
 
     /// The `k`-th smallest member, from 0; `k` must be below `len`.
     pub(crate) fn kth(&self, k: usize) -> usize {
         debug_assert!(k < self.len);
+        if self.small {
+            let mut bits = self.bits;
+            for _ in 0..k {
+                bits &= bits - 1;
+            }
+            return bits.trailing_zeros() as usize;
+        }
         let n = self.tree.len() - 1;
         let mut pos = 0;
         let mut rest = k as u32;
@@ -325,7 +349,7 @@ mod tests {
     #[test]
     fn a_position_set_finds_its_kth_member_against_a_sorted_list() {
         let mut rng = super::SplitMix64::new(3);
-        for n in [1usize, 2, 3, 7, 8, 9, 64, 100] {
+        for n in [1usize, 2, 3, 7, 8, 9, 63, 64, 65, 100, 200] {
             let mut set = PositionSet::default();
             set.reset(n);
             let mut model: Vec<usize> = Vec::new();
