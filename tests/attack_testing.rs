@@ -1305,3 +1305,269 @@ fn a_failure_that_does_not_reproduce_is_reported_as_such() {
         "the report's run passed: {failure}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// No impossible orders: the library's own guarantees hold under every
+// schedule explored
+
+/// Invariants of the sync primitives and combinators, checked inside the
+/// scenario: a lock has one holder, a semaphore at most its value, a
+/// bounded queue never overflows, gather keeps argument order, an event's
+/// waiters return only once it is set, and the `_run_once` snapshot keeps
+/// a yielding task and a self-re-arming callback in step.
+fn invariants() -> Result<(), String> {
+    let e = |e: Error| e.to_string();
+    let lock = Rc::new(Lock::new());
+    let semaphore = Rc::new(Semaphore::new(2));
+    let holders = Rc::new(Cell::new((0, 0)));
+    let queue = Rc::new(Queue::bounded(1));
+    let event = Rc::new(Event::new());
+    let broken = Rc::new(RefCell::new(Vec::<String>::new()));
+    let mut tasks = Vec::new();
+    for i in 0..3u32 {
+        let (lock, semaphore, holders) = (lock.clone(), semaphore.clone(), holders.clone());
+        let (queue, event, broken) = (queue.clone(), event.clone(), broken.clone());
+        tasks.push(runtime::spawn(move || -> Result<u32, Error> {
+            {
+                let _permit = semaphore.acquire()?;
+                holders.set((holders.get().0, holders.get().1 + 1));
+                if holders.get().1 > 2 {
+                    broken.borrow_mut().push("3 semaphore holders".into());
+                }
+                runtime::sleep(ZERO)?;
+                holders.set((holders.get().0, holders.get().1 - 1));
+            }
+            {
+                let _guard = lock.acquire()?;
+                holders.set((holders.get().0 + 1, holders.get().1));
+                if holders.get().0 > 1 {
+                    broken.borrow_mut().push("2 lock holders".into());
+                }
+                runtime::sleep(ZERO)?;
+                holders.set((holders.get().0 - 1, holders.get().1));
+            }
+            queue.put(i)?;
+            if queue.len() > 1 {
+                broken.borrow_mut().push("queue over its bound".into());
+            }
+            event.wait()?;
+            if !event.is_set() {
+                broken.borrow_mut().push("woken before the event was set".into());
+            }
+            Ok(i * 10)
+        }));
+    }
+    // Consumer.
+    let (q, ev) = (queue.clone(), event.clone());
+    let consumer = runtime::spawn(move || -> Result<(), Error> {
+        for _ in 0..3 {
+            q.get()?;
+            runtime::sleep(ZERO)?;
+        }
+        ev.set();
+        Ok(())
+    });
+    // The snapshot: a task yielding and a callback re-arming in step.
+    let counts = Rc::new(Cell::new((0i32, 0i32)));
+    fn rearm(counts: Rc<Cell<(i32, i32)>>, broken: Rc<RefCell<Vec<String>>>) {
+        let (t, c) = counts.get();
+        counts.set((t, c + 1));
+        if (t - (c + 1)).abs() > 1 {
+            broken.borrow_mut().push(format!("snapshot: task {t}, callback {}", c + 1));
+        }
+        if c + 1 < 6 {
+            let _ = runtime::call_soon(move || rearm(counts, broken));
+        }
+    }
+    let (c2, b2) = (counts.clone(), broken.clone());
+    runtime::call_soon(move || rearm(c2, b2)).map_err(e)?;
+    let (c3, b3) = (counts.clone(), broken.clone());
+    let yielder = runtime::spawn(move || -> Result<(), Error> {
+        for _ in 0..6 {
+            let (t, c) = c3.get();
+            c3.set((t + 1, c));
+            if (t + 1 - c).abs() > 1 {
+                b3.borrow_mut().push(format!("snapshot: task {}, callback {c}", t + 1));
+            }
+            runtime::sleep(ZERO)?;
+        }
+        Ok(())
+    });
+    let values = runtime::gather(tasks).map_err(e)?;
+    if values != [0, 10, 20] {
+        broken.borrow_mut().push(format!("gather order {values:?}"));
+    }
+    consumer.join().map_err(e)?;
+    yielder.join().map_err(e)?;
+    let broken = broken.borrow();
+    if broken.is_empty() { Ok(()) } else { Err(broken.join("; ")) }
+}
+
+#[test]
+fn the_librarys_guarantees_hold_under_every_explored_schedule() {
+    let explored = testing::check_exhaustive(1, invariants).unwrap();
+    assert!(explored.schedules_run > 20, "{}", explored.schedules_run);
+    testing::check_seeded(11, 300, invariants).unwrap();
+    Checker::new().persist_failures(false).proptest_seed(3).cases(100).check(invariants).unwrap();
+}
+
+/// Every trace is well formed, whatever the schedule: each task is
+/// spawned first, runs in stretches that open with a resume and close
+/// with a suspension or its end, no two stretches overlap, it ends once
+/// and does nothing after; steps and times never go back.
+#[test]
+fn every_trace_is_well_formed() {
+    let mut rng = Rng(7);
+    for i in 0..40 {
+        let schedule = if i == 0 { Schedule::fifo() } else { rng.schedule(80) };
+        for run in
+            [testing::replay(&schedule, kitchen_sink), testing::replay(&schedule, invariants)]
+        {
+            assert!(run.passed(), "{schedule}: {:?}", run.failure_message());
+            let trace = run.trace();
+            #[derive(PartialEq, Debug, Clone, Copy)]
+            enum St {
+                Unseen,
+                Out,
+                Running,
+                Done,
+            }
+            let mut state = vec![St::Unseen; trace.tasks().len()];
+            let mut running: Option<usize> = None;
+            let (mut step, mut time) = (0, ZERO);
+            for event in trace.events() {
+                assert!(event.step >= step && event.time >= time, "{schedule}: {event:?}");
+                (step, time) = (event.step, event.time);
+                let t = event.task;
+                let bad = || format!("{schedule}: {event:?} in state {:?}\n{trace}", state[t]);
+                match &event.kind {
+                    TraceEventKind::Spawn { .. } => {
+                        assert_eq!(state[t], St::Unseen, "{}", bad());
+                        state[t] = St::Out;
+                    }
+                    TraceEventKind::Resume => {
+                        assert_eq!(state[t], St::Out, "{}", bad());
+                        assert_eq!(running, None, "{}", bad());
+                        state[t] = St::Running;
+                        running = Some(t);
+                    }
+                    TraceEventKind::Suspend { .. } => {
+                        assert_eq!(state[t], St::Running, "{}", bad());
+                        state[t] = St::Out;
+                        running = None;
+                    }
+                    TraceEventKind::Complete { .. } => {
+                        assert!(matches!(state[t], St::Running | St::Out), "{}", bad());
+                        if state[t] == St::Running {
+                            running = None;
+                        }
+                        state[t] = St::Done;
+                    }
+                    TraceEventKind::Wake | TraceEventKind::Cancel => {
+                        assert!(state[t] != St::Done && state[t] != St::Unseen, "{}", bad());
+                    }
+                    _ => {}
+                }
+            }
+            assert!(state.iter().all(|s| *s == St::Done), "{schedule}: {state:?}");
+        }
+    }
+}
+
+/// Stopping the loop from inside a scenario fails the run cleanly, the
+/// same way under every schedule.
+#[test]
+fn stopping_the_loop_inside_a_scenario_fails_the_run() {
+    let failure = testing::check_exhaustive(1, || -> Result<(), Error> {
+        EventLoop::running()?.stop();
+        two_yielders(2)()
+    })
+    .unwrap_err();
+    assert_eq!(failure.kind(), FailureKind::Property);
+    assert!(failure.message().contains("stopped before Future completed"), "{}", failure.message());
+}
+
+/// Four tasks yield three times each and log when they finish; the
+/// property fails whenever task 3 finishes before task 0, which needs one
+/// deviation (`0*k.3`).
+fn planted() -> Result<(), String> {
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let order = order.clone();
+            runtime::spawn(move || {
+                for _ in 0..3 {
+                    runtime::sleep(ZERO)?;
+                }
+                order.borrow_mut().push(i);
+                Ok(())
+            })
+        })
+        .collect();
+    runtime::gather(tasks).map_err(|e| e.to_string())?;
+    let order = order.borrow();
+    let pos = |x| order.iter().position(|&y| y == x).unwrap();
+    if pos(3) < pos(0) { Err(format!("{order:?}")) } else { Ok(()) }
+}
+
+/// Whether every deviation of `schedule` is needed for `planted` to fail.
+fn unneeded_deviations(schedule: &Schedule) -> Vec<usize> {
+    let choices = schedule.choices().to_vec();
+    (0..choices.len())
+        .filter(|&i| choices[i] != 0)
+        .filter(|&i| {
+            let mut fewer = choices.clone();
+            fewer[i] = 0;
+            !testing::replay(&Schedule::new(fewer), planted).passed()
+        })
+        .collect()
+}
+
+/// The exhaustive search finds the single deviation the planted bug
+/// needs, and proptest's shrinking leaves no deviation that can be
+/// dropped.
+#[test]
+fn the_searches_shrink_a_planted_bug_to_needed_deviations() {
+    let failure = testing::check_exhaustive(1, planted).unwrap_err();
+    assert_eq!(failure.schedule().deviations(), 1, "{}", failure.schedule());
+    for seed in 0..4 {
+        let checker = Checker::new().persist_failures(false).proptest_seed(seed);
+        let failure = checker.check(planted).unwrap_err();
+        assert_eq!(unneeded_deviations(failure.schedule()), [0usize; 0], "{}", failure.schedule());
+    }
+}
+
+/// The issue: "for a planted bug that needs exactly one deviation, `check`
+/// reports a schedule with exactly one non-zero choice".
+#[test]
+#[ignore = "bug: proptest's shrinking stops at a local minimum: for this planted bug (one \
+            deviation suffices, e.g. \"3\") check reports 2 or 3 deviations for proptest \
+            seeds 1, 2, 4, 5, 6, 7, 11, 16 of 0..20 (seed 1: 1.0.0.2.0.1), each deviation \
+            needed but not the fewest"]
+fn check_reports_a_single_deviation_for_a_bug_that_needs_one() {
+    let mut worse = Vec::new();
+    for seed in 0..20 {
+        let checker = Checker::new().persist_failures(false).proptest_seed(seed);
+        let failure = checker.check(planted).unwrap_err();
+        if failure.schedule().deviations() != 1 {
+            worse.push(format!("seed {seed}: {}", failure.schedule()));
+        }
+    }
+    assert!(worse.is_empty(), "{worse:?}");
+}
+
+/// `check_seeded` documents that "each deviation is dropped if the run
+/// still fails without it": so no deviation left in its result can be
+/// dropped with the run still failing.
+#[test]
+#[ignore = "bug: check_seeded's shrink makes one pass, last deviation first; dropping an \
+            earlier one re-reads the later choices (best = the run's effective choices), so \
+            deviations kept earlier in the pass can become unneeded: seed 1 returns \
+            1.0.1.2.0*3.2.1.3, whose deviation at index 2 can be dropped and the run still fails"]
+fn check_seeded_leaves_no_unneeded_deviation() {
+    for seed in 0..5 {
+        let failure = testing::check_seeded(seed, 200, planted).unwrap_err();
+        let unneeded = unneeded_deviations(failure.schedule());
+        assert!(unneeded.is_empty(), "seed {seed}: {} {unneeded:?}", failure.schedule());
+    }
+}
