@@ -91,6 +91,9 @@ fn searches_called_inside_a_scenario_are_refused_as_nested_runs() {
         Ok(())
     });
     assert!(run.passed(), "{:?}", run.failure_message());
+    // Inside a plain running loop too.
+    let kind = runtime::run(|| Ok(testing::replay(&Schedule::fifo(), || ()).failure_kind()));
+    assert_eq!(kind.unwrap(), Some(FailureKind::Property));
     let kinds = inner_kinds.borrow();
     assert_eq!(kinds.len(), 4);
     for (kind, message) in kinds.iter() {
@@ -765,7 +768,12 @@ fn cancelling_a_task_waiting_on_an_offload_under_every_schedule() {
 /// A scenario using most of the library, with names set mid-run and many
 /// tasks spawned in loops.
 fn kitchen_sink() -> Result<(), String> {
-    let log = Rc::new(RefCell::new(Vec::<String>::new()));
+    kitchen_sink_logged(Rc::default())
+}
+
+/// [`kitchen_sink`], logging what happens into `log`.
+fn kitchen_sink_logged(log: Rc<RefCell<Vec<String>>>) -> Result<(), String> {
+    log.borrow_mut().clear();
     let e = |e: Error| e.to_string();
     // Many tasks spawned in a loop, renamed while they run.
     let workers: Vec<_> = (0..6)
@@ -863,6 +871,7 @@ fn the_same_schedule_gives_the_same_trace_whatever_ran_before() {
     let fifo = testing::replay(&Schedule::fifo(), kitchen_sink);
     assert!(fifo.passed(), "{:?}", fifo.failure_message());
     let length = fifo.choice_points() + 10;
+    let mut differs_from_fifo = 0;
     for _ in 0..12 {
         let schedule = rng.schedule(length);
         let first = testing::replay(&schedule, kitchen_sink);
@@ -877,6 +886,7 @@ fn the_same_schedule_gives_the_same_trace_whatever_ran_before() {
         assert_eq!(first.steps(), second.steps());
         let effective = testing::replay(first.schedule(), kitchen_sink);
         assert_eq!(effective.trace(), first.trace());
+        differs_from_fifo += usize::from(first.trace() != fifo.trace());
         // On another thread, with fresh thread-locals.
         let text = schedule.to_string();
         let timeline = std::thread::spawn(move || {
@@ -886,6 +896,8 @@ fn the_same_schedule_gives_the_same_trace_whatever_ran_before() {
         .unwrap();
         assert_eq!(timeline, first.trace().timeline());
     }
+    // The schedules did change the runs.
+    assert!(differs_from_fifo >= 10, "{differs_from_fifo}");
 }
 
 /// Names set with `set_name` mid-run relabel the task's column.
@@ -978,6 +990,18 @@ fn the_fifo_schedule_is_the_plain_loops_order() {
     Builder::new().clock(Clock::virtual_time()).run(logging(plain_log.clone())).unwrap();
     let fifo_log = Rc::new(RefCell::new(Vec::new()));
     assert!(testing::replay(&Schedule::fifo(), logging(fifo_log.clone())).passed());
+    assert_eq!(*fifo_log.borrow(), *plain_log.borrow());
+    // The same for the scenario that uses most of the library.
+    let plain_log = Rc::new(RefCell::new(Vec::new()));
+    let l = plain_log.clone();
+    Builder::new()
+        .clock(Clock::virtual_time())
+        .run(move || kitchen_sink_logged(l).map_err(Error::new))
+        .unwrap();
+    let fifo_log = Rc::new(RefCell::new(Vec::new()));
+    let l = fifo_log.clone();
+    assert!(testing::replay(&Schedule::fifo(), move || kitchen_sink_logged(l.clone())).passed());
+    assert!(plain_log.borrow().len() > 20);
     assert_eq!(*fifo_log.borrow(), *plain_log.borrow());
 }
 
