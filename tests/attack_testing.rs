@@ -1909,3 +1909,38 @@ fn the_report_of_an_endless_run_stays_readable() {
     let report = format!("{failure:?}");
     assert!(report.len() < 1 << 20, "the report is {} bytes", report.len());
 }
+
+/// Many tasks spawned in loops, each spawning a child, under long random
+/// schedules: the same schedule gives the same trace.
+#[test]
+fn many_tasks_spawned_in_loops_replay_identically() {
+    fn swarm() -> Result<(), Error> {
+        let tasks: Vec<_> = (0..60)
+            .map(|i| {
+                runtime::spawn(move || {
+                    let child = runtime::spawn(move || {
+                        runtime::sleep(Duration::from_millis(i % 4))?;
+                        Ok(i)
+                    });
+                    for _ in 0..(i % 3) {
+                        runtime::sleep(ZERO)?;
+                    }
+                    child.join()
+                })
+            })
+            .collect();
+        let values = runtime::gather(tasks)?;
+        assert_eq!(values, (0..60).collect::<Vec<_>>());
+        Ok(())
+    }
+    let mut rng = Rng(99);
+    for _ in 0..5 {
+        let schedule = rng.schedule(600);
+        let first = testing::replay(&schedule, swarm);
+        let second = testing::replay(&schedule, swarm);
+        assert!(first.passed(), "{:?}", first.failure_message());
+        assert!(first.choice_points() > 100, "{}", first.choice_points());
+        assert_eq!(first.trace(), second.trace());
+        assert_eq!(first.trace().tasks().len(), 121);
+    }
+}
