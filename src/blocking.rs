@@ -324,10 +324,10 @@ where
         let outcome = panic::catch_unwind(AssertUnwindSafe(f)).map_err(Error::panicked);
         sender.send(outcome);
     });
-    let job = match runtime::offload_on_loop_thread(job) {
-        Ok(()) => return receiver.wait()?,
-        Err(job) => job,
-    };
+    if let Some(timeout) = runtime::explore_offload_timeout() {
+        runtime::queue_offloaded(Box::new(move || run_beside_the_loop(job, timeout)));
+        return receiver.wait()?;
+    }
     if let Err((job, error)) = pool_of(loop_id).submit(job) {
         // Dropping the job drops its sender, which would deliver a
         // "dropped" error: the reason is more useful.
@@ -336,6 +336,40 @@ where
         return Err(error);
     }
     receiver.wait()?
+}
+
+/// A schedule-driven run's offloaded closure (see `gencoro::testing`): runs
+/// `job` on a thread of its own while the loop's thread waits, so closures
+/// run one at a time, in the order the schedule gives, and see the world a
+/// pool thread sees. A closure still running after `timeout` (one that
+/// waits for the loop, say, which cannot run meanwhile) is left to finish
+/// on its own: its task waits on, and the run ends in a deadlock report
+/// that says so.
+fn run_beside_the_loop(job: Job, timeout: Duration) {
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
+    let spawned = thread::Builder::new().name("gencoro-offload".to_owned()).spawn(move || {
+        job();
+        let _ = done_tx.send(());
+    });
+    let handle = match spawned {
+        Ok(handle) => handle,
+        Err(e) => {
+            // The job is gone with the failed spawn; its sender reports
+            // the closure as dropped to the waiting task.
+            runtime::explore_note(format!("an offloaded closure could not start a thread: {e}"));
+            return;
+        }
+    };
+    match done_rx.recv_timeout(timeout) {
+        Ok(()) => {
+            let _ = handle.join();
+        }
+        Err(_) => runtime::explore_note(format!(
+            "an offloaded closure was still running after {timeout:?}: in a schedule-driven run \
+             the loop waits while a closure runs, so a closure that waits for the loop never \
+             ends"
+        )),
+    }
 }
 
 /// The settings of the pool, for [`Builder`](crate::runtime::Builder)'s

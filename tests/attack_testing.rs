@@ -223,21 +223,20 @@ fn malformed_schedule_strings_are_refused_and_valid_ones_round_trip() {
         let again: Schedule = schedule.to_string().parse().unwrap();
         assert_eq!(again, schedule, "{good} -> {schedule}");
     }
-    // The longest run of zeros allowed, alone, is FIFO; with a choice after
-    // it, every zero is kept and prints back compactly.
+    // The most choices a string may spell out (2^24), alone, is FIFO; with
+    // the last of them a choice, every zero is kept and prints back
+    // compactly.
     assert!("0*16777216".parse::<Schedule>().unwrap().is_fifo());
-    let long: Schedule = "0*16777216.1".parse().unwrap();
-    assert_eq!(long.choices().len(), (1 << 24) + 1);
+    let long: Schedule = "0*16777215.1".parse().unwrap();
+    assert_eq!(long.choices().len(), 1 << 24);
     assert_eq!(long.deviations(), 1);
-    assert_eq!(long.to_string(), "0*16777216.1");
+    assert_eq!(long.to_string(), "0*16777215.1");
+    assert!("0*16777216.1".parse::<Schedule>().is_err());
 }
 
 /// Only each run of zeros is bounded, not the whole schedule: a string of
 /// a few hundred bytes expands to gigabytes of choices.
 #[test]
-#[ignore = "bug: Schedule::from_str bounds each 0*<count> run but not their total: \
-            \"0*16777216.\" repeated k times allocates 64 MiB per repeat (100 repeats, \
-            1.2 KB of text, 6.4 GB)"]
 fn the_total_expansion_of_a_schedule_string_is_bounded() {
     let text = "0*16777216.0*16777216.1";
     assert!(text.parse::<Schedule>().is_err(), "a 23-byte string expanded to 2^25 choices");
@@ -418,9 +417,6 @@ fn awaiting_a_future_that_can_never_complete_is_a_deadlock() {
 /// forever, which the search should report as a deadlock (or the step
 /// limit), not hang on.
 #[test]
-#[ignore = "bug: hangs: a live await_future waker counts as outside work in flight, so a \
-            schedule-driven loop blocks on its channel forever (no deadlock report, no step \
-            limit), although in such a run no other thread can wake it"]
 fn a_future_holding_its_waker_with_no_one_to_wake_it_does_not_hang_the_search() {
     let outcome = within(Duration::from_secs(3), || {
         let failure = testing::check_exhaustive(1, || -> Result<(), Error> {
@@ -670,10 +666,6 @@ fn the_schedule_reorders_offloaded_closures() {
 /// runs: it may run a loop of its own, and sees no running loop. A
 /// schedule-driven run must not give it a different world.
 #[test]
-#[ignore = "bug: in a schedule-driven run an offloaded closure runs inside the loop's \
-            callback with the loop installed: EventLoop::running() succeeds, runtime::spawn \
-            spawns onto the loop, and runtime::run fails with NestedRun, where a real run \
-            (pool thread) gives NoRunningLoop / a working nested run"]
 fn an_offloaded_closure_sees_the_same_world_as_on_a_pool_thread() {
     let scenario = || -> Result<(), Error> {
         let sees_loop = runtime::offload(|| EventLoop::running().is_ok())?;
@@ -699,22 +691,24 @@ fn an_offloaded_closure_sees_the_same_world_as_on_a_pool_thread() {
 /// pool thread this works; on the loop's own thread it can only wait
 /// forever. The search should say so rather than hang.
 #[test]
-#[ignore = "bug: hangs: an offloaded closure that waits for the loop (here for a callback \
-            it posted with call_soon_threadsafe) blocks the loop's own thread forever in a \
-            schedule-driven run; the module docs say it deadlocks, but nothing reports it"]
 fn an_offloaded_closure_waiting_for_the_loop_does_not_hang_the_search() {
     let outcome = within(Duration::from_secs(3), || {
-        let run = testing::replay(&Schedule::fifo(), || -> Result<(), Error> {
+        let checker = Checker::new().offload_timeout(Duration::from_millis(200));
+        let run = checker.replay(&Schedule::fifo(), || -> Result<(), Error> {
             let handle = LoopHandle::current()?;
             runtime::offload(move || {
                 let (tx, rx) = std::sync::mpsc::channel();
-                handle.call_soon_threadsafe(move || tx.send(()).unwrap());
-                rx.recv().unwrap();
+                handle.call_soon_threadsafe(move || {
+                    let _ = tx.send(());
+                });
+                let _ = rx.recv();
             })
         });
-        run.failure_kind()
+        (run.failure_kind(), run.failure_message().unwrap_or_default().to_owned())
     });
-    assert!(outcome.is_some(), "the replay hung");
+    let (kind, message) = outcome.expect("the replay hung");
+    assert_eq!(kind, Some(FailureKind::Deadlock), "{message}");
+    assert!(message.contains("still running after"), "{message}");
 }
 
 /// Cancelling a task that waits on an offloaded closure, at every point
@@ -1005,26 +999,29 @@ fn the_fifo_schedule_is_the_plain_loops_order() {
     assert_eq!(*fifo_log.borrow(), *plain_log.borrow());
 }
 
-/// The module docs promise that a schedule "never reorders callbacks among
-/// themselves (the loop promises they run in the order they were
-/// scheduled)"; timer callbacks with equal deadlines are reordered.
+/// The module docs: a schedule never reorders callbacks among themselves,
+/// except timer callbacks with the same deadline (which timer fires first
+/// is one of the choices). FIFO keeps their order, one deviation swaps two,
+/// and callbacks with different deadlines never swap.
 #[test]
-#[ignore = "bug (docs or code): fire_due_timers_explored reorders call_later callbacks with \
-            equal deadlines, contradicting the module docs' 'never reorders callbacks among \
-            themselves'; one of the two should change"]
-fn callbacks_with_equal_deadlines_keep_their_order() {
-    let outcome = testing::check_exhaustive(2, || -> Result<(), String> {
-        let log = Rc::new(RefCell::new(Vec::new()));
-        for i in 0..3 {
-            let log = log.clone();
-            runtime::call_later(secs(1), move || log.borrow_mut().push(i))
-                .map_err(|e| e.to_string())?;
+fn only_callbacks_with_equal_deadlines_are_reordered() {
+    let timers = |deadlines: [u64; 3]| {
+        move || -> Result<(), String> {
+            let log = Rc::new(RefCell::new(Vec::new()));
+            for (i, d) in deadlines.into_iter().enumerate() {
+                let log = log.clone();
+                runtime::call_later(secs(d), move || log.borrow_mut().push(i))
+                    .map_err(|e| e.to_string())?;
+            }
+            runtime::sleep(secs(4)).map_err(|e| e.to_string())?;
+            let log = log.borrow().clone();
+            if log == [0, 1, 2] { Ok(()) } else { Err(format!("{log:?}")) }
         }
-        runtime::sleep(secs(2)).map_err(|e| e.to_string())?;
-        let log = log.borrow().clone();
-        if log == [0, 1, 2] { Ok(()) } else { Err(format!("{log:?}")) }
-    });
-    assert!(outcome.is_ok(), "{}", outcome.unwrap_err());
+    };
+    assert!(testing::replay(&Schedule::fifo(), timers([1, 1, 1])).passed());
+    let failure = testing::check_exhaustive(1, timers([1, 1, 1])).unwrap_err();
+    assert_eq!(failure.schedule().deviations(), 1);
+    assert!(testing::check_exhaustive(3, timers([1, 2, 3])).is_ok());
 }
 
 // ---------------------------------------------------------------------------
@@ -1315,9 +1312,6 @@ fn a_scenario_without_choice_points_is_run_once() {
 /// shows a "failure" whose run passed, with an empty message. The harness
 /// should say the failure did not reproduce.
 #[test]
-#[ignore = "bug: when the re-run made for the report passes (a non-deterministic scenario), \
-            check_seeded/check_exhaustive/check return a Failure whose run passed, with kind \
-            Property and an empty message, instead of saying the failure did not reproduce"]
 fn a_failure_that_does_not_reproduce_is_reported_as_such() {
     let calls = Rc::new(Cell::new(0));
     let c = calls.clone();
@@ -1566,10 +1560,6 @@ fn the_searches_shrink_a_planted_bug_to_needed_deviations() {
 /// The issue: "for a planted bug that needs exactly one deviation, `check`
 /// reports a schedule with exactly one non-zero choice".
 #[test]
-#[ignore = "bug: proptest's shrinking stops at a local minimum: for this planted bug (one \
-            deviation suffices, e.g. \"3\") check reports 2 or 3 deviations for proptest \
-            seeds 1, 2, 4, 5, 6, 7, 11, 16 of 0..20 (seed 1: 1.0.0.2.0.1), each deviation \
-            needed but not the fewest"]
 fn check_reports_a_single_deviation_for_a_bug_that_needs_one() {
     let mut worse = Vec::new();
     for seed in 0..20 {
@@ -1586,10 +1576,6 @@ fn check_reports_a_single_deviation_for_a_bug_that_needs_one() {
 /// still fails without it": so no deviation left in its result can be
 /// dropped with the run still failing.
 #[test]
-#[ignore = "bug: check_seeded's shrink makes one pass, last deviation first; dropping an \
-            earlier one re-reads the later choices (best = the run's effective choices), so \
-            deviations kept earlier in the pass can become unneeded: seed 1 returns \
-            1.0.1.2.0*3.2.1.3, whose deviation at index 2 can be dropped and the run still fails"]
 fn check_seeded_leaves_no_unneeded_deviation() {
     for seed in 0..5 {
         let failure = testing::check_seeded(seed, 200, planted).unwrap_err();
@@ -1735,9 +1721,6 @@ fn an_unawaited_offload_runs_exactly_once_under_every_schedule() {
 /// end that work; the virtual clock may not pass while it is in flight, so
 /// the run can never go on. The search should fail it, not hang.
 #[test]
-#[ignore = "bug: hangs: with an InFlight guard alive and a timer armed, a schedule-driven \
-            (virtual-clock) loop blocks on its channel forever; neither a deadlock nor the \
-            step limit is reported"]
 fn an_in_flight_guard_held_across_a_sleep_does_not_hang_the_search() {
     let outcome = within(Duration::from_secs(3), || {
         let run = testing::replay(&Schedule::fifo(), || -> Result<(), Error> {
@@ -1780,9 +1763,6 @@ fn a_pick_beyond_the_fifth_option_is_found_by_the_exhaustive_and_seeded_searches
 /// with more than five handles ready it can never pick the sixth or later
 /// first: a one-deviation bug is missed however many cases run.
 #[test]
-#[ignore = "bug: check's strategy draws choices in 1..=max_choice (4, private, fixed), so a \
-            pick beyond the fifth ready option is unreachable: check passes 2,000 cases of a \
-            scenario that check_exhaustive(1) fails with schedule \"7\""]
 fn check_can_pick_any_ready_option() {
     let outcome = Checker::new()
         .persist_failures(false)
@@ -1796,9 +1776,6 @@ fn check_can_pick_any_ready_option() {
 /// An exhaustive search with a bound beyond what the scenario's choice
 /// points allow ends once no schedule is left to extend.
 #[test]
-#[ignore = "bug: hangs: check_exhaustive loops over every level 1..=max_deviations even when \
-            the frontier is empty, so a large bound (usize::MAX, 'no bound') never returns, \
-            even for a scenario with no choice point"]
 fn an_exhaustive_search_with_a_huge_bound_ends() {
     let outcome = within(Duration::from_secs(5), || {
         testing::check_exhaustive(usize::MAX, || ()).map(|e| e.schedules_run).ok()
@@ -1840,9 +1817,6 @@ fn late_delivery(slow: bool) -> impl Fn() -> Result<(), String> + 'static {
 /// in the one after: no schedule delays it, so races with a slow closure
 /// are never explored.
 #[test]
-#[ignore = "bug (incompleteness): offloaded closures always run in the iteration after the \
-            offload and deliver in the next; a real run (the closure slower than five loop \
-            iterations) fails this property, check_exhaustive(3) never does"]
 fn a_schedule_can_delay_an_offloaded_closure() {
     // A real run, with a closure that waits for B: the property fails.
     let real = Builder::new()
@@ -1893,9 +1867,6 @@ fn a_lock_order_deadlock_is_found_with_one_deviation_and_names_both_tasks() {
 /// (a million steps) its timeline has two million rows, so `unwrap()` on
 /// the failure prints some 60 MB. The report should stay readable.
 #[test]
-#[ignore = "bug: a StepLimit failure's report prints the whole trace: with the default step \
-            limit, 2,000,002 events and a 60 MB Display/Debug (what unwrap() prints); here \
-            with a limit of 100,000, some 6 MB"]
 fn the_report_of_an_endless_run_stays_readable() {
     let failure = Checker::new()
         .step_limit(100_000)

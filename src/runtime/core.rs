@@ -796,6 +796,15 @@ impl Core {
                 heads.insert(next[pos]);
             }
             let Some(handle) = batch[pos].take() else { continue };
+            if let Handle::Offloaded(_) = handle {
+                // Blocking work may take longer than the tasks around it:
+                // the schedule may put it off to the next iteration (0
+                // runs it now).
+                if explore.choose(2) == 1 {
+                    self.push(handle);
+                    continue;
+                }
+            }
             if explore.is_tracing() {
                 self.run_handle_traced(handle);
             } else {
@@ -867,6 +876,14 @@ impl Core {
     /// left. A call that arrives meanwhile ends the wait with no time
     /// passed; the next iteration waits again if need be.
     fn wait(&self, timeout: Duration) {
+        if self.explore.is_some() {
+            // A schedule-driven run never waits for other threads: it takes
+            // what they posted so far, and lets virtual time pass.
+            if !self.receive_posted() {
+                self.clock.pass(timeout);
+            }
+            return;
+        }
         if self.clock.is_virtual() {
             if self.remote.work_in_flight() == 0 {
                 self.clock.pass(timeout);
@@ -910,6 +927,10 @@ impl Core {
     /// threads while some is declared in flight. False when none is, and
     /// nothing was posted: nothing can ever happen again.
     fn wait_for_outside_work(&self) -> bool {
+        if self.explore.is_some() {
+            // As in `wait`: nothing posted means nothing can happen.
+            return self.receive_posted();
+        }
         loop {
             if self.receive_posted() {
                 return true;
@@ -995,14 +1016,30 @@ impl Core {
         for task in self.pending_tasks() {
             lines.push(format!("  {} waits on {}", task.describe(), task.waiting_on()));
         }
-        Error::kind_msg(
-            ErrorKind::Deadlock,
+        let in_flight = self.remote.work_in_flight();
+        let mut message = if self.explore.is_some() && in_flight > 0 {
+            // A schedule-driven run never waits for other threads.
+            format!(
+                "deadlock: no task is ready and no timer is armed, so {consequence}; outside \
+                 work is in flight ({in_flight}: a live waker of `await_future`, an `InFlight` \
+                 guard, an offloaded closure that has not finished), but a schedule-driven \
+                 run never waits for other threads; stuck tasks:\n{}",
+                lines.join("\n")
+            )
+        } else {
             format!(
                 "deadlock: no task is ready, no timer is armed and no outside work is in \
                  flight, so {consequence}; stuck tasks:\n{}",
                 lines.join("\n")
-            ),
-        )
+            )
+        };
+        if let Some(explore) = self.explore() {
+            for note in explore.notes() {
+                message.push_str("\n");
+                message.push_str(&note);
+            }
+        }
+        Error::kind_msg(ErrorKind::Deadlock, message)
     }
 
     /// Closes the loop for good: breaks the reference cycles of tasks that

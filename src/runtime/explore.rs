@@ -16,6 +16,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
+/// How long an offloaded closure of a schedule-driven run may run, by
+/// default.
+pub(crate) const DEFAULT_OFFLOAD_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What an [`Explore`] draws its choices from.
 pub(crate) enum Source {
     /// A schedule given in full (replay, exhaustive search, proptest's
@@ -49,6 +53,10 @@ pub(crate) struct Explore {
     next_task_number: Cell<u64>,
     next_future_number: Cell<u64>,
     trace: Option<RefCell<TraceLog>>,
+    /// How long an offloaded closure may run before the run gives up on it.
+    offload_timeout: Duration,
+    /// What went wrong that a deadlock report should say.
+    notes: RefCell<Vec<String>>,
 }
 
 impl Explore {
@@ -64,6 +72,8 @@ impl Explore {
             next_task_number: Cell::new(1),
             next_future_number: Cell::new(1),
             trace: record_trace.then(|| RefCell::new(TraceLog::default())),
+            offload_timeout: DEFAULT_OFFLOAD_TIMEOUT,
+            notes: RefCell::new(Vec::new()),
         }
     }
 
@@ -123,6 +133,25 @@ impl Explore {
         let n = self.next_future_number.get();
         self.next_future_number.set(n + 1);
         numbered("Future-", n)
+    }
+
+    /// Sets how long an offloaded closure may run (see `blocking::offload`).
+    pub(crate) fn with_offload_timeout(mut self, timeout: Duration) -> Explore {
+        self.offload_timeout = timeout;
+        self
+    }
+
+    pub(crate) fn offload_timeout(&self) -> Duration {
+        self.offload_timeout
+    }
+
+    /// Notes something a deadlock report of the run should say.
+    pub(crate) fn note(&self, note: String) {
+        self.notes.borrow_mut().push(note);
+    }
+
+    pub(crate) fn notes(&self) -> Vec<String> {
+        self.notes.borrow().clone()
     }
 
     pub(crate) fn is_tracing(&self) -> bool {

@@ -122,18 +122,26 @@ where
     Builder::new().run(main)
 }
 
-/// In a schedule-driven run (`gencoro::testing`), queues blocking work to
-/// run on the loop's own thread, one closure at a time, where the schedule
-/// orders it; in any other run hands it back, for the pool.
-pub(crate) fn offload_on_loop_thread(
-    job: Box<dyn FnOnce() + Send>,
-) -> Result<(), Box<dyn FnOnce() + Send>> {
-    match current_core() {
-        Ok(core) if core.explore().is_some() => {
-            core.push(Handle::Offloaded(job));
-            Ok(())
+/// In a schedule-driven run (`gencoro::testing`): how long an offloaded
+/// closure may run; `None` in any other run.
+pub(crate) fn explore_offload_timeout() -> Option<Duration> {
+    current_core().ok().and_then(|core| core.explore().map(explore::Explore::offload_timeout))
+}
+
+/// In a schedule-driven run, queues blocking work where the schedule orders
+/// it (see `blocking::offload`).
+pub(crate) fn queue_offloaded(job: Box<dyn FnOnce()>) {
+    if let Ok(core) = current_core() {
+        core.push(Handle::Offloaded(job));
+    }
+}
+
+/// In a schedule-driven run, notes what its deadlock report should say.
+pub(crate) fn explore_note(note: String) {
+    if let Ok(core) = current_core() {
+        if let Some(explore) = core.explore() {
+            explore.note(note);
         }
-        _ => Err(job),
     }
 }
 

@@ -17,7 +17,8 @@
 //!   asyncio's own order, and shrinking a schedule towards zeros converges
 //!   on the fewest deviations from it.
 //! * A run is reproducible: the clock is virtual, offloaded closures run
-//!   one at a time on the loop's thread, and default task names are
+//!   one at a time (each on a thread of its own while the loop's thread
+//!   waits for it, so it sees what a pool thread sees), and default task names are
 //!   numbered per run. The same scenario under the same schedule gives the
 //!   same [`Trace`].
 //!
@@ -76,7 +77,8 @@
 //! Only orders a real run could produce are explored. A schedule never runs
 //! a task that is not ready, never reorders one task's own steps, and never
 //! reorders callbacks among themselves (the loop promises they run in the
-//! order they were scheduled). These rules of FIFO order still hold:
+//! order they were scheduled), except timer callbacks (`call_later`) with
+//! the same deadline. These rules of FIFO order still hold:
 //!
 //! * the `_run_once` snapshot: what an iteration makes ready runs in a
 //!   later iteration, never in the same one;
@@ -87,14 +89,25 @@
 //!
 //! Relaxed: the order of tasks (and of the callbacks' turn among them)
 //! within an iteration, the order of timers with the same deadline, and
-//! the order in which offloaded closures run and deliver their results.
+//! when offloaded closures run (the schedule may put one off from
+//! iteration to iteration, as a slow closure would be) and so the order
+//! in which they deliver their results.
 //!
-//! Not covered: a task that woken by another thread (a
+//! A schedule-driven run never waits for other threads. Outside work still
+//! in flight when nothing else can happen (an [`InFlight`] guard held, a
+//! Rust future whose waker nobody will wake) ends the run in a
+//! [`FailureKind::Deadlock`] that says so, and an offloaded closure still
+//! running after [`Checker::offload_timeout`] (one that waits for the
+//! loop, which cannot run meanwhile) is left to finish on its own and
+//! named in that report.
+//!
+//! Not covered: a task woken by another thread (a
 //! [`LoopHandle`](crate::runtime::LoopHandle) call, a Rust future's waker
-//! woken elsewhere) makes a run depend on that thread's timing; an
-//! offloaded closure that waits for the loop itself deadlocks, since the
-//! loop's thread runs it. [`Task::id`](crate::runtime::Task::id) stays
-//! process-wide, so differs from run to run.
+//! woken elsewhere) makes a run depend on that thread's timing.
+//! [`Task::id`](crate::runtime::Task::id) stays process-wide, so differs
+//! from run to run.
+//!
+//! [`InFlight`]: crate::runtime::InFlight
 
 mod schedule;
 mod timeline;
@@ -107,7 +120,7 @@ use std::fmt;
 use std::rc::Rc;
 
 pub use self::schedule::{ParseScheduleError, Schedule};
-use crate::runtime::explore::{Choice, Explore, Source, SplitMix64};
+use crate::runtime::explore::{Choice, DEFAULT_OFFLOAD_TIMEOUT, Explore, Source, SplitMix64};
 pub use crate::runtime::explore::{Ending, Trace, TraceEvent, TraceEventKind};
 use crate::runtime::{Builder, Clock, ErrorKind, ExceptionContext};
 
@@ -159,6 +172,11 @@ pub enum FailureKind {
     /// ([`Builder::exception_handler`]'s reports). See
     /// [`Checker::fail_on_unhandled`].
     Unhandled,
+    /// A schedule failed, but passed when it was run again for the report:
+    /// the scenario is not deterministic (it keeps state between runs,
+    /// reads the wall clock, or depends on another thread), so the
+    /// schedule cannot tell the story.
+    NotReproducible,
 }
 
 impl fmt::Display for FailureKind {
@@ -169,6 +187,7 @@ impl fmt::Display for FailureKind {
             FailureKind::Deadlock => "deadlock",
             FailureKind::StepLimit => "the run does not end (step limit)",
             FailureKind::Unhandled => "an unhandled error was reported",
+            FailureKind::NotReproducible => "the failure did not reproduce",
         })
     }
 }
@@ -280,7 +299,7 @@ impl fmt::Display for Failure {
             self.schedule()
         )?;
         writeln!(f, "timeline:")?;
-        write!(f, "{}", self.run.trace)
+        write!(f, "{}", self.run.trace.timeline_abridged(REPORT_ROWS))
     }
 }
 
@@ -335,6 +354,7 @@ pub struct Checker {
     max_choice: u32,
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     persist_failures: bool,
+    offload_timeout: std::time::Duration,
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     proptest_seed: Option<u64>,
 }
@@ -359,6 +379,10 @@ enum Search {
 /// deviations than the one it found (see `Checker::minimize`).
 pub const MINIMIZE_BUDGET: usize = 20_000;
 
+/// The most timeline rows a failure report prints: the first and the last
+/// of a longer timeline, with the count of those left out.
+const REPORT_ROWS: usize = 400;
+
 /// The default step limit: far more than a test scenario takes.
 pub const DEFAULT_STEP_LIMIT: u64 = 1_000_000;
 
@@ -372,10 +396,19 @@ impl Checker {
             step_limit: DEFAULT_STEP_LIMIT,
             stack_size: None,
             fail_on_unhandled: true,
-            max_choice: 4,
+            max_choice: 255,
             persist_failures: true,
             proptest_seed: None,
+            offload_timeout: DEFAULT_OFFLOAD_TIMEOUT,
         }
+    }
+
+    /// How long an offloaded closure of a run may take before the run gives
+    /// up waiting for it (it goes on running on its own thread; its task
+    /// waits on, and the run's deadlock report names it). Default: 5 s.
+    pub fn offload_timeout(mut self, timeout: std::time::Duration) -> Checker {
+        self.offload_timeout = timeout;
+        self
     }
 
     /// Whether [`check`](Self::check) saves failing schedules in
@@ -479,6 +512,9 @@ impl Checker {
         // once.
         let mut frontier: Vec<(Vec<u32>, Vec<Choice>)> = vec![(Vec::new(), first.choices)];
         for deviations in 1..=max_deviations {
+            if frontier.is_empty() {
+                break;
+            }
             let last_level = deviations == max_deviations;
             let mut next = Vec::new();
             for (prefix, choices) in &frontier {
@@ -575,20 +611,28 @@ impl Checker {
     {
         let mut best = choices;
         let mut runs = 0;
-        let mut i = best.len();
-        while i > 0 {
-            i -= 1;
-            if best.get(i).is_none_or(|&c| c == 0) {
-                continue;
+        // Passes until one drops nothing: dropping a deviation can change
+        // the later choices, and so make one kept earlier unneeded.
+        loop {
+            let before = best.clone();
+            let mut i = best.len();
+            while i > 0 {
+                i -= 1;
+                if best.get(i).is_none_or(|&c| c == 0) {
+                    continue;
+                }
+                let mut candidate = best.clone();
+                candidate[i] = 0;
+                let run = self.execute(scenario, Source::Fixed(candidate), false);
+                runs += 1;
+                if !run.passed() {
+                    // What the run really chose, which may differ after `i`.
+                    best = run.schedule.choices().to_vec();
+                    i = i.min(best.len());
+                }
             }
-            let mut candidate = best.clone();
-            candidate[i] = 0;
-            let run = self.execute(scenario, Source::Fixed(candidate), false);
-            runs += 1;
-            if !run.passed() {
-                // What the run really chose, which may differ after `i`.
-                best = run.schedule.choices().to_vec();
-                i = i.min(best.len());
+            if best == before {
+                break;
             }
         }
         (best, runs)
@@ -600,7 +644,18 @@ impl Checker {
         F: Fn() -> P + 'static,
         P: Property,
     {
-        let run = self.execute(scenario, Source::Fixed(choices), true);
+        let mut run = self.execute(scenario, Source::Fixed(choices), true);
+        if run.passed() {
+            // The scenario is not deterministic: the run that failed and
+            // this one, under the same schedule, went differently.
+            run.failure = Some((
+                FailureKind::NotReproducible,
+                "the schedule failed once, but passed when re-run for this report: the \
+                 scenario depends on something besides the schedule (state kept between \
+                 runs, another thread, the wall clock, randomness)"
+                    .to_owned(),
+            ));
+        }
         Failure { run: Box::new(run), schedules_run }
     }
 
@@ -609,7 +664,10 @@ impl Checker {
         F: Fn() -> P + 'static,
         P: Property,
     {
-        let explore = Rc::new(Explore::new(source, self.step_limit, record_trace));
+        let explore = Rc::new(
+            Explore::new(source, self.step_limit, record_trace)
+                .with_offload_timeout(self.offload_timeout),
+        );
         let reports = Rc::new(RefCell::new(Vec::new()));
         let sink = reports.clone();
         let mut builder = Builder::new()

@@ -102,8 +102,9 @@ impl fmt::Display for ParseScheduleError {
 
 impl std::error::Error for ParseScheduleError {}
 
-/// The longest run of zeros a schedule string may spell out.
-const MAX_ZERO_RUN: usize = 1 << 24;
+/// The most choices a schedule string may spell out, runs of zeros
+/// included.
+const MAX_CHOICES: usize = 1 << 24;
 
 impl FromStr for Schedule {
     type Err = ParseScheduleError;
@@ -118,11 +119,14 @@ impl FromStr for Schedule {
             let error = || ParseScheduleError { part: part.to_owned() };
             if let Some(count) = part.strip_prefix("0*") {
                 let count: usize = count.parse().map_err(|_| error())?;
-                if count > MAX_ZERO_RUN {
+                if count > MAX_CHOICES - choices.len() {
                     return Err(error());
                 }
                 choices.extend(std::iter::repeat_n(0, count));
             } else {
+                if choices.len() >= MAX_CHOICES {
+                    return Err(error());
+                }
                 choices.push(part.parse().map_err(|_| error())?);
             }
         }

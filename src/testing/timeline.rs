@@ -22,6 +22,22 @@ impl Trace {
         self.to_string()
     }
 
+    /// The timeline of at most `rows` events: the first and the last of a
+    /// longer trace, with a line saying how many were left out between.
+    pub fn timeline_abridged(&self, rows: usize) -> String {
+        if self.events.len() <= rows {
+            return self.to_string();
+        }
+        let head = rows - rows / 4;
+        let tail = rows / 4;
+        let mut out = String::new();
+        self.write_rows(&mut out, &self.events[..head]).ok();
+        let left_out = self.events.len() - head - tail;
+        out.push_str(&format!("  ... {left_out} events left out ...\n"));
+        self.write_rows(&mut out, &self.events[self.events.len() - tail..]).ok();
+        out
+    }
+
     fn cell(&self, event: &TraceEvent) -> (&'static str, Option<String>) {
         let label = |i: usize| self.tasks.get(i).map_or("?", String::as_str);
         match &event.kind {
@@ -47,6 +63,13 @@ impl fmt::Display for Trace {
         if self.events.is_empty() {
             return writeln!(f, "(no events recorded)");
         }
+        self.write_rows(f, &self.events)
+    }
+}
+
+impl Trace {
+    /// Writes the header row, then a row for each of `events`.
+    fn write_rows(&self, f: &mut impl fmt::Write, events: &[TraceEvent]) -> fmt::Result {
         let widths: Vec<usize> =
             self.tasks.iter().map(|t| t.chars().count().max(MIN_COLUMN)).collect();
         write!(f, "{:>8} {:>6} |", "time", "step")?;
@@ -54,7 +77,7 @@ impl fmt::Display for Trace {
             write!(f, " {task:<width$} |")?;
         }
         writeln!(f)?;
-        for event in &self.events {
+        for event in events {
             let time = event.time.as_secs_f64();
             write!(f, "{time:>7.3}s {:>6} |", event.step)?;
             let (word, note) = self.cell(event);
