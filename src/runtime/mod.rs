@@ -65,6 +65,7 @@ mod combinators;
 mod core;
 mod error;
 mod future;
+pub(crate) mod park;
 mod promise;
 mod report;
 mod schedule;

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::rc::Rc;
 
-use super::lock::{Lock, LockGuard, SyncError, Waiters, new_waiter};
+use super::lock::{Lock, LockGuard, SyncError, Waiters};
+use crate::runtime::park::Park;
 use crate::runtime::{Error, ErrorKind};
 
 /// A condition variable: tasks wait, holding its [`Lock`], until another
@@ -155,11 +156,11 @@ impl Condition {
         }
         // Made before the lock is released: if the task cannot wait,
         // nothing has changed.
-        let promise = new_waiter("Condition.wait")?;
+        let park = Park::prepare("Condition.wait")?;
         lock.release_locked();
         let notified = {
-            let entry = self.inner.waiters.enqueue(promise);
-            entry.promise.wait()
+            let entry = self.inner.waiters.enqueue(park);
+            entry.park.wait()
         };
         // Python: `finally: ... while True: try: await self.acquire()`.
         let mut cancelled = None;
@@ -212,17 +213,7 @@ impl Condition {
         if !self.locked() {
             return Err(SyncError::NotifyUnacquired);
         }
-        let mut woken = 0;
-        let mut i = 0;
-        while woken < n {
-            let Some(waiter) = self.inner.waiters.get(i) else { break };
-            // Fails only if its loop is gone, and then nobody waits on it.
-            if !waiter.is_done() && waiter.set_result(()).is_ok() {
-                woken += 1;
-            }
-            i += 1;
-        }
-        Ok(woken)
+        Ok(self.inner.waiters.wake_pending(n))
     }
 
     /// Wakes every waiting task; see [`notify`](Self::notify). Python:

@@ -47,7 +47,8 @@ use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
-use crate::runtime::{Error, Promise};
+use crate::runtime::Error;
+use crate::runtime::park::{Park, ParkState, Parked};
 
 // ---------------------------------------------------------------------------
 // Orders
@@ -642,11 +643,12 @@ struct State<T, O> {
     items: O,
     /// 0: unbounded.
     maxsize: usize,
-    /// Python: `_getters`, `_putters`: futures of the waiting tasks.
-    getters: VecDeque<Promise<()>>,
-    putters: VecDeque<Promise<()>>,
+    /// Python: `_getters`, `_putters`: futures of the waiting tasks; here
+    /// the parked tasks themselves.
+    getters: VecDeque<Parked>,
+    putters: VecDeque<Parked>,
     /// Python: the waiters of the `_finished` event, which `join` waits on.
-    joiners: VecDeque<Promise<()>>,
+    joiners: VecDeque<Parked>,
     /// Python: `_unfinished_tasks`.
     unfinished: usize,
     /// Python 3.13: `_is_shutdown`.
@@ -659,7 +661,7 @@ impl<T, O: Order<T>> State<T, O> {
         self.maxsize != 0 && self.items.len() >= self.maxsize
     }
 
-    fn line(&mut self, line: Line) -> &mut VecDeque<Promise<()>> {
+    fn line(&mut self, line: Line) -> &mut VecDeque<Parked> {
         match line {
             Line::Getters => &mut self.getters,
             Line::Putters => &mut self.putters,
@@ -990,17 +992,17 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// Waits in `line` until woken: Python's `create_future`, append,
     /// `await`, and the `except` clause that cleans up after a failed wait.
     fn wait_in(&self, line: Line) -> Result<(), Error> {
-        let waiter = Promise::new()?;
-        self.state.borrow_mut().line(line).push_back(waiter.clone());
-        let mut guard = InLine { queue: self, line, waiter: &waiter, armed: true };
-        let outcome = waiter.wait();
+        let park = Park::prepare(line.what())?;
+        self.state.borrow_mut().line(line).push_back(park.entry());
+        let mut guard = InLine { queue: self, line, park: &park, armed: true };
+        let outcome = park.wait();
         if outcome.is_ok() {
-            // Whoever completed it took it out of the line.
+            // Whoever woke it took it out of the line.
             guard.armed = false;
             return Ok(());
         }
         // Python: `putter.cancel()  # Just in case putter is not done yet.`
-        waiter.cancel();
+        park.cancel();
         drop(guard);
         let can_go_on = {
             let s = self.state.borrow();
@@ -1010,7 +1012,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
                 Line::Joiners => false,
             }
         };
-        if can_go_on && !waiter.is_cancelled() {
+        if can_go_on && park.state() != ParkState::Cancelled {
             // It was woken, then cancelled before it ran: the wake-up goes
             // to the next in line.
             self.wake_next(line);
@@ -1018,27 +1020,45 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
         outcome
     }
 
-    /// Completes the first waiter of `line` that is still pending, taking
-    /// out the ones before it. Python: `_wakeup_next`.
+    /// Wakes the first waiter of `line` that is still pending, taking out
+    /// the ones before it. Python: `_wakeup_next`.
     fn wake_next(&self, line: Line) {
-        loop {
-            let next = self.state.borrow_mut().line(line).pop_front();
-            let Some(waiter) = next else { return };
+        let mut s = self.state.borrow_mut();
+        let waiters = s.line(line);
+        // Waking runs no user code, so the line stays borrowed; the entries
+        // taken out are dropped after the borrow, as they hold tasks.
+        let mut skipped = Vec::new();
+        while let Some(waiter) = waiters.pop_front() {
             // A waiter of a loop that is gone cannot be woken; the next one
             // is.
-            if !waiter.is_done() && waiter.set_result(()).is_ok() {
+            if waiter.wake() {
+                drop(s);
+                drop(waiter);
+                drop(skipped);
                 return;
             }
+            skipped.push(waiter);
         }
+        drop(s);
+        drop(skipped);
     }
 
-    /// Completes every pending waiter of `line`, in order.
+    /// Wakes every pending waiter of `line`, in order.
     fn wake_all(&self, line: Line) {
         let waiters = std::mem::take(self.state.borrow_mut().line(line));
-        for waiter in waiters {
-            if !waiter.is_done() {
-                let _ = waiter.set_result(());
-            }
+        for waiter in &waiters {
+            waiter.wake();
+        }
+    }
+}
+
+impl Line {
+    /// The wait, for errors and reports.
+    fn what(self) -> &'static str {
+        match self {
+            Line::Getters => "Queue.get",
+            Line::Putters => "Queue.put",
+            Line::Joiners => "Queue.join",
         }
     }
 }
@@ -1048,7 +1068,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
 struct InLine<'a, T, O: Order<T>> {
     queue: &'a GenericQueue<T, O>,
     line: Line,
-    waiter: &'a Promise<()>,
+    park: &'a Park,
     armed: bool,
 }
 
@@ -1057,11 +1077,10 @@ impl<T, O: Order<T>> Drop for InLine<'_, T, O> {
         if !self.armed {
             return;
         }
-        let id = self.waiter.as_task().id();
         let removed = match self.queue.state.try_borrow_mut() {
             Ok(mut s) => {
                 let line = s.line(self.line);
-                line.iter().position(|w| w.as_task().id() == id).and_then(|at| line.remove(at))
+                line.iter().position(|w| self.park.is(w)).and_then(|at| line.remove(at))
             }
             Err(_) => None,
         };
