@@ -85,12 +85,15 @@ impl Parked {
     /// the back of its loop's ready queue. Python: `fut.set_result(None)`.
     /// False if it was not pending, or its loop is gone (then nobody waits
     /// on it, and it stays pending).
+    ///
+    /// Runs no user code (it only queues a handle), so the caller may hold
+    /// a borrow of its own line of waiters meanwhile.
     #[inline]
     pub(crate) fn wake(&self) -> bool {
-        if !self.is_pending() {
+        let h = self.task.header();
+        if h.token() != self.token || h.park_state() != ParkState::Pending {
             return false;
         }
-        let h = self.task.header();
         let Some(core) = h.core_alive() else { return false };
         h.set_park_state(ParkState::Woken);
         core.push(Handle::Wakeup(self.task.clone(), self.token, Wake::Go));
@@ -165,22 +168,16 @@ impl Park {
     /// Suspends until the park is woken (`Ok`) or the task is cancelled
     /// (the cancellation, also if it was woken first). Python: `await fut`.
     ///
+    /// Called once, right after the entry is queued. Had it been woken in
+    /// between, its wake-up, queued for this suspension, would resume it.
+    ///
     /// # Errors
     ///
     /// The cancellation, or a refused suspension.
     #[inline]
     pub(crate) fn wait(&self) -> Result<(), Error> {
         let h = self.entry.task.header();
-        if self.state() != ParkState::Pending {
-            // Woken or cancelled before it suspended (its own code woke
-            // it): no suspension, and the wake-up queued for this token is
-            // made stale.
-            h.next_token();
-            return match h.park_state() {
-                ParkState::Woken => Ok(()),
-                _ => Err(Error::cancelled(None)),
-            };
-        }
+        debug_assert_eq!(h.token(), self.entry.token, "a park is waited on in its own suspension");
         match wait_with(h, self.yielder, Waiter::Parked(self.what))? {
             Wake::Go => Ok(()),
             Wake::Cancel(e) => Err(e),

@@ -335,6 +335,7 @@ impl Drop for StepGuard {
 }
 
 /// The task whose step is running on this thread, if any.
+#[inline]
 pub(crate) fn current_task_obj() -> Option<Rc<dyn TaskObj>> {
     CURRENT_TASK
         .try_with(|current| {

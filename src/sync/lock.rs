@@ -75,13 +75,18 @@ impl Waiters {
         self.queue.borrow_mut().push_back(entry);
     }
 
-    /// Python: `_waiters.remove(fut)`. Usually the waiter is at or near the
-    /// front (it was woken first), so the search starts there.
+    /// Python: `_waiters.remove(fut)`. Usually the waiter is at the front
+    /// (it was woken first), so that is looked at first.
+    #[inline]
     pub(crate) fn remove(&self, park: &Park) {
         let removed = {
             let mut queue = self.queue.borrow_mut();
-            let at = queue.iter().position(|p| park.is(p));
-            at.and_then(|i| queue.remove(i))
+            if queue.front().is_some_and(|p| park.is(p)) {
+                queue.pop_front()
+            } else {
+                let at = queue.iter().position(|p| park.is(p));
+                at.and_then(|i| queue.remove(i))
+            }
         };
         // Dropped once the queue is no longer borrowed.
         drop(removed);

@@ -1022,25 +1022,25 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
 
     /// Wakes the first waiter of `line` that is still pending, taking out
     /// the ones before it. Python: `_wakeup_next`.
+    #[inline]
     fn wake_next(&self, line: Line) {
-        let mut s = self.state.borrow_mut();
-        let waiters = s.line(line);
-        // Waking runs no user code, so the line stays borrowed; the entries
-        // taken out are dropped after the borrow, as they hold tasks.
-        let mut skipped = Vec::new();
-        while let Some(waiter) = waiters.pop_front() {
-            // A waiter of a loop that is gone cannot be woken; the next one
-            // is.
-            if waiter.wake() {
-                drop(s);
-                drop(waiter);
-                drop(skipped);
+        loop {
+            // Each entry taken out is dropped after the borrow (it holds a
+            // task); waking runs no user code, so it is done under it.
+            let (taken, woken) = {
+                let mut s = self.state.borrow_mut();
+                let waiters = s.line(line);
+                let Some(first) = waiters.front() else { return };
+                // A waiter of a loop that is gone cannot be woken; the next
+                // one is.
+                let woken = first.wake();
+                (waiters.pop_front(), woken)
+            };
+            drop(taken);
+            if woken {
                 return;
             }
-            skipped.push(waiter);
         }
-        drop(s);
-        drop(skipped);
     }
 
     /// Wakes every pending waiter of `line`, in order.
