@@ -12,7 +12,7 @@ use crate::runtime::{Error, ErrorKind};
 /// A misuse of a synchronisation primitive, which Python reports with a
 /// `RuntimeError` or a `ValueError`. Its `Display` is Python's message.
 ///
-/// It converts into a [`runtime::Error`] of kind [`ErrorKind::Misuse`], so
+/// It converts into a [`runtime::Error`](Error) of kind [`ErrorKind::Misuse`], so
 /// `?` works in a task body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

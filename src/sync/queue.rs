@@ -9,10 +9,10 @@
 //!
 //! # How waiting works (CPython's `queues.py`)
 //!
-//! A task that cannot go on makes a [`Promise`] (Python:
-//! `loop.create_future()`), appends it to the queue's getters or putters
-//! and waits on it. Whoever frees a slot or adds an item completes the first
-//! waiter that is still pending (Python: `_wakeup_next`); the woken task then
+//! A task that cannot go on appends itself to the queue's getters or
+//! putters and parks (where Python appends a new future and awaits it).
+//! Whoever frees a slot or adds an item wakes the first waiter that is
+//! still pending (Python: `_wakeup_next`); the woken task then
 //! runs through the ready queue and *checks again*. So wake-ups are first in,
 //! first out, but an item is not handed to the woken getter: a task that
 //! runs before it may take the item first (say with
@@ -28,8 +28,9 @@
 //! # Cost
 //!
 //! [`try_put`](GenericQueue::try_put) and [`try_get`](GenericQueue::try_get)
-//! never allocate beyond the item store's own growth. A wait allocates one
-//! [`Promise`] (a task record without a body or a stack).
+//! never allocate beyond the item store's own growth, and neither does a
+//! wait: the entry a waiting task queues is the task itself (one `Rc` and
+//! its suspension's token), in a line that keeps its capacity.
 //!
 //! # Re-entrancy
 //!
