@@ -88,7 +88,7 @@ impl Parked {
     ///
     /// Runs no user code (it only queues a handle), so the caller may hold
     /// a borrow of its own line of waiters meanwhile.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wake(&self) -> bool {
         let h = self.task.header();
         if h.token() != self.token || h.park_state() != ParkState::Pending {
@@ -98,6 +98,24 @@ impl Parked {
         h.set_park_state(ParkState::Woken);
         core.push(Handle::Wakeup(self.task.clone(), self.token, Wake::Go));
         true
+    }
+
+    /// [`wake`](Self::wake) for an entry taken out of its line: the entry
+    /// becomes the wake-up, or comes back if it was not woken.
+    ///
+    /// # Errors
+    ///
+    /// The entry, if it was not pending or its loop is gone.
+    #[inline(always)]
+    pub(crate) fn wake_taken(self) -> Result<(), Parked> {
+        let h = self.task.header();
+        if h.token() != self.token || h.park_state() != ParkState::Pending {
+            return Err(self);
+        }
+        let Some(core) = h.core_alive() else { return Err(self) };
+        h.set_park_state(ParkState::Woken);
+        core.push(Handle::Wakeup(self.task, self.token, Wake::Go));
+        Ok(())
     }
 
     /// Whether both entries are the same park.
@@ -136,7 +154,7 @@ impl Park {
     /// outside a task ([`ErrorKind::NoRunningLoop`](super::ErrorKind)),
     /// in a generator inside a task, or while unwinding
     /// ([`ErrorKind::Misuse`](super::ErrorKind)).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn prepare(what: &'static str) -> Result<Park, Error> {
         let yielder = waitable_yielder(what)?;
         // A yielder is set only during a task's step, with the task.
@@ -174,7 +192,7 @@ impl Park {
     /// # Errors
     ///
     /// The cancellation, or a refused suspension.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wait(&self) -> Result<(), Error> {
         let h = self.entry.task.header();
         debug_assert_eq!(h.token(), self.entry.token, "a park is waited on in its own suspension");

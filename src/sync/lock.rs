@@ -77,7 +77,7 @@ impl Waiters {
 
     /// Python: `_waiters.remove(fut)`. Usually the waiter is at the front
     /// (it was woken first), so that is looked at first.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn remove(&self, park: &Park) {
         let removed = {
             let mut queue = self.queue.borrow_mut();

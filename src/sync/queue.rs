@@ -1026,21 +1026,19 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     #[inline]
     fn wake_next(&self, line: Line) {
         loop {
-            // Each entry taken out is dropped after the borrow (it holds a
+            // An entry not woken is dropped after the borrow (it holds a
             // task); waking runs no user code, so it is done under it.
-            let (taken, woken) = {
+            let not_woken = {
                 let mut s = self.state.borrow_mut();
-                let waiters = s.line(line);
-                let Some(first) = waiters.front() else { return };
+                let Some(first) = s.line(line).pop_front() else { return };
                 // A waiter of a loop that is gone cannot be woken; the next
                 // one is.
-                let woken = first.wake();
-                (waiters.pop_front(), woken)
+                match first.wake_taken() {
+                    Ok(()) => return,
+                    Err(entry) => entry,
+                }
             };
-            drop(taken);
-            if woken {
-                return;
-            }
+            drop(not_woken);
         }
     }
 
