@@ -234,3 +234,62 @@ fn no_task(what: &str) -> Error {
         format!("{what} must be called from inside a task"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::runtime::{self, Builder, Clock, ErrorKind};
+    use crate::sync::{Lock, Queue};
+
+    /// A deadlock report says what a parked task waits for.
+    #[test]
+    fn a_task_parked_forever_is_reported_with_what_it_waits_for() {
+        let e = Builder::new()
+            .clock(Clock::virtual_time())
+            .run(|| {
+                let lock = Lock::new();
+                let _held = lock.acquire()?;
+                let l = lock.clone();
+                runtime::TaskBuilder::new().name("locker").spawn(move || {
+                    drop(l.acquire()?);
+                    Ok(())
+                })?;
+                let queue: Queue<u32> = Queue::new();
+                queue.get().map_err(runtime::Error::from)
+            })
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Deadlock);
+        let report = e.to_string();
+        assert!(report.contains("waits on Queue.get()"), "{report}");
+        assert!(report.contains("task 'locker' waits on Lock.acquire()"), "{report}");
+    }
+
+    /// A wait makes no future, so it takes no task number: default names
+    /// count tasks only, as CPython's `Task-<n>` does.
+    #[test]
+    fn waits_take_no_task_number() {
+        let ids = Builder::new()
+            .clock(Clock::virtual_time())
+            .run(|| {
+                let queue = Queue::bounded(1);
+                let q = queue.clone();
+                let first = runtime::spawn(move || {
+                    for i in 0..3 {
+                        q.put(i)?; // waits from the second item on
+                    }
+                    Ok(())
+                });
+                runtime::sleep(Duration::ZERO)?;
+                for _ in 0..3 {
+                    queue.get()?; // waits for each item but the first
+                    runtime::sleep(Duration::ZERO)?;
+                }
+                first.join()?;
+                let second = runtime::spawn(|| Ok(()));
+                Ok((first.id(), second.id()))
+            })
+            .unwrap();
+        assert_eq!(ids.1, ids.0 + 1);
+    }
+}

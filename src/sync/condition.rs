@@ -235,3 +235,49 @@ impl fmt::Debug for Condition {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Condition;
+    use crate::generator::Generator;
+    use crate::runtime::{self, Builder, Clock, ErrorKind};
+
+    /// A wait that cannot suspend (here: from a generator nested in the
+    /// task) is refused before the lock is released, so the lock stays
+    /// with the caller and no task queued for it is woken.
+    #[test]
+    fn a_refused_condition_wait_keeps_the_lock_and_wakes_nobody() {
+        let outcome = Builder::new()
+            .clock(Clock::virtual_time())
+            .run(|| {
+                let cond = Condition::new();
+                std::mem::forget(cond.acquire()?);
+                let c = cond.clone();
+                let other = runtime::spawn(move || {
+                    drop(c.acquire()?);
+                    Ok(())
+                });
+                runtime::sleep(Duration::ZERO)?;
+                assert_eq!(cond.lock().waiters(), 1);
+                let c = cond.clone();
+                let nested: Generator<(ErrorKind, bool)> = Generator::new(move |co| {
+                    let mut guard = c.lock().guard();
+                    let kind = c.wait(&mut guard).unwrap_err().kind();
+                    let held = guard.is_held();
+                    std::mem::forget(guard);
+                    co.yield_((kind, held));
+                });
+                let (refused, held) = nested.resume().unwrap().yielded().unwrap();
+                let kept = held && cond.locked() && cond.waiters() == 0;
+                runtime::sleep(Duration::from_secs(1))?;
+                let other_done = other.is_done();
+                cond.release()?;
+                other.join()?;
+                Ok((refused, kept, other_done))
+            })
+            .unwrap();
+        assert_eq!(outcome, (ErrorKind::Misuse, true, false));
+    }
+}
