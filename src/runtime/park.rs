@@ -86,18 +86,19 @@ impl Parked {
     /// False if it was not pending, or its loop is gone (then nobody waits
     /// on it, and it stays pending).
     ///
-    /// Runs no user code (it only queues a handle), so the caller may hold
-    /// a borrow of its own line of waiters meanwhile.
+    /// Call it on the loop's thread (a wake-up from another thread goes
+    /// through the loop's channel first). It runs no user code (it only
+    /// queues a handle), so the caller may hold a borrow of its own line of
+    /// waiters meanwhile.
     #[inline(always)]
     pub(crate) fn wake(&self) -> bool {
-        let h = self.task.header();
-        if h.token() != self.token || h.park_state() != ParkState::Pending {
-            return false;
+        match self.mark_woken() {
+            Some(core) => {
+                core.push(Handle::Wakeup(self.task.clone(), self.token, Wake::Go));
+                true
+            }
+            None => false,
         }
-        let Some(core) = h.core_alive() else { return false };
-        h.set_park_state(ParkState::Woken);
-        core.push(Handle::Wakeup(self.task.clone(), self.token, Wake::Go));
-        true
     }
 
     /// [`wake`](Self::wake) for an entry taken out of its line: the entry
@@ -108,14 +109,25 @@ impl Parked {
     /// The entry, if it was not pending or its loop is gone.
     #[inline(always)]
     pub(crate) fn wake_taken(self) -> Result<(), Parked> {
+        match self.mark_woken() {
+            Some(core) => {
+                core.push(Handle::Wakeup(self.task, self.token, Wake::Go));
+                Ok(())
+            }
+            None => Err(self),
+        }
+    }
+
+    /// Marks a pending park woken; the loop to queue its wake-up on.
+    #[inline(always)]
+    fn mark_woken(&self) -> Option<Rc<Core>> {
         let h = self.task.header();
         if h.token() != self.token || h.park_state() != ParkState::Pending {
-            return Err(self);
+            return None;
         }
-        let Some(core) = h.core_alive() else { return Err(self) };
+        let core = h.core_alive()?;
         h.set_park_state(ParkState::Woken);
-        core.push(Handle::Wakeup(self.task, self.token, Wake::Go));
-        Ok(())
+        Some(core)
     }
 
     /// Whether both entries are the same park.

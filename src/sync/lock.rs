@@ -92,12 +92,12 @@ impl Waiters {
         drop(removed);
     }
 
-    /// Wakes the `i`-th waiter if it is pending; false if there is none,
-    /// or it was not woken. Waking only queues a wake-up and runs no user
-    /// code, so it is done under the borrow.
+    /// Wakes the first waiter if it is pending; true if it was woken.
+    /// Waking only queues a wake-up and runs no user code, so it is done
+    /// under the borrow.
     #[inline]
-    pub(crate) fn wake_at(&self, i: usize) -> Option<bool> {
-        self.queue.borrow().get(i).map(Parked::wake)
+    pub(crate) fn wake_first(&self) -> bool {
+        self.queue.borrow().front().is_some_and(Parked::wake)
     }
 
     /// Whether every waiter was cancelled (true if there is none).
@@ -329,7 +329,7 @@ impl Lock {
     /// A done one will run, and take the lock or pass the wake-up on.
     fn wake_up_first(&self) {
         // Not woken if its loop is gone, and then nobody waits on it.
-        let _ = self.inner.waiters.wake_at(0);
+        self.inner.waiters.wake_first();
     }
 
     pub(crate) fn epoch(&self) -> u64 {
