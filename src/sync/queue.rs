@@ -995,13 +995,23 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     fn wait_in(&self, line: Line) -> Result<(), Error> {
         let park = Park::prepare(line.what())?;
         self.state.borrow_mut().line(line).push_back(park.entry());
-        let mut guard = InLine { queue: self, line, park: &park, armed: true };
-        let outcome = park.wait();
-        if outcome.is_ok() {
-            // Whoever woke it took it out of the line.
-            guard.armed = false;
-            return Ok(());
+        let guard = InLine { queue: self, line, park: &park };
+        match park.wait() {
+            Ok(()) => {
+                // Whoever woke it took it out of the line: the guard, which
+                // owns nothing, has nothing to do.
+                std::mem::forget(guard);
+                Ok(())
+            }
+            Err(e) => Err(self.wait_failed(line, &park, guard, e)),
         }
+    }
+
+    /// The `except` clause of a failed wait in `line`: the waiter leaves
+    /// the line and passes on a wake-up it got.
+    #[cold]
+    #[inline(never)]
+    fn wait_failed(&self, line: Line, park: &Park, guard: InLine<'_, T, O>, e: Error) -> Error {
         // Python: `putter.cancel()  # Just in case putter is not done yet.`
         park.cancel();
         drop(guard);
@@ -1018,7 +1028,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
             // to the next in line.
             self.wake_next(line);
         }
-        outcome
+        e
     }
 
     /// Wakes the first waiter of `line` that is still pending, taking out
@@ -1068,14 +1078,10 @@ struct InLine<'a, T, O: Order<T>> {
     queue: &'a GenericQueue<T, O>,
     line: Line,
     park: &'a Park,
-    armed: bool,
 }
 
 impl<T, O: Order<T>> Drop for InLine<'_, T, O> {
     fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
         let removed = match self.queue.state.try_borrow_mut() {
             Ok(mut s) => {
                 let line = s.line(self.line);
