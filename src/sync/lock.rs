@@ -310,13 +310,20 @@ impl Lock {
     fn acquire_slow(&self) -> Result<(), Error> {
         let park = Park::prepare("Lock.acquire")?;
         self.inner.waiters.push(park.entry());
-        let mut waiting = LockWait { lock: self, park, granted: false };
-        let woken = waiting.park.wait();
-        waiting.granted = woken.is_ok();
-        drop(waiting);
-        woken?;
-        self.take();
-        Ok(())
+        let waiting = LockWait { lock: self, park: &park };
+        match park.wait() {
+            Ok(()) => {
+                // Granted: it only leaves the queue (the guard owns nothing).
+                std::mem::forget(waiting);
+                self.inner.waiters.remove(&park);
+                self.take();
+                Ok(())
+            }
+            Err(e) => {
+                drop(waiting);
+                Err(e)
+            }
+        }
     }
 
     /// Unlocks and wakes the first waiter. The lock must be locked.
@@ -337,20 +344,20 @@ impl Lock {
     }
 }
 
-/// A waiter of `Lock::acquire_slow`: leaves the queue when dropped and, if
-/// it did not get the lock (cancelled, refused, or unwound), passes on a
+/// A waiter of `Lock::acquire_slow` that did not get the lock (cancelled,
+/// refused, or unwound): leaves the queue when dropped and passes on a
 /// wake-up it may have received. Python: the `finally` and the `except
-/// CancelledError` of `Lock.acquire`, in that order.
+/// CancelledError` of `Lock.acquire`, in that order. A granted waiter
+/// forgets it and only leaves the queue.
 struct LockWait<'a> {
     lock: &'a Lock,
-    park: Park,
-    granted: bool,
+    park: &'a Park,
 }
 
 impl Drop for LockWait<'_> {
     fn drop(&mut self) {
-        self.lock.inner.waiters.remove(&self.park);
-        if !self.granted && !self.lock.inner.locked.get() {
+        self.lock.inner.waiters.remove(self.park);
+        if !self.lock.inner.locked.get() {
             self.lock.wake_up_first();
         }
     }
