@@ -483,6 +483,7 @@ impl Header {
     }
 
     /// The task's loop, if it still exists.
+    #[inline]
     pub(crate) fn core_alive(&self) -> Option<Rc<Core>> {
         self.core.upgrade()
     }
