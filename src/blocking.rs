@@ -343,8 +343,8 @@ where
 /// run one at a time, in the order the schedule gives, and see the world a
 /// pool thread sees. A closure still running after `timeout` (one that
 /// waits for the loop, say, which cannot run meanwhile) is left to finish
-/// on its own: its task waits on, and the run ends in a deadlock report
-/// that says so.
+/// on its own, and the run ends at once in a deadlock report that says
+/// so.
 fn run_beside_the_loop(job: Job, timeout: Duration) {
     let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(1);
     let spawned = thread::Builder::new().name("gencoro-offload".to_owned()).spawn(move || {
@@ -364,7 +364,7 @@ fn run_beside_the_loop(job: Job, timeout: Duration) {
         Ok(()) => {
             let _ = handle.join();
         }
-        Err(_) => runtime::explore_note(format!(
+        Err(_) => runtime::explore_abort(format!(
             "an offloaded closure was still running after {timeout:?}: in a schedule-driven run \
              the loop waits while a closure runs, so a closure that waits for the loop never \
              ends"

@@ -9,7 +9,8 @@
 //! # What one request does (CPython's `Task.cancel`)
 //!
 //! For a task that is not done: count the request (`cancelling()`), then
-//! cancel its waiter. A sleep is cancelled outright; a future is cancelled
+//! cancel its waiter. A sleep or a park is cancelled outright (unless the
+//! parked task was woken already); a future is cancelled
 //! unless it is done; a task being joined is cancelled the same way, one
 //! level down; a gather cancels each child not yet done, in order. If the
 //! waiter could not be cancelled, the task remembers the request
@@ -41,6 +42,7 @@ use std::rc::Rc;
 use super::core::{Core, Handle};
 use super::error::Error;
 use super::explore::TraceEventKind;
+use super::park::cancel_parked;
 use super::task::{TaskObj, Waiter, Wake};
 
 /// What cancelling a future-like waiter asks of the walk.
@@ -227,6 +229,7 @@ impl<'a> Walk<'a> {
         };
         match waiter {
             Waiter::Sleep => (task.header().cancel_sleep(self.core, task, self.msg), Vec::new()),
+            Waiter::Parked(_) => (cancel_parked(self.core, task, self.msg), Vec::new()),
             Waiter::Future(f) => match f.cancel_reply(self.core, self.msg) {
                 CancelReply::Done(cancelled) => (cancelled, Vec::new()),
                 CancelReply::Join(joined) if free(&joined) => (true, vec![joined]),

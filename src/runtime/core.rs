@@ -577,6 +577,9 @@ impl Core {
     /// A schedule-driven run that has taken more steps than its limit ends
     /// with [`ErrorKind::StepLimit`].
     fn check_step_limit(&self) -> Result<(), Error> {
+        if let Some(why) = self.explore().and_then(Explore::aborted) {
+            return Err(Error::kind_msg(ErrorKind::Deadlock, format!("deadlock: {why}")));
+        }
         match self.explore() {
             Some(explore) if explore.over_limit() => Err(Error::kind_msg(
                 ErrorKind::StepLimit,
@@ -1035,7 +1038,7 @@ impl Core {
         };
         if let Some(explore) = self.explore() {
             for note in explore.notes() {
-                message.push_str("\n");
+                message.push('\n');
                 message.push_str(&note);
             }
         }

@@ -57,6 +57,8 @@ pub(crate) struct Explore {
     offload_timeout: Duration,
     /// What went wrong that a deadlock report should say.
     notes: RefCell<Vec<String>>,
+    /// Set when the run must end at once, a deadlock: why.
+    aborted: RefCell<Option<String>>,
 }
 
 impl Explore {
@@ -74,6 +76,7 @@ impl Explore {
             trace: record_trace.then(|| RefCell::new(TraceLog::default())),
             offload_timeout: DEFAULT_OFFLOAD_TIMEOUT,
             notes: RefCell::new(Vec::new()),
+            aborted: RefCell::new(None),
         }
     }
 
@@ -100,7 +103,7 @@ impl Explore {
     #[inline]
     pub(crate) fn count_step(&self) -> bool {
         let steps = self.steps.get();
-        if steps >= self.step_limit {
+        if steps >= self.step_limit || self.aborted.borrow().is_some() {
             self.over_limit.set(true);
             return true;
         }
@@ -148,6 +151,16 @@ impl Explore {
     /// Notes something a deadlock report of the run should say.
     pub(crate) fn note(&self, note: String) {
         self.notes.borrow_mut().push(note);
+    }
+
+    /// Ends the run at once: no more handles run, and it fails as a
+    /// deadlock, for `why`.
+    pub(crate) fn abort(&self, why: String) {
+        self.aborted.borrow_mut().get_or_insert(why);
+    }
+
+    pub(crate) fn aborted(&self) -> Option<String> {
+        self.aborted.borrow().clone()
     }
 
     pub(crate) fn notes(&self) -> Vec<String> {

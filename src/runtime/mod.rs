@@ -66,6 +66,7 @@ mod core;
 mod error;
 pub(crate) mod explore;
 mod future;
+pub(crate) mod park;
 mod promise;
 mod report;
 mod schedule;
@@ -141,6 +142,15 @@ pub(crate) fn explore_note(note: String) {
     if let Ok(core) = current_core() {
         if let Some(explore) = core.explore() {
             explore.note(note);
+        }
+    }
+}
+
+/// Ends a schedule-driven run at once, as a deadlock, for `why`.
+pub(crate) fn explore_abort(why: String) {
+    if let Ok(core) = current_core() {
+        if let Some(explore) = core.explore() {
+            explore.abort(why);
         }
     }
 }

@@ -38,6 +38,7 @@ use super::cancel::{CancelReply, cancel_waiter};
 use super::core::{Core, Handle, Notify, current_core, loop_running};
 use super::error::{Error, ErrorKind};
 use super::explore::{Ending, Explore, TraceEventKind};
+use super::park::ParkState;
 use super::schedule::Runnable;
 use crate::generator::{
     Generator, GeneratorBuilder, GeneratorExit, RawYielder, ResumeError, State, Step, Yielder,
@@ -64,6 +65,10 @@ pub(crate) enum Waiter {
     Sleep,
     /// A future-like object: a task, or an internal future.
     Future(Rc<dyn Awaitable>),
+    /// Parked ([`super::park`]): woken by whoever holds its entry, with
+    /// no future in between; cancelling it wakes it with the
+    /// cancellation. Names what it waits for (`Queue.get`), for reports.
+    Parked(&'static str),
 }
 
 /// Something a task can wait on and that can be cancelled.
@@ -173,6 +178,9 @@ pub(crate) struct Header {
     /// Its failure has been read. Python: `not fut._log_traceback`.
     retrieved: Cell<bool>,
     waiter: Cell<Option<Waiter>>,
+    /// Where its latest park ([`super::park`]) stands; meaningful while
+    /// the token is that park's.
+    park: Cell<ParkState>,
     /// Bumped at every suspension. 64 bits: it cannot wrap around in the
     /// life of a program, so a stale wake-up never matches again.
     token: Cell<u64>,
@@ -253,7 +261,7 @@ thread_local! {
 /// not unwinding from a panic. A wait that cannot suspend is refused here,
 /// before it registers anything.
 #[inline(always)]
-fn waitable_yielder(what: &str) -> Result<RawYielder<Suspend, Wake>, Error> {
+pub(super) fn waitable_yielder(what: &str) -> Result<RawYielder<Suspend, Wake>, Error> {
     match CURRENT_YIELDER.get() {
         Some(yielder) if yielder.on_own_stack() && !unwinding() => Ok(yielder),
         other => Err(wait_refused(other.is_some(), what)),
@@ -328,6 +336,7 @@ impl Drop for StepGuard {
 }
 
 /// The task whose step is running on this thread, if any.
+#[inline]
 pub(crate) fn current_task_obj() -> Option<Rc<dyn TaskObj>> {
     CURRENT_TASK
         .try_with(|current| {
@@ -356,6 +365,7 @@ impl Header {
             marked: Cell::new(false),
             retrieved: Cell::new(false),
             waiter: Cell::new(None),
+            park: Cell::new(ParkState::Cancelled),
             token: Cell::new(0),
             sleep: Cell::new(NO_SLEEP),
             callbacks: RefCell::new(Callbacks::default()),
@@ -453,6 +463,17 @@ impl Header {
         copy
     }
 
+    /// Where the task's latest park stands (see [`super::park`]).
+    #[inline]
+    pub(crate) fn park_state(&self) -> ParkState {
+        self.park.get()
+    }
+
+    #[inline]
+    pub(crate) fn set_park_state(&self, state: ParkState) {
+        self.park.set(state);
+    }
+
     /// The tasks a cancellation of this task would go on to.
     pub(crate) fn waits_on(&self) -> Vec<Rc<dyn TaskObj>> {
         match self.waiter() {
@@ -468,6 +489,7 @@ impl Header {
     }
 
     /// The task's loop, if it still exists.
+    #[inline]
     pub(crate) fn core_alive(&self) -> Option<Rc<Core>> {
         self.core.upgrade()
     }
@@ -550,6 +572,7 @@ impl Header {
             None => "nothing (it is ready to run)".to_owned(),
             Some(Waiter::Sleep) => "a sleep".to_owned(),
             Some(Waiter::Future(f)) => f.describe(),
+            Some(Waiter::Parked(what)) => format!("{what}()"),
         }
     }
 }
@@ -1073,10 +1096,7 @@ impl TaskContext {
     /// woken, waiting on `waiter`: the loop sees it in the task's header.
     #[inline(always)]
     pub(crate) fn wait_with(&self, waiter: Waiter) -> Result<Wake, Error> {
-        let header = self.task.header();
-        debug_assert!(header.waiter().is_none(), "a running task waits on nothing");
-        header.waiter.set(Some(waiter));
-        suspend(self.yielder, Suspend::Wait).inspect_err(|_| drop(header.waiter.take()))
+        wait_with(self.task.header(), self.yielder, waiter)
     }
 
     /// Refuses a task of another loop. Python: `... attached to a different
@@ -1097,6 +1117,19 @@ impl TaskContext {
         register(CallbackKind::Wakeup(self.task.clone(), token));
         self.wait_with(Waiter::Future(target))
     }
+}
+
+/// Suspends the running task, whose header and yielder these are, until it
+/// is woken, waiting on `waiter`: the loop sees it in the task's header.
+#[inline(always)]
+pub(super) fn wait_with(
+    header: &Header,
+    yielder: RawYielder<Suspend, Wake>,
+    waiter: Waiter,
+) -> Result<Wake, Error> {
+    debug_assert!(header.waiter().is_none(), "a running task waits on nothing");
+    header.waiter.set(Some(waiter));
+    suspend(yielder, Suspend::Wait).inspect_err(|_| drop(header.waiter.take()))
 }
 
 /// Refuses a task that is not of `core`'s loop. Python: `... attached to a

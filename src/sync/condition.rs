@@ -3,7 +3,8 @@
 use std::fmt;
 use std::rc::Rc;
 
-use super::lock::{Lock, LockGuard, SyncError, Waiters, new_waiter};
+use super::lock::{Lock, LockGuard, SyncError, Waiters};
+use crate::runtime::park::Park;
 use crate::runtime::{Error, ErrorKind};
 
 /// A condition variable: tasks wait, holding its [`Lock`], until another
@@ -155,11 +156,11 @@ impl Condition {
         }
         // Made before the lock is released: if the task cannot wait,
         // nothing has changed.
-        let promise = new_waiter("Condition.wait")?;
+        let park = Park::prepare("Condition.wait")?;
         lock.release_locked();
         let notified = {
-            let entry = self.inner.waiters.enqueue(promise);
-            entry.promise.wait()
+            let entry = self.inner.waiters.enqueue(park);
+            entry.park.wait()
         };
         // Python: `finally: ... while True: try: await self.acquire()`.
         let mut cancelled = None;
@@ -212,17 +213,7 @@ impl Condition {
         if !self.locked() {
             return Err(SyncError::NotifyUnacquired);
         }
-        let mut woken = 0;
-        let mut i = 0;
-        while woken < n {
-            let Some(waiter) = self.inner.waiters.get(i) else { break };
-            // Fails only if its loop is gone, and then nobody waits on it.
-            if !waiter.is_done() && waiter.set_result(()).is_ok() {
-                woken += 1;
-            }
-            i += 1;
-        }
-        Ok(woken)
+        Ok(self.inner.waiters.wake_pending(n))
     }
 
     /// Wakes every waiting task; see [`notify`](Self::notify). Python:
@@ -242,5 +233,51 @@ impl fmt::Debug for Condition {
             .field("locked", &self.locked())
             .field("waiters", &self.waiters())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Condition;
+    use crate::generator::Generator;
+    use crate::runtime::{self, Builder, Clock, ErrorKind};
+
+    /// A wait that cannot suspend (here: from a generator nested in the
+    /// task) is refused before the lock is released, so the lock stays
+    /// with the caller and no task queued for it is woken.
+    #[test]
+    fn a_refused_condition_wait_keeps_the_lock_and_wakes_nobody() {
+        let outcome = Builder::new()
+            .clock(Clock::virtual_time())
+            .run(|| {
+                let cond = Condition::new();
+                std::mem::forget(cond.acquire()?);
+                let c = cond.clone();
+                let other = runtime::spawn(move || {
+                    drop(c.acquire()?);
+                    Ok(())
+                });
+                runtime::sleep(Duration::ZERO)?;
+                assert_eq!(cond.lock().waiters(), 1);
+                let c = cond.clone();
+                let nested: Generator<(ErrorKind, bool)> = Generator::new(move |co| {
+                    let mut guard = c.lock().guard();
+                    let kind = c.wait(&mut guard).unwrap_err().kind();
+                    let held = guard.is_held();
+                    std::mem::forget(guard);
+                    co.yield_((kind, held));
+                });
+                let (refused, held) = nested.resume().unwrap().yielded().unwrap();
+                let kept = held && cond.locked() && cond.waiters() == 0;
+                runtime::sleep(Duration::from_secs(1))?;
+                let other_done = other.is_done();
+                cond.release()?;
+                other.join()?;
+                Ok((refused, kept, other_done))
+            })
+            .unwrap();
+        assert_eq!(outcome, (ErrorKind::Misuse, true, false));
     }
 }

@@ -4,8 +4,9 @@ use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 
-use super::lock::{Waiters, new_waiter};
+use super::lock::Waiters;
 use crate::runtime::Error;
+use crate::runtime::park::Park;
 
 /// A flag tasks can wait for. Python: `asyncio.Event`.
 ///
@@ -68,16 +69,7 @@ impl Event {
         if self.inner.value.replace(true) {
             return;
         }
-        // Completing a promise only queues its waiter's wake-up, so the
-        // queue cannot change under this loop.
-        let mut i = 0;
-        while let Some(waiter) = self.inner.waiters.get(i) {
-            if !waiter.is_done() {
-                // Fails only if its loop is gone, and then nobody waits on it.
-                let _ = waiter.set_result(());
-            }
-            i += 1;
-        }
+        self.inner.waiters.wake_pending(usize::MAX);
     }
 
     /// Lowers the flag: later waits block until the next `set`. Tasks woken
@@ -105,9 +97,8 @@ impl Event {
         if self.inner.value.get() {
             return Ok(());
         }
-        let promise = new_waiter("Event.wait")?;
-        let entry = self.inner.waiters.enqueue(promise);
-        entry.promise.wait()
+        let entry = self.inner.waiters.enqueue(Park::prepare("Event.wait")?);
+        entry.park.wait()
     }
 }
 

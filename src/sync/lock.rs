@@ -1,17 +1,18 @@
 //! `Lock` (Python `asyncio.Lock`), its guard, the misuse errors of the sync
-//! primitives, and the FIFO of waiting promises they all share.
+//! primitives, and the FIFO of parked waiters they all share.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 
-use crate::runtime::{self, Error, ErrorKind, Promise};
+use crate::runtime::park::{Park, Parked};
+use crate::runtime::{Error, ErrorKind};
 
 /// A misuse of a synchronisation primitive, which Python reports with a
 /// `RuntimeError` or a `ValueError`. Its `Display` is Python's message.
 ///
-/// It converts into a [`runtime::Error`] of kind [`ErrorKind::Misuse`], so
+/// It converts into a [`runtime::Error`](Error) of kind [`ErrorKind::Misuse`], so
 /// `?` works in a task body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -58,10 +59,11 @@ impl From<SyncError> for Error {
 }
 
 /// The waiters of a primitive, oldest first. Python: the `_waiters` deque
-/// of futures. An empty queue owns no allocation.
+/// of futures; here each entry is the parked task itself
+/// ([`Parked`]). An empty queue owns no allocation.
 #[derive(Default)]
 pub(crate) struct Waiters {
-    queue: RefCell<VecDeque<Promise<()>>>,
+    queue: RefCell<VecDeque<Parked>>,
 }
 
 impl Waiters {
@@ -69,46 +71,69 @@ impl Waiters {
         self.queue.borrow().len()
     }
 
-    pub(crate) fn push(&self, promise: Promise<()>) {
-        self.queue.borrow_mut().push_back(promise);
+    pub(crate) fn push(&self, entry: Parked) {
+        self.queue.borrow_mut().push_back(entry);
     }
 
-    /// Python: `_waiters.remove(fut)`. Usually the waiter is at or near the
-    /// front (it was woken first), so the search starts there.
-    pub(crate) fn remove(&self, promise: &Promise<()>) {
-        let id = promise.as_task().id();
+    /// Python: `_waiters.remove(fut)`. Usually the waiter is at the front
+    /// (it was woken first), so that is looked at first.
+    #[inline(always)]
+    pub(crate) fn remove(&self, park: &Park) {
         let removed = {
             let mut queue = self.queue.borrow_mut();
-            let at = queue.iter().position(|p| p.as_task().id() == id);
-            at.and_then(|i| queue.remove(i))
+            if queue.front().is_some_and(|p| park.is(p)) {
+                queue.pop_front()
+            } else {
+                let at = queue.iter().position(|p| park.is(p));
+                at.and_then(|i| queue.remove(i))
+            }
         };
         // Dropped once the queue is no longer borrowed.
         drop(removed);
     }
 
-    /// The `i`-th waiter, cloned out so the queue is not borrowed while it
-    /// is completed.
-    pub(crate) fn get(&self, i: usize) -> Option<Promise<()>> {
-        self.queue.borrow().get(i).cloned()
+    /// Wakes the first waiter if it is pending; true if it was woken.
+    /// Waking only queues a wake-up and runs no user code, so it is done
+    /// under the borrow.
+    #[inline]
+    pub(crate) fn wake_first(&self) -> bool {
+        self.queue.borrow().front().is_some_and(Parked::wake)
     }
 
     /// Whether every waiter was cancelled (true if there is none).
     #[inline]
     pub(crate) fn all_cancelled(&self) -> bool {
         let queue = self.queue.borrow();
-        queue.is_empty() || queue.iter().all(Promise::is_cancelled)
+        queue.is_empty() || queue.iter().all(Parked::is_cancelled)
     }
 
-    /// The first waiter that is not done yet.
-    pub(crate) fn first_pending(&self) -> Option<Promise<()>> {
-        self.queue.borrow().iter().find(|p| !p.is_done()).cloned()
+    /// Wakes the first waiter that is not done yet, if any; true if it was
+    /// woken.
+    pub(crate) fn wake_first_pending(&self) -> bool {
+        self.queue.borrow().iter().find(|p| p.is_pending()).is_some_and(Parked::wake)
+    }
+
+    /// Wakes the first `n` waiters that are pending, in order; returns how
+    /// many it woke.
+    pub(crate) fn wake_pending(&self, n: usize) -> usize {
+        let mut woken = 0;
+        for entry in self.queue.borrow().iter() {
+            if woken == n {
+                break;
+            }
+            // Not woken if its loop is gone, and then nobody waits on it.
+            if entry.wake() {
+                woken += 1;
+            }
+        }
+        woken
     }
 
     /// Queues a new waiter; it leaves the queue when the returned entry is
     /// dropped (also while unwinding).
-    pub(crate) fn enqueue(&self, promise: Promise<()>) -> Enqueued<'_> {
-        self.push(promise.clone());
-        Enqueued { waiters: self, promise }
+    pub(crate) fn enqueue(&self, park: Park) -> Enqueued<'_> {
+        self.push(park.entry());
+        Enqueued { waiters: self, park }
     }
 }
 
@@ -116,25 +141,13 @@ impl Waiters {
 /// `finally: self._waiters.remove(fut)` around `await fut`.
 pub(crate) struct Enqueued<'a> {
     waiters: &'a Waiters,
-    pub(crate) promise: Promise<()>,
+    pub(crate) park: Park,
 }
 
 impl Drop for Enqueued<'_> {
     fn drop(&mut self) {
-        self.waiters.remove(&self.promise);
+        self.waiters.remove(&self.park);
     }
-}
-
-/// A new waiter's promise, refused before anything is allocated when the
-/// caller is not a task. `what` names the operation in the error.
-pub(crate) fn new_waiter(what: &str) -> Result<Promise<()>, Error> {
-    if runtime::current_task()?.is_none() {
-        return Err(Error::kind_msg(
-            ErrorKind::NoRunningLoop,
-            format!("{what} must be called from inside a task"),
-        ));
-    }
-    Promise::new()
 }
 
 /// A mutual-exclusion lock for tasks. Python: `asyncio.Lock`.
@@ -295,15 +308,22 @@ impl Lock {
 
     #[inline(never)]
     fn acquire_slow(&self) -> Result<(), Error> {
-        let promise = new_waiter("Lock.acquire")?;
-        self.inner.waiters.push(promise.clone());
-        let mut waiting = LockWait { lock: self, promise, granted: false };
-        let woken = waiting.promise.wait();
-        waiting.granted = woken.is_ok();
-        drop(waiting);
-        woken?;
-        self.take();
-        Ok(())
+        let park = Park::prepare("Lock.acquire")?;
+        self.inner.waiters.push(park.entry());
+        let waiting = LockWait { lock: self, park: &park };
+        match park.wait() {
+            Ok(()) => {
+                // Granted: it only leaves the queue (the guard owns nothing).
+                std::mem::forget(waiting);
+                self.inner.waiters.remove(&park);
+                self.take();
+                Ok(())
+            }
+            Err(e) => {
+                drop(waiting);
+                Err(e)
+            }
+        }
     }
 
     /// Unlocks and wakes the first waiter. The lock must be locked.
@@ -312,16 +332,11 @@ impl Lock {
         self.wake_up_first();
     }
 
-    /// Python: `_wake_up_first`: completes the first waiter's promise if it
-    /// is not done. A done one will run, and take the lock or pass the
-    /// wake-up on.
+    /// Python: `_wake_up_first`: wakes the first waiter if it is not done.
+    /// A done one will run, and take the lock or pass the wake-up on.
     fn wake_up_first(&self) {
-        if let Some(first) = self.inner.waiters.get(0) {
-            if !first.is_done() {
-                // Fails only if its loop is gone, and then nobody waits on it.
-                let _ = first.set_result(());
-            }
-        }
+        // Not woken if its loop is gone, and then nobody waits on it.
+        self.inner.waiters.wake_first();
     }
 
     pub(crate) fn epoch(&self) -> u64 {
@@ -329,20 +344,20 @@ impl Lock {
     }
 }
 
-/// A waiter of `Lock::acquire_slow`: leaves the queue when dropped and, if
-/// it did not get the lock (cancelled, refused, or unwound), passes on a
+/// A waiter of `Lock::acquire_slow` that did not get the lock (cancelled,
+/// refused, or unwound): leaves the queue when dropped and passes on a
 /// wake-up it may have received. Python: the `finally` and the `except
-/// CancelledError` of `Lock.acquire`, in that order.
+/// CancelledError` of `Lock.acquire`, in that order. A granted waiter
+/// forgets it and only leaves the queue.
 struct LockWait<'a> {
     lock: &'a Lock,
-    promise: Promise<()>,
-    granted: bool,
+    park: &'a Park,
 }
 
 impl Drop for LockWait<'_> {
     fn drop(&mut self) {
-        self.lock.inner.waiters.remove(&self.promise);
-        if !self.granted && !self.lock.inner.locked.get() {
+        self.lock.inner.waiters.remove(self.park);
+        if !self.lock.inner.locked.get() {
             self.lock.wake_up_first();
         }
     }

@@ -2,13 +2,18 @@
 //! (`asyncio/queues.py`) and its `Event`, `Lock`, `Semaphore`,
 //! `BoundedSemaphore` and `Condition` (`asyncio/locks.py`).
 //!
-//! Each primitive is a client of the runtime's public waiting machinery, as
-//! in CPython: a task that has to wait makes a
-//! [`Promise`](crate::runtime::Promise) (Python's `loop.create_future()`),
-//! queues it, and waits on it; whoever wakes it completes the promise, so
-//! wake-ups go through the loop's ready queue in CPython's order, and
-//! cancelling a waiting task cancels its promise (B5.7), which the primitive
-//! notices and cleans up after. The queues of waiters are FIFO, and the
+//! Each primitive is a client of the runtime's parking machinery: where
+//! CPython makes a future (`loop.create_future()`), queues it and awaits
+//! it, a task that has to wait here *parks*: it queues itself (its entry
+//! names the task and its suspension) and suspends, with no future and no
+//! allocation. Whoever wakes it marks the entry woken and queues the task's
+//! wake-up, so wake-ups go through the loop's ready queue in CPython's
+//! order (as a future's done callback would); cancelling a parked task
+//! cancels its park unless it was woken already (B5.7), which the primitive
+//! notices and cleans up after, exactly as with CPython's `fut.done()` and
+//! `fut.cancelled()`. A wait that cannot suspend (outside a task, in a
+//! generator inside one, or while unwinding) is refused before anything is
+//! queued or released. The queues of waiters are FIFO, and the
 //! rules about who may take a lock, a permit or an item, and what a
 //! cancelled waiter does with a wake-up it already received, are CPython
 //! 3.11.7's (`docs/semantics.md` B.10 and B.11):

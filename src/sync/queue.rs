@@ -9,10 +9,10 @@
 //!
 //! # How waiting works (CPython's `queues.py`)
 //!
-//! A task that cannot go on makes a [`Promise`] (Python:
-//! `loop.create_future()`), appends it to the queue's getters or putters
-//! and waits on it. Whoever frees a slot or adds an item completes the first
-//! waiter that is still pending (Python: `_wakeup_next`); the woken task then
+//! A task that cannot go on appends itself to the queue's getters or
+//! putters and parks (where Python appends a new future and awaits it).
+//! Whoever frees a slot or adds an item wakes the first waiter that is
+//! still pending (Python: `_wakeup_next`); the woken task then
 //! runs through the ready queue and *checks again*. So wake-ups are first in,
 //! first out, but an item is not handed to the woken getter: a task that
 //! runs before it may take the item first (say with
@@ -28,8 +28,9 @@
 //! # Cost
 //!
 //! [`try_put`](GenericQueue::try_put) and [`try_get`](GenericQueue::try_get)
-//! never allocate beyond the item store's own growth. A wait allocates one
-//! [`Promise`] (a task record without a body or a stack).
+//! never allocate beyond the item store's own growth, and neither does a
+//! wait: the entry a waiting task queues is the task itself (one `Rc` and
+//! its suspension's token), in a line that keeps its capacity.
 //!
 //! # Re-entrancy
 //!
@@ -47,7 +48,8 @@ use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
-use crate::runtime::{Error, Promise};
+use crate::runtime::Error;
+use crate::runtime::park::{Park, ParkState, Parked};
 
 // ---------------------------------------------------------------------------
 // Orders
@@ -642,11 +644,12 @@ struct State<T, O> {
     items: O,
     /// 0: unbounded.
     maxsize: usize,
-    /// Python: `_getters`, `_putters`: futures of the waiting tasks.
-    getters: VecDeque<Promise<()>>,
-    putters: VecDeque<Promise<()>>,
+    /// Python: `_getters`, `_putters`: futures of the waiting tasks; here
+    /// the parked tasks themselves.
+    getters: VecDeque<Parked>,
+    putters: VecDeque<Parked>,
     /// Python: the waiters of the `_finished` event, which `join` waits on.
-    joiners: VecDeque<Promise<()>>,
+    joiners: VecDeque<Parked>,
     /// Python: `_unfinished_tasks`.
     unfinished: usize,
     /// Python 3.13: `_is_shutdown`.
@@ -659,7 +662,7 @@ impl<T, O: Order<T>> State<T, O> {
         self.maxsize != 0 && self.items.len() >= self.maxsize
     }
 
-    fn line(&mut self, line: Line) -> &mut VecDeque<Promise<()>> {
+    fn line(&mut self, line: Line) -> &mut VecDeque<Parked> {
         match line {
             Line::Getters => &mut self.getters,
             Line::Putters => &mut self.putters,
@@ -990,17 +993,27 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// Waits in `line` until woken: Python's `create_future`, append,
     /// `await`, and the `except` clause that cleans up after a failed wait.
     fn wait_in(&self, line: Line) -> Result<(), Error> {
-        let waiter = Promise::new()?;
-        self.state.borrow_mut().line(line).push_back(waiter.clone());
-        let mut guard = InLine { queue: self, line, waiter: &waiter, armed: true };
-        let outcome = waiter.wait();
-        if outcome.is_ok() {
-            // Whoever completed it took it out of the line.
-            guard.armed = false;
-            return Ok(());
+        let park = Park::prepare(line.what())?;
+        self.state.borrow_mut().line(line).push_back(park.entry());
+        let guard = InLine { queue: self, line, park: &park };
+        match park.wait() {
+            Ok(()) => {
+                // Whoever woke it took it out of the line: the guard, which
+                // owns nothing, has nothing to do.
+                std::mem::forget(guard);
+                Ok(())
+            }
+            Err(e) => Err(self.wait_failed(line, &park, guard, e)),
         }
+    }
+
+    /// The `except` clause of a failed wait in `line`: the waiter leaves
+    /// the line and passes on a wake-up it got.
+    #[cold]
+    #[inline(never)]
+    fn wait_failed(&self, line: Line, park: &Park, guard: InLine<'_, T, O>, e: Error) -> Error {
         // Python: `putter.cancel()  # Just in case putter is not done yet.`
-        waiter.cancel();
+        park.cancel();
         drop(guard);
         let can_go_on = {
             let s = self.state.borrow();
@@ -1010,35 +1023,51 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
                 Line::Joiners => false,
             }
         };
-        if can_go_on && !waiter.is_cancelled() {
+        if can_go_on && park.state() != ParkState::Cancelled {
             // It was woken, then cancelled before it ran: the wake-up goes
             // to the next in line.
             self.wake_next(line);
         }
-        outcome
+        e
     }
 
-    /// Completes the first waiter of `line` that is still pending, taking
-    /// out the ones before it. Python: `_wakeup_next`.
+    /// Wakes the first waiter of `line` that is still pending, taking out
+    /// the ones before it. Python: `_wakeup_next`.
+    #[inline]
     fn wake_next(&self, line: Line) {
         loop {
-            let next = self.state.borrow_mut().line(line).pop_front();
-            let Some(waiter) = next else { return };
-            // A waiter of a loop that is gone cannot be woken; the next one
-            // is.
-            if !waiter.is_done() && waiter.set_result(()).is_ok() {
-                return;
-            }
+            // An entry not woken is dropped after the borrow (it holds a
+            // task); waking runs no user code, so it is done under it.
+            let not_woken = {
+                let mut s = self.state.borrow_mut();
+                let Some(first) = s.line(line).pop_front() else { return };
+                // A waiter of a loop that is gone cannot be woken; the next
+                // one is.
+                match first.wake_taken() {
+                    Ok(()) => return,
+                    Err(entry) => entry,
+                }
+            };
+            drop(not_woken);
         }
     }
 
-    /// Completes every pending waiter of `line`, in order.
+    /// Wakes every pending waiter of `line`, in order.
     fn wake_all(&self, line: Line) {
         let waiters = std::mem::take(self.state.borrow_mut().line(line));
-        for waiter in waiters {
-            if !waiter.is_done() {
-                let _ = waiter.set_result(());
-            }
+        for waiter in &waiters {
+            waiter.wake();
+        }
+    }
+}
+
+impl Line {
+    /// The wait, for errors and reports.
+    fn what(self) -> &'static str {
+        match self {
+            Line::Getters => "Queue.get",
+            Line::Putters => "Queue.put",
+            Line::Joiners => "Queue.join",
         }
     }
 }
@@ -1048,20 +1077,15 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
 struct InLine<'a, T, O: Order<T>> {
     queue: &'a GenericQueue<T, O>,
     line: Line,
-    waiter: &'a Promise<()>,
-    armed: bool,
+    park: &'a Park,
 }
 
 impl<T, O: Order<T>> Drop for InLine<'_, T, O> {
     fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let id = self.waiter.as_task().id();
         let removed = match self.queue.state.try_borrow_mut() {
             Ok(mut s) => {
                 let line = s.line(self.line);
-                line.iter().position(|w| w.as_task().id() == id).and_then(|at| line.remove(at))
+                line.iter().position(|w| self.park.is(w)).and_then(|at| line.remove(at))
             }
             Err(_) => None,
         };

@@ -5,8 +5,9 @@ use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 
-use super::lock::{SyncError, Waiters, new_waiter};
-use crate::runtime::{Error, Promise};
+use super::lock::{SyncError, Waiters};
+use crate::runtime::Error;
+use crate::runtime::park::{Park, ParkState};
 
 /// A counter of permits tasks take and give back. Python:
 /// `asyncio.Semaphore` (CPython 3.11.7's rules, B11.4).
@@ -169,10 +170,10 @@ impl Semaphore {
 
     #[inline(never)]
     fn acquire_slow(&self) -> Result<(), Error> {
-        let promise = new_waiter("Semaphore.acquire")?;
-        self.inner.waiters.push(promise.clone());
-        let mut waiting = SemWait { sem: self, promise, granted: false };
-        let woken = waiting.promise.wait();
+        let park = Park::prepare("Semaphore.acquire")?;
+        self.inner.waiters.push(park.entry());
+        let mut waiting = SemWait { sem: self, park, granted: false };
+        let woken = waiting.park.wait();
         waiting.granted = woken.is_ok();
         drop(waiting);
         woken?;
@@ -188,12 +189,10 @@ impl Semaphore {
         if self.inner.value.get() == 0 {
             return;
         }
-        if let Some(next) = self.inner.waiters.first_pending() {
+        // Not woken if its loop is gone, and then nobody waits on it: the
+        // permit stays.
+        if self.inner.waiters.wake_first_pending() {
             self.inner.value.set(self.inner.value.get() - 1);
-            if next.set_result(()).is_err() {
-                // Its loop is gone, so nobody waits on it: keep the permit.
-                self.inner.value.set(self.inner.value.get() + 1);
-            }
         }
     }
 
@@ -212,14 +211,14 @@ impl Semaphore {
 /// and the `except CancelledError` of `Semaphore.acquire`, in that order.
 struct SemWait<'a> {
     sem: &'a Semaphore,
-    promise: Promise<()>,
+    park: Park,
     granted: bool,
 }
 
 impl Drop for SemWait<'_> {
     fn drop(&mut self) {
-        self.sem.inner.waiters.remove(&self.promise);
-        let handed_a_permit = self.promise.is_done() && !self.promise.is_cancelled();
+        self.sem.inner.waiters.remove(&self.park);
+        let handed_a_permit = self.park.state() == ParkState::Woken;
         if !self.granted && handed_a_permit {
             self.sem.release();
         }

@@ -96,10 +96,10 @@
 //! A schedule-driven run never waits for other threads. Outside work still
 //! in flight when nothing else can happen (an [`InFlight`] guard held, a
 //! Rust future whose waker nobody will wake) ends the run in a
-//! [`FailureKind::Deadlock`] that says so, and an offloaded closure still
-//! running after [`Checker::offload_timeout`] (one that waits for the
-//! loop, which cannot run meanwhile) is left to finish on its own and
-//! named in that report.
+//! [`FailureKind::Deadlock`] that says so, and so does an offloaded
+//! closure still running after [`Checker::offload_timeout`] (one that
+//! waits for the loop, which cannot run meanwhile): the run ends there,
+//! and the closure is left to finish on its own.
 //!
 //! Not covered: a task woken by another thread (a
 //! [`LoopHandle`](crate::runtime::LoopHandle) call, a Rust future's waker
@@ -404,8 +404,9 @@ impl Checker {
     }
 
     /// How long an offloaded closure of a run may take before the run gives
-    /// up waiting for it (it goes on running on its own thread; its task
-    /// waits on, and the run's deadlock report names it). Default: 5 s.
+    /// up waiting for it: the run then ends at once as a
+    /// [`FailureKind::Deadlock`] that names the closure, which goes on
+    /// running on its own thread. Default: 5 s.
     pub fn offload_timeout(mut self, timeout: std::time::Duration) -> Checker {
         self.offload_timeout = timeout;
         self
