@@ -614,6 +614,15 @@ impl Core {
     /// when nothing can ever happen again.
     fn run_once(&self, may_wait: bool) -> bool {
         self.drain_remote();
+        // With no timer queued (so none cancelled either) and something
+        // ready, steps 1 to 4 have nothing to do.
+        if self.explore.is_none() && self.timers.borrow().len() == 0 {
+            let ntodo = self.ready.borrow().len();
+            if ntodo != 0 {
+                self.run_ready(ntodo);
+                return true;
+            }
+        }
         // Dropping a timer may drop the last handle to a task, and with it
         // user values whose destructors may call back into the loop: every
         // timer taken out below is dropped with no borrow held.
@@ -674,6 +683,13 @@ impl Core {
         // 5. Run exactly the handles ready now; what they schedule runs in
         // the next iteration.
         let ntodo = self.ready.borrow().len();
+        self.run_ready(ntodo);
+        true
+    }
+
+    /// Step 5: runs the first `ntodo` handles of the ready queue, in order.
+    #[inline(always)]
+    fn run_ready(&self, ntodo: usize) {
         if ntodo >= PREFETCH_BATCH {
             self.run_batch_prefetching(ntodo);
         } else {
@@ -684,7 +700,6 @@ impl Core {
                 }
             }
         }
-        true
     }
 
     /// Step 5 for a batch that touches more task stacks than the caches
