@@ -12,9 +12,9 @@
 //!     `tokio::spawn`ed task, the consumer is the `block_on` future, on a
 //!     current-thread runtime built once outside the timing loop.
 //!
-//!   With capacity 1 every item makes each side wait once: gencoro makes a
-//!   `Promise` per wait (a task record without a body or a stack) and
-//!   switches stacks twice per item; tokio registers a waker.
+//!   With capacity 1 every item makes each side wait once: gencoro parks
+//!   the task (no allocation per wait) and switches stacks twice per item;
+//!   tokio registers a waker.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gencoro::runtime::{self, Builder, Clock, Error};
