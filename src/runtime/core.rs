@@ -543,7 +543,9 @@ impl Core {
             if !self.run_once(true) {
                 return Err(self.deadlock("the main task can never finish"));
             }
-            self.check_step_limit()?;
+            if self.explore.is_some() {
+                self.check_step_limit()?;
+            }
             if self.stopping.replace(false) && !done() {
                 return Err(Error::kind_msg(
                     ErrorKind::Misuse,
@@ -567,7 +569,9 @@ impl Core {
             if !self.run_once(true) {
                 return Err(self.deadlock("nothing can ever stop the loop"));
             }
-            self.check_step_limit()?;
+            if self.explore.is_some() {
+                self.check_step_limit()?;
+            }
             if self.stopping.replace(false) {
                 return Ok(());
             }
@@ -576,6 +580,8 @@ impl Core {
 
     /// A schedule-driven run that has taken more steps than its limit ends
     /// with [`ErrorKind::StepLimit`].
+    #[cold]
+    #[inline(never)]
     fn check_step_limit(&self) -> Result<(), Error> {
         if let Some(why) = self.explore().and_then(Explore::aborted) {
             return Err(Error::kind_msg(ErrorKind::Deadlock, format!("deadlock: {why}")));
