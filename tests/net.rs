@@ -560,3 +560,35 @@ fn echo_completes_in_schedule_driven_runs() {
     });
     assert_eq!(explored, Ok(20));
 }
+
+/// A socket made in one run and used in the next moves to the new loop
+/// (the old one has ended): a listener bound outside any loop serves two
+/// runs in turn.
+#[test]
+fn a_socket_moves_to_the_next_loop_that_waits_on_it() {
+    let served = bounded(Duration::from_secs(30), || {
+        let listener = Rc::new(TcpListener::bind(loopback()).unwrap());
+        let addr = listener.local_addr().unwrap();
+        let mut served = Vec::new();
+        for round in 0..2u8 {
+            let l = listener.clone();
+            served.push(
+                virtual_run(move || {
+                    let client = runtime::spawn(move || {
+                        let s = TcpStream::connect(addr)?;
+                        s.write_all(&[round])?;
+                        Ok(())
+                    });
+                    let (stream, _) = l.accept()?;
+                    let mut byte = [0; 1];
+                    stream.read_exact(&mut byte)?;
+                    client.join()?;
+                    Ok(byte[0])
+                })
+                .unwrap(),
+            );
+        }
+        served
+    });
+    assert_eq!(served, [0, 1]);
+}

@@ -105,7 +105,8 @@ impl Readiness {
         woke
     }
 
-    fn has_waiters(&self) -> bool {
+    /// Whether a task is parked here.
+    pub(crate) fn has_waiters(&self) -> bool {
         self.readers.borrow().iter().any(Parked::is_pending)
             || self.writers.borrow().iter().any(Parked::is_pending)
     }

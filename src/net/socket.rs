@@ -85,14 +85,23 @@ impl<S: Source> Socket<S> {
     fn readiness(&self) -> Result<Rc<Readiness>, Error> {
         let driver = crate::runtime::io_driver()?;
         let mut reg = self.reg.borrow_mut();
-        if let Some(reg) = &*reg {
-            if !reg.is_with(&driver) {
+        if let Some(current) = &*reg {
+            if current.is_with(&driver) {
+                return Ok(current.readiness().clone());
+            }
+            // Registered with another loop, which is not running (one loop
+            // runs on a thread at a time, and a socket stays on its
+            // thread): the socket moves to this one, unless a task of the
+            // other loop still waits on it.
+            if current.readiness().has_waiters() {
                 return Err(Error::kind_msg(
                     ErrorKind::Misuse,
-                    "the socket is registered with another event loop",
+                    "the socket is waited on by a task of another event loop",
                 ));
             }
-            return Ok(reg.readiness().clone());
+            if let Some(old) = reg.take() {
+                old.deregister(&mut *self.io.borrow_mut());
+            }
         }
         let registration = driver.register(&mut *self.io.borrow_mut())?;
         let readiness = registration.readiness().clone();

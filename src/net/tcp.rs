@@ -524,7 +524,7 @@ impl fmt::Debug for TcpStream {
 /// [`TcpStream::read`] for `std::io` callers: it suspends the task until
 /// data (or the end) is there. Errors are `std::io::Error`s; a
 /// cancellation is one of kind `Other` holding the runtime's
-/// [`Error`](crate::runtime::Error), which `?` into a runtime `Error` gives
+/// [`Error`], which `?` into a runtime `Error` gives
 /// back unchanged.
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
