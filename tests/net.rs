@@ -84,43 +84,57 @@ fn message(c: usize, r: usize) -> Vec<u8> {
 /// on one loop, the server in the same loop.
 #[test]
 fn echo_serves_many_concurrent_clients_on_one_loop() {
+    echo_many(true);
+}
+
+/// The same on the real clock, where the loop blocks in its poll whenever
+/// every task waits on a socket.
+#[test]
+fn echo_serves_many_concurrent_clients_on_the_real_clock() {
+    echo_many(false);
+}
+
+fn echo_many(virtual_clock: bool) {
     const CLIENTS: usize = 64;
     const ROUNDS: usize = 20;
-    let checked = bounded(Duration::from_secs(60), || {
-        virtual_run(|| {
-            let listener = TcpListener::bind(loopback())?;
-            let addr = listener.local_addr()?;
-            let server = echo_server(listener, CLIENTS);
-            let clients: Vec<_> = (0..CLIENTS)
-                .map(|c| {
-                    runtime::spawn(move || {
-                        let stream = TcpStream::connect(addr)?;
-                        stream.set_nodelay(true)?;
-                        let mut bytes = 0;
-                        for r in 0..ROUNDS {
-                            let sent = message(c, r);
-                            stream.write_all(&sent)?;
-                            let mut back = vec![0; sent.len()];
-                            stream.read_exact(&mut back)?;
-                            assert_eq!(back, sent, "client {c}, round {r}");
-                            bytes += sent.len();
-                            // Let the other clients interleave.
-                            runtime::sleep(Duration::ZERO)?;
-                        }
-                        stream.shutdown(Shutdown::Write)?;
-                        assert_eq!(stream.read(&mut [0; 8])?, 0, "the server closes after us");
-                        Ok(bytes)
+    let checked = bounded(Duration::from_secs(60), move || {
+        let clock = if virtual_clock { Clock::virtual_time() } else { Clock::real_time() };
+        Builder::new()
+            .clock(clock)
+            .run(|| {
+                let listener = TcpListener::bind(loopback())?;
+                let addr = listener.local_addr()?;
+                let server = echo_server(listener, CLIENTS);
+                let clients: Vec<_> = (0..CLIENTS)
+                    .map(|c| {
+                        runtime::spawn(move || {
+                            let stream = TcpStream::connect(addr)?;
+                            stream.set_nodelay(true)?;
+                            let mut bytes = 0;
+                            for r in 0..ROUNDS {
+                                let sent = message(c, r);
+                                stream.write_all(&sent)?;
+                                let mut back = vec![0; sent.len()];
+                                stream.read_exact(&mut back)?;
+                                assert_eq!(back, sent, "client {c}, round {r}");
+                                bytes += sent.len();
+                                // Let the other clients interleave.
+                                runtime::sleep(Duration::ZERO)?;
+                            }
+                            stream.shutdown(Shutdown::Write)?;
+                            assert_eq!(stream.read(&mut [0; 8])?, 0, "the server closes after us");
+                            Ok(bytes)
+                        })
                     })
-                })
-                .collect();
-            let mut total = 0;
-            for c in clients {
-                total += c.join()?;
-            }
-            server.join()?;
-            Ok(total)
-        })
-        .unwrap()
+                    .collect();
+                let mut total = 0;
+                for c in clients {
+                    total += c.join()?;
+                }
+                server.join()?;
+                Ok(total)
+            })
+            .unwrap()
     });
     let expected: usize =
         (0..CLIENTS).flat_map(|c| (0..ROUNDS).map(move |r| message(c, r).len())).sum();
