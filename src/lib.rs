@@ -54,6 +54,7 @@
 //! The behaviour follows CPython 3.11 item by item; see the module docs of
 //! [`generator`] for the mapping of Python's generator protocol onto Rust
 //! types, and of [`runtime`] for the loop's ordering rules.
+//! Tasks wait on sockets too: [`net`] has non-blocking TCP on the loop.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
@@ -61,6 +62,7 @@
 
 pub mod blocking;
 pub mod generator;
+pub mod net;
 pub mod runtime;
 pub mod stack;
 pub mod sync;

@@ -1,13 +1,13 @@
 //! The loop core: ready queue, timers, clock, and the one place that picks
 //! what runs next. It mirrors CPython's `BaseEventLoop._run_once`.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -18,6 +18,7 @@ use super::explore::{Explore, PositionSet, TraceEventKind};
 use super::report::{ExceptionContext, Handler, report};
 use super::schedule::{Runnable, Wake};
 use super::timers::{self, TimerEntry, Timers};
+use crate::net::driver::{Driver, PollWaker};
 
 /// Cancelled timers are compacted away once there are more than this many
 /// and they fill half the queue. Python: `_MIN_SCHEDULED_TIMER_HANDLES`.
@@ -57,6 +58,10 @@ pub(crate) struct Remote {
     waiting: AtomicBool,
     /// Set when the loop is torn down: nothing posted after it can run.
     closed: AtomicBool,
+    /// Set once the loop has a poll (`gencoro::net`): a loop that waits
+    /// blocks in its poll rather than on the channel, so posts and the end
+    /// of outside work wake it through this as well.
+    poll_waker: OnceLock<PollWaker>,
 }
 
 impl Remote {
@@ -67,7 +72,15 @@ impl Remote {
         }
         let sent = self.tx.send(RemoteMsg::Call(call)).is_ok();
         if sent {
-            self.posted.fetch_add(1, AtomicOrdering::Release);
+            // Sequentially consistent: with `waiting`, the Dekker pair of
+            // `Core::poll_io` (a loop with a poll does not block on the
+            // channel, so the message alone would not wake it).
+            self.posted.fetch_add(1, AtomicOrdering::SeqCst);
+            if let Some(waker) = self.poll_waker.get() {
+                if self.waiting.load(AtomicOrdering::SeqCst) {
+                    waker.wake();
+                }
+            }
         }
         sent
     }
@@ -82,6 +95,11 @@ impl Remote {
         self.in_flight.fetch_sub(1, AtomicOrdering::SeqCst);
         if self.waiting.load(AtomicOrdering::SeqCst) {
             let _ = self.tx.send(RemoteMsg::Wake);
+            // A loop with a poll blocks there instead (the `Wake` message
+            // is then dropped unread by `receive_posted`).
+            if let Some(waker) = self.poll_waker.get() {
+                waker.wake();
+            }
         }
     }
 
@@ -290,6 +308,9 @@ pub(crate) struct Core {
     /// The buffers of a schedule-driven iteration, kept from one to the
     /// next (taken out while it runs).
     explore_buffers: RefCell<ExploreBuffers>,
+    /// The readiness driver of `gencoro::net`: made when the first socket
+    /// registers, so a loop without sockets never polls.
+    io: OnceCell<Rc<Driver>>,
 }
 
 /// What a schedule-driven iteration works with (see
@@ -400,11 +421,13 @@ impl Core {
                 untimed: AtomicUsize::new(0),
                 waiting: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
+                poll_waker: OnceLock::new(),
             }),
             remote_rx,
             on_close: RefCell::new(Vec::new()),
             explore,
             explore_buffers: RefCell::new(ExploreBuffers::default()),
+            io: OnceCell::new(),
         })
     }
 
@@ -528,6 +551,33 @@ impl Core {
         self.remote.clone()
     }
 
+    /// The loop's readiness driver (`gencoro::net`), made on first use:
+    /// from then on, other threads wake the loop through its poll too.
+    ///
+    /// # Errors
+    ///
+    /// The system refused a poll.
+    pub(crate) fn io_driver(&self) -> std::io::Result<Rc<Driver>> {
+        if let Some(driver) = self.io.get() {
+            return Ok(driver.clone());
+        }
+        let (driver, waker) = Driver::new()?;
+        // Set before any wait can block in the poll (this is the loop's
+        // thread, inside a step).
+        let _ = self.remote.poll_waker.set(waker);
+        let driver = Rc::new(driver);
+        let _ = self.io.set(driver.clone());
+        Ok(driver)
+    }
+
+    /// The driver, if a socket is registered: only then does the wait step
+    /// poll. A loop that never had one (or has none now) waits exactly as
+    /// before.
+    #[inline]
+    fn io_active(&self) -> Option<&Driver> {
+        self.io.get().map(|d| &**d).filter(|d| d.has_registrations())
+    }
+
     /// Runs iterations until `done()` holds.
     ///
     /// # Errors
@@ -623,8 +673,15 @@ impl Core {
         // With no timer queued (so none cancelled either) and something
         // ready, steps 1 to 4 have nothing to do.
         if self.explore.is_none() && self.timers.borrow().len() == 0 {
-            let ntodo = self.ready.borrow().len();
+            let mut ntodo = self.ready.borrow().len();
             if ntodo != 0 {
+                // Step 3 with sockets: look for readiness without blocking
+                // (Python: `select(0)`); the tasks it wakes run in this
+                // iteration, behind what was ready.
+                if let Some(io) = self.io_active() {
+                    io.poll(Some(Duration::ZERO));
+                    ntodo = self.ready.borrow().len();
+                }
                 self.run_ready(ntodo);
                 return true;
             }
@@ -644,19 +701,29 @@ impl Core {
         let earliest = self.timers.borrow().peek().map(TimerEntry::when);
         // 2 and 3. Wait for something to happen: no wait if anything is
         // ready, else until the earliest timer, else for outside work.
+        let mut waited = false;
         if may_wait && self.ready.borrow().is_empty() {
             match earliest {
                 Some(when) => {
                     let now = self.now();
                     if when > now {
                         self.wait(when - now);
+                        waited = true;
                     }
                 }
                 None => {
                     if !self.wait_for_outside_work() {
                         return false;
                     }
+                    waited = true;
                 }
+            }
+        }
+        // With sockets, an iteration that did not wait (the waits poll)
+        // still looks for readiness without blocking. Python: `select(0)`.
+        if !waited {
+            if let Some(io) = self.io_active() {
+                io.poll(Some(Duration::ZERO));
             }
         }
         // 4. Append every due timer to the ready queue, in deadline order,
@@ -899,13 +966,24 @@ impl Core {
     /// the loop blocks for it instead, and lets the time pass once none is
     /// left. A call that arrives meanwhile ends the wait with no time
     /// passed; the next iteration waits again if need be.
+    ///
+    /// With sockets registered (see [`poll_io`](Self::poll_io)) the loop
+    /// blocks in its poll instead of on the channel, and on the virtual
+    /// clock looks for readiness before time jumps: socket events win.
     fn wait(&self, timeout: Duration) {
         if self.explore.is_some() {
             // A schedule-driven run never waits for other threads: it takes
-            // what they posted so far, and lets virtual time pass.
-            if !self.receive_posted() {
+            // what they posted so far, looks for socket readiness without
+            // blocking, and lets virtual time pass if neither woke anything.
+            let posted = self.receive_posted();
+            let io = self.io_active().is_some_and(|io| io.poll(Some(Duration::ZERO)));
+            if !posted && !io {
                 self.clock.pass(timeout);
             }
+            return;
+        }
+        if let Some(io) = self.io_active() {
+            self.wait_io(io, timeout);
             return;
         }
         if self.clock.is_virtual() {
@@ -950,10 +1028,28 @@ impl Core {
     /// Nothing is ready and no timer is armed: waits for work from other
     /// threads while some is declared in flight. False when none is, and
     /// nothing was posted: nothing can ever happen again.
+    ///
+    /// With sockets registered, a task parked on one is outside work too
+    /// (its peer may be anywhere): the loop blocks in its poll for it
+    /// rather than report a deadlock, on either clock.
     fn wait_for_outside_work(&self) -> bool {
         if self.explore.is_some() {
-            // As in `wait`: nothing posted means nothing can happen.
-            return self.receive_posted();
+            // As in `wait`: nothing posted and no socket ready right now
+            // means nothing can happen.
+            let posted = self.receive_posted();
+            return self.io_active().is_some_and(|io| io.poll(Some(Duration::ZERO))) | posted;
+        }
+        if let Some(io) = self.io_active() {
+            loop {
+                let may_block = || self.remote.work_in_flight() > 0 || io.has_waiters();
+                let (ready, blocked) = self.poll_io(io, None, &may_block);
+                if ready {
+                    return true;
+                }
+                if !blocked {
+                    return false;
+                }
+            }
         }
         loop {
             if self.receive_posted() {
@@ -977,6 +1073,54 @@ impl Core {
                 Err(_) => return false,
             }
         }
+    }
+
+    /// `wait` with sockets registered, outside schedule-driven runs. Real
+    /// clock: blocks in the poll until readiness, a post, or `timeout`.
+    /// Virtual clock: looks for readiness without blocking, and lets the
+    /// time pass if nothing woke; while outside work runs on real time it
+    /// blocks in the poll instead, as `wait` blocks on the channel.
+    fn wait_io(&self, io: &Driver, timeout: Duration) {
+        if !self.clock.is_virtual() {
+            self.poll_io(io, Some(timeout), &|| true);
+            return;
+        }
+        loop {
+            let may_block = || self.remote.timed_work_in_flight() > 0;
+            let (ready, blocked) = self.poll_io(io, None, &may_block);
+            if ready {
+                return;
+            }
+            if !blocked {
+                self.clock.pass(timeout);
+                return;
+            }
+        }
+    }
+
+    /// One wait in the poll: for at most `timeout` (`None`: no limit) if
+    /// `may_block()` holds once the loop has said it waits, else a look
+    /// without blocking. Then takes in what was posted. Returns whether
+    /// something entered the ready queue, and whether it blocked.
+    ///
+    /// `waiting` with `posted` and `in_flight` is a Dekker pair (all
+    /// sequentially consistent): a post or an `end_work` after the store
+    /// below sees `waiting` and wakes the poll through its waker; one
+    /// before it shows in `posted` or `in_flight`, read after the store,
+    /// and the loop does not block. Neither misses the other.
+    fn poll_io(
+        &self,
+        io: &Driver,
+        timeout: Option<Duration>,
+        may_block: &dyn Fn() -> bool,
+    ) -> (bool, bool) {
+        self.remote.waiting.store(true, AtomicOrdering::SeqCst);
+        let blocked = self.remote.posted.load(AtomicOrdering::SeqCst) == 0 && may_block();
+        let woke = io.poll(if blocked { timeout } else { Some(Duration::ZERO) });
+        self.remote.waiting.store(false, AtomicOrdering::SeqCst);
+        self.remote.posted.swap(0, AtomicOrdering::AcqRel);
+        let posted = self.receive_posted();
+        (woke || posted, blocked)
     }
 
     /// Moves the calls posted so far into the ready queue; true if there
@@ -1057,6 +1201,14 @@ impl Core {
                 lines.join("\n")
             )
         };
+        if self.explore.is_some() && self.io.get().is_some_and(|io| io.has_waiters()) {
+            // A schedule-driven run polls sockets, but never blocks in the
+            // poll.
+            message.push_str(
+                "\ntasks wait on sockets, but a schedule-driven run never blocks for their \
+                 readiness: none was ready when the loop looked",
+            );
+        }
         if let Some(explore) = self.explore() {
             for note in explore.notes() {
                 message.push('\n');

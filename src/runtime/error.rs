@@ -42,6 +42,11 @@ pub enum ErrorKind {
     /// A schedule-driven run ([`gencoro::testing`](crate::testing)) took
     /// more steps than its limit: the scenario does not end.
     StepLimit,
+    /// An I/O operation failed ([`gencoro::net`](crate::net)): the
+    /// [`std::io::Error`] is the [`source`](std::error::Error::source),
+    /// and [`Error::io_kind`] gives its kind (connection refused, reset,
+    /// ...). Python: `OSError` and its subclasses.
+    Io,
 }
 
 struct Inner {
@@ -156,6 +161,25 @@ impl Error {
         }
     }
 
+    /// The kind of the [`std::io::Error`] an [`ErrorKind::Io`] error
+    /// wraps; `None` for other errors.
+    ///
+    /// ```
+    /// use gencoro::runtime::{Error, ErrorKind};
+    ///
+    /// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    /// let e = Error::from(refused);
+    /// assert_eq!(e.kind(), ErrorKind::Io);
+    /// assert_eq!(e.io_kind(), Some(std::io::ErrorKind::ConnectionRefused));
+    /// assert!(e.downcast_ref::<std::io::Error>().is_some());
+    /// ```
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        if self.inner.kind != ErrorKind::Io {
+            return None;
+        }
+        self.downcast_ref::<std::io::Error>().map(std::io::Error::kind)
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind
@@ -228,6 +252,45 @@ impl fmt::Display for Error {
             }
             _ => f.write_str(message),
         }
+    }
+}
+
+/// An I/O failure becomes an [`ErrorKind::Io`] error holding it, so `?`
+/// works on `std::io` results inside a task. An `io::Error` that only
+/// carries an `Error` (as the `std::io::Read`/`Write` implementations of
+/// [`gencoro::net`](crate::net) make, say for a cancellation) gives that
+/// `Error` back: the round trip keeps cancellations cancellations.
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+            return inner.clone();
+        }
+        Error {
+            inner: Arc::new(Inner {
+                kind: ErrorKind::Io,
+                message: e.to_string(),
+                source: Some(Box::new(e)),
+                panic: Mutex::new(None),
+                group: Vec::new(),
+            }),
+        }
+    }
+}
+
+/// For `std::io` callers (the `Read`/`Write` implementations of
+/// [`gencoro::net`](crate::net)): an [`ErrorKind::Io`] error keeps its
+/// I/O kind, a timeout is [`TimedOut`](std::io::ErrorKind::TimedOut), and
+/// anything else (a cancellation) is [`Other`](std::io::ErrorKind::Other),
+/// never `Interrupted`, which `read_exact` and friends would retry. The
+/// `Error` rides inside, and [`From<std::io::Error>`] takes it back out.
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> std::io::Error {
+        let kind = match e.kind() {
+            ErrorKind::Io => e.io_kind().unwrap_or(std::io::ErrorKind::Other),
+            ErrorKind::Timeout => std::io::ErrorKind::TimedOut,
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, e)
     }
 }
 

@@ -648,6 +648,17 @@ pub fn time() -> Result<Duration, Error> {
     Ok(current_core()?.now())
 }
 
+/// The running loop's readiness driver (made on first use), for
+/// `gencoro::net`.
+///
+/// # Errors
+///
+/// [`ErrorKind::NoRunningLoop`] outside a running loop; [`ErrorKind::Io`]
+/// if the system refused a poll.
+pub(crate) fn io_driver() -> Result<Rc<crate::net::driver::Driver>, Error> {
+    Ok(current_core()?.io_driver()?)
+}
+
 /// A callback scheduled on the loop; cancel it before it runs with
 /// [`cancel`](CallHandle::cancel). Python: `Handle` / `TimerHandle`.
 pub struct CallHandle {
