@@ -1003,7 +1003,8 @@ fn dropping_a_loop_with_parked_tasks_runs_every_destructor_once_and_frees_the_pr
     let cond = Condition::new();
     {
         let l = virtual_loop().build();
-        let (d, lk, sm, q, c) = (drops.clone(), lock.clone(), sem.clone(), queue.clone(), cond.clone());
+        let (d, lk, sm, q, c) =
+            (drops.clone(), lock.clone(), sem.clone(), queue.clone(), cond.clone());
         l.run_until_complete(move || {
             let holder = {
                 let (lk, sm, q, d) = (lk.clone(), sm.clone(), q.clone(), d.clone());
@@ -1106,9 +1107,13 @@ fn waits_from_a_callback_are_refused_with_nothing_queued_or_released() {
         .unwrap();
     let (kinds, messages, clean) = out;
     assert_eq!(kinds, vec![ErrorKind::NoRunningLoop; 5], "{messages:?}");
-    for (m, what) in
-        messages.iter().zip(["Lock.acquire", "Semaphore.acquire", "Queue.put", "Queue.get", "Event.wait"])
-    {
+    for (m, what) in messages.iter().zip([
+        "Lock.acquire",
+        "Semaphore.acquire",
+        "Queue.put",
+        "Queue.get",
+        "Event.wait",
+    ]) {
         assert!(m.contains(what) && m.contains("inside a task"), "{m}");
     }
     assert!(clean, "nothing queued, nothing released");
@@ -1238,7 +1243,7 @@ fn a_lock_shared_by_two_live_loops_never_hangs_silently() {
     let l1 = virtual_loop().build();
     let l2 = virtual_loop().build();
     let lk = lock.clone();
-    let held = lock.try_acquire().map(|g| std::mem::forget(g));
+    let held = lock.try_acquire().map(std::mem::forget);
     assert!(held.is_some());
     let t1 = l1
         .run_until_complete(move || {
@@ -1369,7 +1374,9 @@ fn wake_ups_and_cancellations_of_parks_queue_in_cpythons_order() {
                 runtime::spawn(move || -> Result<(), Error> {
                     match f() {
                         Ok(()) => log.borrow_mut().push(name.to_owned()),
-                        Err(e) if e.is_cancelled() => log.borrow_mut().push(format!("{name} cancelled")),
+                        Err(e) if e.is_cancelled() => {
+                            log.borrow_mut().push(format!("{name} cancelled"))
+                        }
                         Err(e) => return Err(e),
                     }
                     Ok(())
