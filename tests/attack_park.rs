@@ -1794,3 +1794,55 @@ fn cancelling_nested_gathers_of_semaphore_waiters_returns_every_permit() {
         holds_everywhere(1, nested_gather_cancel_on_a_semaphore(released));
     }
 }
+
+/// Loop 1, with tasks parked in a lock and a semaphore (one of them
+/// already woken by loop 2), is dropped from inside a task of loop 2:
+/// its tasks are torn down on the spot, their guards and waits hand the
+/// lock and the permit to loop 2's waiters, and every value is dropped once.
+#[test]
+fn dropping_a_loop_from_a_task_of_another_loop_hands_its_parks_on() {
+    let drops = Rc::new(Cell::new(0));
+    let lock = Lock::new();
+    let sem = Semaphore::new(0);
+    let l1 = virtual_loop().build();
+    let (lk, sm, d) = (lock.clone(), sem.clone(), drops.clone());
+    l1.run_until_complete(move || {
+        let (lk2, d2) = (lk.clone(), d.clone());
+        runtime::spawn(move || -> Result<(), Error> {
+            let _g = lk2.acquire()?; // holds it...
+            let _mine = Counted(d2);
+            drop(sm.acquire()?); // ...while it waits for a permit
+            Ok(())
+        });
+        yields(1)?;
+        let d3 = d.clone();
+        runtime::spawn(move || -> Result<(), Error> {
+            let _mine = Counted(d3);
+            drop(lk.acquire()?);
+            Ok(())
+        });
+        yields(1)
+    })
+    .unwrap();
+    assert_eq!((lock.waiters(), sem.waiters()), (1, 1));
+    let l1 = RefCell::new(Some(l1));
+    let (lk, sm) = (lock.clone(), sem.clone());
+    let out = virtual_loop()
+        .run(move || {
+            let (lk2, sm2) = (lk.clone(), sm.clone());
+            let waiter = runtime::spawn(move || -> Result<(), Error> {
+                let _p = sm2.acquire()?;
+                let _g = lk2.acquire()?;
+                Ok(())
+            });
+            yields(1)?;
+            sm.release(); // to loop 1's waiter, first in line
+            sm.release(); // to ours
+            drop(l1.borrow_mut().take()); // tears loop 1 down here
+            waiter.join()?;
+            Ok((lk.locked(), lk.waiters(), sm.value(), sm.waiters()))
+        })
+        .unwrap();
+    assert_eq!(out, (false, 0, 2, 0), "the lock is free, both permits back");
+    assert_eq!(drops.get(), 2);
+}
