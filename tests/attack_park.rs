@@ -924,12 +924,13 @@ fn condition_notify_wakes_the_first_n_waiters_not_cancelled() {
 // ---------------------------------------------------------------------------
 // Re-entrancy and teardown
 
-/// A queue item whose drop (run by `shutdown(true)`, in a task) waits on
-/// the same queue: the wait in a destructor is a plain wait (not while
-/// unwinding), so it parks; a put from another task wakes it, and every
+/// A queue item whose drop (run by `shutdown(true)`, in a task) calls
+/// `get` on the same queue: the queue is already shut down, so the get
+/// fails with `ShutDown` at once instead of parking inside a destructor;
+/// a getter that comes later gets `ShutDown` too; every
 /// destructor runs once.
 #[test]
-fn a_queue_item_whose_drop_waits_on_the_same_queue_during_shutdown() {
+fn a_queue_item_whose_drop_gets_from_its_queue_during_shutdown_fails_without_parking() {
     struct Waits {
         queue: Queue<Waits>,
         drops: Rc<Cell<usize>>,
