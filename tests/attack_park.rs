@@ -1847,3 +1847,75 @@ fn dropping_a_loop_from_a_task_of_another_loop_hands_its_parks_on() {
     assert_eq!(out, (false, 0, 2, 0), "the lock is free, both permits back");
     assert_eq!(drops.get(), 2);
 }
+
+// ---------------------------------------------------------------------------
+// Cancellation messages and counts
+
+/// CPython 3.11 prints `[('cancelled', ('one',), 2), ('done', False),
+/// 'event']` and `[('cancelled', ('late',))] False` for the same program:
+/// a parked task cancelled twice gets one cancellation, with the first
+/// message, counts two requests, and its next park is not cancelled; a
+/// woken waiter cancelled before it runs gets the message it was cancelled
+/// with, and the lock stays free.
+#[test]
+fn a_parked_task_cancelled_twice_gets_one_cancellation_with_the_first_message() {
+    let out = virtual_loop()
+        .run(|| {
+            let lock = Lock::new();
+            std::mem::forget(lock.acquire()?);
+            let event = Event::new();
+            let log = Rc::new(RefCell::new(Vec::<String>::new()));
+            let t = {
+                let (lock, event, log) = (lock.clone(), event.clone(), log.clone());
+                runtime::spawn(move || -> Result<(), Error> {
+                    if let Err(e) = lock.acquire().map(std::mem::forget) {
+                        let me = runtime::current_task()?.expect("in a task");
+                        log.borrow_mut().push(format!(
+                            "{:?} {} {}",
+                            e.kind(),
+                            e.message(),
+                            me.cancelling()
+                        ));
+                    }
+                    event.wait()?;
+                    log.borrow_mut().push("event".into());
+                    Ok(())
+                })
+            };
+            yields(1)?;
+            t.cancel_with("one");
+            t.cancel_with("two");
+            yields(2)?;
+            log.borrow_mut().push(format!("done {}", t.is_done()));
+            event.set();
+            t.join()?;
+            let first = log.borrow().clone();
+
+            let lock2 = Lock::new();
+            std::mem::forget(lock2.acquire()?);
+            let log2 = Rc::new(RefCell::new(Vec::<String>::new()));
+            let t2 = {
+                let (lock2, log2) = (lock2.clone(), log2.clone());
+                runtime::spawn(move || -> Result<(), Error> {
+                    match lock2.acquire() {
+                        Ok(g) => {
+                            log2.borrow_mut().push("got".into());
+                            drop(g);
+                        }
+                        Err(e) => log2.borrow_mut().push(format!("{:?} {}", e.kind(), e.message())),
+                    }
+                    Ok(())
+                })
+            };
+            yields(1)?;
+            lock2.release()?;
+            t2.cancel_with("late");
+            yields(2)?;
+            let second = log2.borrow().clone();
+            Ok((first, second, lock2.locked()))
+        })
+        .unwrap();
+    assert_eq!(out.0, ["Cancelled one 2", "done false", "event"]);
+    assert_eq!(out.1, ["Cancelled late"]);
+    assert!(!out.2);
+}
