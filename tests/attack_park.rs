@@ -1919,3 +1919,62 @@ fn a_parked_task_cancelled_twice_gets_one_cancellation_with_the_first_message() 
     assert_eq!(out.1, ["Cancelled late"]);
     assert!(!out.2);
 }
+
+/// A task group's body waits for an item; a child puts one (waking the
+/// body, first in line) and fails in the same step. Under FIFO the body's
+/// wake-up runs before the group's abort, so the body gets the item (and
+/// CPython 3.11 prints the same: `ExceptionGroup(..., [ValueError('boom'),
+/// RuntimeError('the body got 1')])`, the getter behind still waiting);
+/// when a schedule runs the abort first, the woken body is cancelled and
+/// its wake-up goes on to the getter behind, which gets the item. Either
+/// way the item is taken exactly once.
+fn group_body_woken_then_aborted() -> Result<(), String> {
+    let queue: Queue<u32> = Queue::new();
+    let behind = Rc::new(RefCell::new(None));
+    let (q, b) = (queue.clone(), behind.clone());
+    let r = runtime::task_group(move |tg| -> Result<(), Error> {
+        let q2 = q.clone();
+        tg.spawn(move || -> Result<(), Error> {
+            yields(2)?;
+            q2.try_put(1)?;
+            Err(err("boom"))
+        })?;
+        let q3 = q.clone();
+        *b.borrow_mut() = Some(runtime::spawn(move || -> Result<u32, Error> {
+            yields(1)?;
+            Ok(q3.get()?)
+        }));
+        match q.get() {
+            Ok(v) => Err(err(format!("the body got {v}"))),
+            Err(e) => Err(e.into()),
+        }
+    });
+    let errors: Vec<String> = match &r {
+        Err(e) if e.kind() == ErrorKind::Group => e.errors().iter().map(Error::to_string).collect(),
+        other => return Err(format!("group: {other:?}")),
+    };
+    if errors.iter().any(|e| e == "the body got 1") {
+        // The body took it: the getter behind must still be parked.
+        yields(2).map_err(s)?;
+        let g = behind.borrow_mut().take().unwrap();
+        if g.is_done() || !queue.is_empty() {
+            return Err(format!("the item twice: {:?} {queue:?}", g.result()));
+        }
+        g.cancel();
+        return Ok(());
+    }
+    if errors != ["boom"] {
+        return Err(format!("errors {errors:?}"));
+    }
+    let g = behind.borrow_mut().take().unwrap();
+    let got = g.join().map_err(|e| format!("behind: {e}"))?;
+    if got != 1 || !queue.is_empty() {
+        return Err(format!("behind got {got}, {queue:?}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_task_group_body_woken_then_aborted_passes_its_item_on() {
+    holds_everywhere(2, group_body_woken_then_aborted);
+}
