@@ -1348,7 +1348,6 @@ fn deadlock_reports_name_every_kind_of_park() {
 /// A `LifoQueue` wait is reported under the queue's own name, as its
 /// `Debug` names it.
 #[test]
-#[ignore = "bug: LifoQueue/PriorityQueue waits are reported as Queue.get()/Queue.put()"]
 fn a_lifo_queue_wait_is_reported_as_lifo_queue_get() {
     let e = virtual_loop()
         .run(|| {
@@ -1631,7 +1630,6 @@ fn a_joiner_cancelled_as_the_queue_finishes_gets_the_cancellation_and_the_others
 /// passes it on, and as a torn-down woken `Lock` or `Semaphore` waiter
 /// does), or loop 2 deadlocks with an item in the queue.
 #[test]
-#[ignore = "bug: a woken queue getter torn down with its loop swallows the wake-up"]
 fn a_woken_getter_torn_down_with_its_loop_passes_its_wake_up_on() {
     let queue: Queue<u32> = Queue::new();
     let l1 = virtual_loop().build();
@@ -1661,7 +1659,6 @@ fn a_woken_getter_torn_down_with_its_loop_passes_its_wake_up_on() {
 /// The same for a putter: loop 1's putter was woken for a free slot, then
 /// torn down; loop 2's putter behind it must get the slot.
 #[test]
-#[ignore = "bug: a woken queue putter torn down with its loop swallows the wake-up"]
 fn a_woken_putter_torn_down_with_its_loop_passes_its_wake_up_on() {
     let queue: Queue<u32> = Queue::bounded(1);
     queue.try_put(0).unwrap();

@@ -73,6 +73,9 @@ mod sealed {
         }
         /// Python's class name, for `Debug`.
         const NAME: &'static str;
+        /// What a task waiting in each line waits on, for reports:
+        /// `<NAME>.get`, `<NAME>.put`, `<NAME>.join`.
+        const WAITS: [&'static str; 3];
     }
 }
 
@@ -109,6 +112,7 @@ pub struct Priority<T> {
 
 impl<T> sealed::Store<T> for Fifo<T> {
     const NAME: &'static str = "Queue";
+    const WAITS: [&'static str; 3] = ["Queue.get", "Queue.put", "Queue.join"];
 
     fn new() -> Self {
         Fifo(VecDeque::new())
@@ -135,6 +139,7 @@ impl<T> Order<T> for Fifo<T> {}
 
 impl<T> sealed::Store<T> for Lifo<T> {
     const NAME: &'static str = "LifoQueue";
+    const WAITS: [&'static str; 3] = ["LifoQueue.get", "LifoQueue.put", "LifoQueue.join"];
 
     fn new() -> Self {
         Lifo(Vec::new())
@@ -199,6 +204,8 @@ impl<T: Ord> Eq for Ranked<T> {}
 
 impl<T: Ord> sealed::Store<T> for Priority<T> {
     const NAME: &'static str = "PriorityQueue";
+    const WAITS: [&'static str; 3] =
+        ["PriorityQueue.get", "PriorityQueue.put", "PriorityQueue.join"];
 
     fn new() -> Self {
         Priority { heap: BinaryHeap::new(), next_seq: 0, panicked: None }
@@ -993,7 +1000,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// Waits in `line` until woken: Python's `create_future`, append,
     /// `await`, and the `except` clause that cleans up after a failed wait.
     fn wait_in(&self, line: Line) -> Result<(), Error> {
-        let park = Park::prepare(line.what())?;
+        let park = Park::prepare(line.what::<T, O>())?;
         self.state.borrow_mut().line(line).push_back(park.entry());
         let guard = InLine { queue: self, line, park: &park };
         match park.wait() {
@@ -1003,7 +1010,7 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
                 std::mem::forget(guard);
                 Ok(())
             }
-            Err(e) => Err(self.wait_failed(line, &park, guard, e)),
+            Err(e) => Err(self.wait_failed(&park, guard, e)),
         }
     }
 
@@ -1011,23 +1018,11 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
     /// the line and passes on a wake-up it got.
     #[cold]
     #[inline(never)]
-    fn wait_failed(&self, line: Line, park: &Park, guard: InLine<'_, T, O>, e: Error) -> Error {
+    fn wait_failed(&self, park: &Park, guard: InLine<'_, T, O>, e: Error) -> Error {
         // Python: `putter.cancel()  # Just in case putter is not done yet.`
+        // The guard's drop then passes on a wake-up it got.
         park.cancel();
         drop(guard);
-        let can_go_on = {
-            let s = self.state.borrow();
-            match line {
-                Line::Getters => s.items.len() > 0,
-                Line::Putters => !s.is_full(),
-                Line::Joiners => false,
-            }
-        };
-        if can_go_on && park.state() != ParkState::Cancelled {
-            // It was woken, then cancelled before it ran: the wake-up goes
-            // to the next in line.
-            self.wake_next(line);
-        }
         e
     }
 
@@ -1063,11 +1058,12 @@ impl<T, O: Order<T>> GenericQueue<T, O> {
 
 impl Line {
     /// The wait, for errors and reports.
-    fn what(self) -> &'static str {
+    fn what<T, O: Order<T>>(self) -> &'static str {
+        let waits = <O as sealed::Store<T>>::WAITS;
         match self {
-            Line::Getters => "Queue.get",
-            Line::Putters => "Queue.put",
-            Line::Joiners => "Queue.join",
+            Line::Getters => waits[0],
+            Line::Putters => waits[1],
+            Line::Joiners => waits[2],
         }
     }
 }
@@ -1080,16 +1076,34 @@ struct InLine<'a, T, O: Order<T>> {
     park: &'a Park,
 }
 
+/// A wait that did not end in a wake-up: after a failure (a cancellation,
+/// once the park is cancelled), or with the task's stack unwound while it
+/// waited (its loop torn down). The waiter leaves the line; if it had been
+/// woken, the wake-up goes to the next in line, as CPython's `except:`
+/// around the wait does (for a closed coroutine too).
 impl<T, O: Order<T>> Drop for InLine<'_, T, O> {
     fn drop(&mut self) {
-        let removed = match self.queue.state.try_borrow_mut() {
+        let (removed, can_go_on) = match self.queue.state.try_borrow_mut() {
             Ok(mut s) => {
+                let can_go_on = match self.line {
+                    Line::Getters => s.items.len() > 0,
+                    Line::Putters => !s.is_full(),
+                    Line::Joiners => false,
+                };
                 let line = s.line(self.line);
-                line.iter().position(|w| self.park.is(w)).and_then(|at| line.remove(at))
+                let removed =
+                    line.iter().position(|w| self.park.is(w)).and_then(|at| line.remove(at));
+                (removed, can_go_on)
             }
-            Err(_) => None,
+            Err(_) => (None, false),
         };
         drop(removed);
+        if can_go_on
+            && self.park.state() == ParkState::Woken
+            && self.queue.state.try_borrow_mut().is_ok()
+        {
+            self.queue.wake_next(self.line);
+        }
     }
 }
 
