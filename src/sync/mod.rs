@@ -33,6 +33,14 @@
 //! primitive, so several tasks can each hold one. Handles stay on their
 //! thread.
 //!
+//! A primitive is not bound to a loop (CPython binds one to the loop of its
+//! first wait): it may serve one loop after another. Two loops using it at
+//! once is legal but rarely what is meant: a lock released in one may go to
+//! a waiter of the other, which gets it only when its own loop runs, and a
+//! task left waiting meanwhile shows in its loop's deadlock report (never a
+//! silent hang). A waiter whose loop is torn down while it waits leaves the
+//! line and passes on a wake-up it was given.
+//!
 //! * [`Queue`], [`LifoQueue`], [`PriorityQueue`]: `asyncio.Queue` and its
 //!   orderings, with `task_done`/`join` and Python 3.13's
 //!   [`shutdown`](GenericQueue::shutdown).
