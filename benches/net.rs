@@ -15,8 +15,18 @@
 //!     `block_on` on a current-thread runtime (I/O enabled) built once
 //!     outside the timing loop.
 //! * `tcp_connect`: 1,000 connections opened and closed one after another:
-//!   the client task connects and drops the stream, an accept task takes
-//!   each connection and drops it. Same two sides as above.
+//!   the client task connects, an accept task takes the connection and
+//!   drops it, the client reads the end of the stream (0) and drops its
+//!   side. Same two sides as above.
+//!
+//!   The client waits for the server's close so that each connection is
+//!   accepted before the next one starts, on both sides. Without that
+//!   wait, gencoro's client would never suspend (a loopback connect has
+//!   completed when the system call returns, and `TcpStream::connect` then
+//!   returns without waiting), the accept task would not run until the
+//!   listen backlog overflowed, and the next SYN would be dropped and
+//!   resent a second later; tokio's `connect` always waits once for the
+//!   reactor, which lets the accept task in.
 //!
 //! Each iteration binds a fresh listener on 127.0.0.1, port 0. Loopback
 //! traffic is delivered within the system call, so both are dominated by
@@ -175,7 +185,9 @@ fn gencoro_connect() -> usize {
             Ok(CONNECTS)
         });
         for _ in 0..CONNECTS {
-            drop(TcpStream::connect(addr)?);
+            let stream = TcpStream::connect(addr)?;
+            // The server's close: the end of the stream.
+            assert_eq!(stream.read(&mut [0; 1])?, 0);
         }
         server.join()
     })
@@ -192,7 +204,9 @@ fn tokio_connect(rt: &tokio::runtime::Runtime) -> usize {
             CONNECTS
         });
         for _ in 0..CONNECTS {
-            drop(tokio::net::TcpStream::connect(addr).await.unwrap());
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            // The server's close: the end of the stream.
+            assert_eq!(stream.read(&mut [0; 1]).await.unwrap(), 0);
         }
         server.await.unwrap()
     })
