@@ -69,7 +69,7 @@ set -euo pipefail
 runs=3
 stat=median
 bench_args=${BENCH_ARGS:---warm-up-time 1 --measurement-time 3}
-benches="runtime generator sync sync_locks blocking explore"
+benches="runtime generator sync sync_locks blocking explore net"
 parse_only=0
 verbose=0
 
