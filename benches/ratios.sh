@@ -48,7 +48,7 @@
 #             "--warm-up-time 1 --measurement-time 3"; BENCH_ARGS in the
 #             environment does the same)
 #   -b LIST   bench targets to run (default "runtime generator sync sync_locks
-#             blocking explore"; the round trip comes from generator)
+#             blocking explore net"; the round trip comes from generator)
 #   -p        parse only: print the table from the runs saved last time,
 #             without running anything
 #   -v        show cargo's and criterion's output instead of logging it
