@@ -1,5 +1,5 @@
 //! Waiting for SIGINT (Ctrl-C) and SIGTERM in a task, and what
-//! [`runtime::run`](crate::runtime::run) does on Ctrl-C. Python:
+//! [`runtime::run`] does on Ctrl-C. Python:
 //! `loop.add_signal_handler`, and `asyncio.Runner`'s SIGINT handler.
 //!
 //! [`ctrl_c`] (or [`wait`] with a [`Signal`]) is a plain call that
@@ -59,6 +59,10 @@
 //! handler and starts no thread. The hook stays installed for the life of
 //! the process (`signal_hook` never removes one); rule 3 is what keeps it
 //! invisible while nobody waits.
+//!
+//! A schedule-driven run ([`gencoro::testing`](crate::testing)) never
+//! waits for other threads, so a task waiting for a signal there is stuck
+//! unless the signal was already delivered: the run reports a deadlock.
 //!
 //! Another handler installed for the same signal after gencoro's (with
 //! `libc::sigaction` directly) replaces it, and gencoro's waits then never
@@ -454,7 +458,11 @@ impl fmt::Debug for CancelOnCtrlC {
 /// `SIG_DFL`, or gencoro's own hook over it (a SIGINT nobody waits for
 /// then does the default).
 pub(crate) fn sigint_is_default_on_main_thread() -> bool {
-    if !is_main_thread() {
+    thread_local! {
+        /// Asked once per thread: a thread does not become the main one.
+        static MAIN: bool = is_main_thread();
+    }
+    if !MAIN.try_with(|m| *m).unwrap_or(false) {
         return false;
     }
     let current = current_handler(SIGINT);

@@ -304,6 +304,9 @@ impl Builder {
     /// (gencoro then hooks SIGINT for the life of the process; a SIGINT
     /// nobody waits for still does what it did before), `false` never. A
     /// schedule-driven run (`gencoro::testing`) is never armed by default.
+    /// Only `run` is: [`EventLoop::run_until_complete`] never cancels on
+    /// Ctrl-C (neither does CPython's `loop.run_until_complete`); a task
+    /// there can wait in [`net::ctrl_c`](crate::net::ctrl_c) instead.
     ///
     /// ```
     /// use std::time::Duration;
