@@ -36,6 +36,10 @@
 //! assert_eq!(&reply.unwrap(), b"hello");
 //! ```
 //!
+//! Tasks wait for SIGINT (Ctrl-C) and SIGTERM with [`ctrl_c`] and
+//! [`signal::wait`]; see the [`signal`] module, also for what
+//! [`runtime::run`](crate::runtime::run) does on Ctrl-C.
+//!
 //! # Errors
 //!
 //! A failed system call is an [`ErrorKind::Io`](crate::runtime::ErrorKind)
@@ -76,7 +80,9 @@
 //! [`Task::cancel`]: crate::runtime::Task::cancel
 
 pub(crate) mod driver;
+pub mod signal;
 mod socket;
 mod tcp;
 
+pub use signal::ctrl_c;
 pub use tcp::{TcpListener, TcpStream};

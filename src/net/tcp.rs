@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 
 use super::driver::Direction;
 use super::socket::Socket;
@@ -162,8 +162,8 @@ pub struct TcpStream {
 impl TcpStream {
     /// Connects to `addr`: a non-blocking connect, then a wait until the
     /// socket is writable, then a check of its pending error. Python:
-    /// `loop.sock_connect`. (Names to resolve are for a later version: it
-    /// may block, so it will go through [`offload`](crate::runtime::offload).)
+    /// `loop.sock_connect`. For a host name, see
+    /// [`connect_host`](Self::connect_host).
     ///
     /// Cancelled while it waits, the half-open socket is closed.
     ///
@@ -195,6 +195,76 @@ impl TcpStream {
             stream.sock.wait(Direction::Write, "TcpStream.connect")?;
         }
         Ok(stream)
+    }
+
+    /// Connects to `host:port` (a name such as `"localhost:8080"`, or an
+    /// address such as `"127.0.0.1:8080"` or `"[::1]:8080"`): resolves the
+    /// name without blocking the loop, then tries each address it resolved
+    /// to in turn, as [`connect`](Self::connect) does, until one connects.
+    /// Python: `asyncio.open_connection(host, port)` (`getaddrinfo` in the
+    /// executor, then `sock_connect` to each address).
+    ///
+    /// An address needs no resolution and is connected to at once. A name
+    /// is resolved by [`std::net::ToSocketAddrs`], which may block (it asks
+    /// the system resolver: `/etc/hosts`, DNS), so it runs on the loop's
+    /// pool through [`offload`](crate::runtime::offload); on the virtual
+    /// clock no virtual time passes meanwhile.
+    ///
+    /// Cancelled while it resolves, the lookup still runs to its end on its
+    /// pool thread and its result is dropped; cancelled while it connects,
+    /// the half-open socket is closed.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Io`](crate::runtime::ErrorKind::Io): the name did not
+    /// resolve, or resolved to no address
+    /// ([`InvalidInput`](std::io::ErrorKind::InvalidInput)), or the error
+    /// of the last address tried if none connected
+    /// ([`ConnectionRefused`](std::io::ErrorKind::ConnectionRefused), ...);
+    /// the cancellation of a wait;
+    /// [`ErrorKind::NoRunningLoop`](crate::runtime::ErrorKind::NoRunningLoop)
+    /// outside a task.
+    ///
+    /// ```
+    /// use gencoro::net::{TcpListener, TcpStream};
+    /// use gencoro::runtime::{self, Builder, Clock};
+    ///
+    /// Builder::new().clock(Clock::virtual_time()).run(|| {
+    ///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+    ///     let port = listener.local_addr()?.port();
+    ///     let server = runtime::spawn(move || Ok(listener.accept()?.1));
+    ///     let client = TcpStream::connect_host(&format!("localhost:{port}"))?;
+    ///     assert_eq!(server.join()?, client.local_addr()?);
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn connect_host(host: &str) -> Result<TcpStream, Error> {
+        // Refuse outside a task before anything is resolved.
+        crate::runtime::io_driver()?;
+        let addrs: Vec<SocketAddr> = match host.parse::<SocketAddr>() {
+            Ok(addr) => vec![addr],
+            Err(_) => {
+                let name = host.to_owned();
+                crate::runtime::offload(move || {
+                    name.to_socket_addrs().map(Iterator::collect::<Vec<_>>)
+                })??
+            }
+        };
+        let mut last = None;
+        for addr in addrs {
+            match TcpStream::connect(addr) {
+                Ok(stream) => return Ok(stream),
+                // Only I/O failures move on to the next address; a
+                // cancellation or a refused wait ends the call.
+                Err(e) if e.io_kind().is_some() => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("{host:?} resolved to no address"))
+                .into()
+        }))
     }
 
     /// Whether a connect in progress has ended, connected; its failure if
@@ -560,5 +630,75 @@ impl Write for TcpStream {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{self, Builder, Clock};
+
+    fn virtual_run<T: 'static>(
+        main: impl FnOnce() -> Result<T, Error> + 'static,
+    ) -> Result<T, Error> {
+        Builder::new().clock(Clock::virtual_time()).run(main)
+    }
+
+    #[test]
+    fn connect_host_resolves_localhost_and_reaches_a_local_listener() {
+        let (accepted_from, connected_from, peer) = virtual_run(|| {
+            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+            let port = listener.local_addr()?.port();
+            let server = runtime::spawn(move || {
+                let (stream, from) = listener.accept()?;
+                stream.write_all(b"pong")?;
+                Ok(from)
+            });
+            // "localhost" may resolve to ::1 first, where nobody listens:
+            // the next address is tried.
+            let client = TcpStream::connect_host(&format!("localhost:{port}"))?;
+            let mut reply = [0; 4];
+            client.read_exact(&mut reply)?;
+            assert_eq!(&reply, b"pong");
+            Ok((server.join()?, client.local_addr()?, client.peer_addr()?))
+        })
+        .unwrap();
+        assert_eq!(accepted_from, connected_from);
+        assert!(peer.ip().is_loopback());
+    }
+
+    #[test]
+    fn connect_host_takes_a_literal_address_too() {
+        let peer = virtual_run(|| {
+            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap())?;
+            let addr = listener.local_addr()?;
+            let client = TcpStream::connect_host(&addr.to_string())?;
+            Ok((client.peer_addr()?, addr))
+        })
+        .unwrap();
+        assert_eq!(peer.0, peer.1);
+    }
+
+    #[test]
+    fn connect_host_reports_the_last_refusal_when_no_address_connects() {
+        let kind = virtual_run(|| {
+            let closed = TcpListener::bind("127.0.0.1:0".parse().unwrap())?.local_addr()?.port();
+            Ok(TcpStream::connect_host(&format!("localhost:{closed}")).unwrap_err().io_kind())
+        })
+        .unwrap();
+        assert_eq!(kind, Some(io::ErrorKind::ConnectionRefused));
+    }
+
+    #[test]
+    fn connect_host_without_a_port_is_invalid_input() {
+        let kind = virtual_run(|| Ok(TcpStream::connect_host("localhost").unwrap_err().io_kind()))
+            .unwrap();
+        assert_eq!(kind, Some(io::ErrorKind::InvalidInput));
+    }
+
+    #[test]
+    fn connect_host_outside_a_task_is_refused_before_resolving() {
+        let e = TcpStream::connect_host("localhost:1").unwrap_err();
+        assert_eq!(e.kind(), crate::runtime::ErrorKind::NoRunningLoop);
     }
 }

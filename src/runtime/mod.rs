@@ -107,7 +107,8 @@ use crate::stack::DEFAULT_STACK_SIZE;
 ///
 /// When `main` returns, every task still pending is cancelled and its
 /// cleanup runs before `run` returns. See [`Builder`] for the clock and the
-/// stack size.
+/// stack size. Called on the main thread, a Ctrl-C cancels `main`, as in
+/// `asyncio.run`; see [`Builder::cancel_on_ctrl_c`].
 ///
 /// # Errors
 ///
@@ -175,6 +176,8 @@ pub struct Builder {
     blocking: crate::blocking::PoolConfig,
     /// Set by `gencoro::testing` for a schedule-driven run.
     explore: Option<Rc<explore::Explore>>,
+    /// `cancel_on_ctrl_c`: `None` is CPython's condition.
+    ctrl_c: Option<bool>,
 }
 
 impl fmt::Debug for Builder {
@@ -185,6 +188,7 @@ impl fmt::Debug for Builder {
             .field("exception_handler", &self.exception_handler.as_ref().map(|_| "custom"))
             .field("blocking_pool", &format_args!("{}", self.blocking))
             .field("schedule_driven", &self.explore.is_some())
+            .field("cancel_on_ctrl_c", &self.ctrl_c)
             .finish()
     }
 }
@@ -204,6 +208,7 @@ impl Builder {
             exception_handler: None,
             blocking: crate::blocking::PoolConfig::default(),
             explore: None,
+            ctrl_c: None,
         }
     }
 
@@ -277,6 +282,68 @@ impl Builder {
         self
     }
 
+    /// Whether a Ctrl-C (SIGINT) during [`run`](Self::run) cancels the
+    /// main task, as in `asyncio.run` (CPython 3.11's `asyncio.Runner`).
+    ///
+    /// By default it does when CPython's does: if `run` is called on the
+    /// process's main thread and SIGINT has its default disposition (not
+    /// ignored, no other handler; gencoro's own hook, installed by an
+    /// earlier run or wait, counts as the default). Then, while the main
+    /// task runs, the first SIGINT that no task waits for
+    /// ([`net::ctrl_c`](crate::net::ctrl_c)) cancels it: the task unwinds
+    /// from its wait, its cleanup runs, the other pending tasks are
+    /// cancelled as at any end of `run`, and `run` returns the
+    /// cancellation (unless the task handled it and returned something
+    /// else). The program can then exit as it likes. A second SIGINT kills
+    /// the process (the signal's default action), as `asyncio.run`'s second
+    /// Ctrl-C raises `KeyboardInterrupt`: that is the way out of a main task
+    /// that does not stop. See [`gencoro::net::signal`](crate::net::signal)
+    /// for how signals are handled.
+    ///
+    /// `true` arms it on any thread and whatever SIGINT's disposition
+    /// (gencoro then hooks SIGINT for the life of the process; a SIGINT
+    /// nobody waits for still does what it did before), `false` never. A
+    /// schedule-driven run (`gencoro::testing`) is never armed by default.
+    /// Only `run` is: [`EventLoop::run_until_complete`] never cancels on
+    /// Ctrl-C (neither does CPython's `loop.run_until_complete`); a task
+    /// there can wait in [`net::ctrl_c`](crate::net::ctrl_c) instead.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gencoro::runtime::{self, Builder, ErrorKind};
+    ///
+    /// let e = Builder::new()
+    ///     .cancel_on_ctrl_c(true)
+    ///     .run(|| {
+    ///         // What Ctrl-C in the terminal does: the process gets SIGINT.
+    ///         signal_hook::low_level::raise(signal_hook::consts::SIGINT).unwrap();
+    ///         runtime::sleep(Duration::from_secs(3600))?; // cancelled here
+    ///         Ok(())
+    ///     })
+    ///     .unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::Cancelled);
+    /// ```
+    ///
+    /// The default, on a doctest's main thread (SIGINT not ignored by
+    /// whoever started the tests):
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gencoro::runtime::{self, ErrorKind};
+    ///
+    /// let e = runtime::run(|| {
+    ///     signal_hook::low_level::raise(signal_hook::consts::SIGINT).unwrap();
+    ///     runtime::sleep(Duration::from_secs(10))?;
+    ///     Ok(())
+    /// })
+    /// .unwrap_err();
+    /// assert_eq!(e.kind(), ErrorKind::Cancelled);
+    /// ```
+    pub fn cancel_on_ctrl_c(mut self, cancel: bool) -> Builder {
+        self.ctrl_c = Some(cancel);
+        self
+    }
+
     /// Runs `main` to completion; see [`run`].
     ///
     /// # Errors
@@ -293,8 +360,23 @@ impl Builder {
                 "asyncio.run() cannot be called from a running event loop",
             ));
         }
+        let ctrl_c = match self.ctrl_c {
+            Some(cancel) => cancel,
+            None => {
+                self.explore.is_none() && crate::net::signal::sigint_is_default_on_main_thread()
+            }
+        };
         let event_loop = self.build();
-        let outcome = event_loop.run_until_complete(main);
+        let outcome = if ctrl_c {
+            event_loop.run_until_complete(move || {
+                // Disarmed when `main` returns: a SIGINT during the
+                // shutdown below does the default.
+                let _armed = crate::net::signal::CancelOnCtrlC::arm();
+                main()
+            })
+        } else {
+            event_loop.run_until_complete(main)
+        };
         let shutdown = {
             let _installed = Installed::new(&event_loop.core);
             let cancelled = cancel_pending(&event_loop.core);
