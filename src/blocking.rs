@@ -338,6 +338,16 @@ where
     receiver.wait()?
 }
 
+/// Starts a process-wide service thread of the library's own (the signal
+/// dispatcher of `gencoro::net::signal`), detached: every thread the crate
+/// starts is started in this file.
+pub(crate) fn start_service_thread(
+    name: &str,
+    body: impl FnOnce() + Send + 'static,
+) -> std::io::Result<()> {
+    thread::Builder::new().name(name.to_owned()).spawn(body).map(drop)
+}
+
 /// A schedule-driven run's offloaded closure (see `gencoro::testing`): runs
 /// `job` on a thread of its own while the loop's thread waits, so closures
 /// run one at a time, in the order the schedule gives, and see the world a

@@ -338,7 +338,7 @@ fn with_dispatcher<R>(f: impl FnOnce(&mut Dispatcher) -> io::Result<R>) -> Resul
     if guard.is_none() {
         let mut signals = signal_hook::iterator::Signals::new(std::iter::empty::<i32>())?;
         let handle = signals.handle();
-        std::thread::Builder::new().name("gencoro-signals".into()).spawn(move || {
+        crate::blocking::start_service_thread("gencoro-signals", move || {
             for number in signals.forever() {
                 if let Some(signal) = Signal::from_number(number) {
                     dispatch(signal);
