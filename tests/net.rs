@@ -607,3 +607,39 @@ fn a_socket_moves_to_the_next_loop_that_waits_on_it() {
     });
     assert_eq!(served, [0, 1]);
 }
+
+/// A connect always suspends once, even on loopback where the kernel
+/// finishes the handshake inside the call (as Python's `sock_connect`
+/// does): a task connecting in a loop lets the accepting task keep up, so
+/// the listen backlog never fills.
+#[test]
+fn a_loop_of_connects_lets_the_acceptor_keep_up() {
+    bounded(Duration::from_secs(20), || {
+        virtual_run(|| {
+            let listener = TcpListener::bind(loopback())?;
+            let addr = listener.local_addr()?;
+            let accepted = std::rc::Rc::new(std::cell::Cell::new(0usize));
+            let count = accepted.clone();
+            let acceptor = runtime::spawn(move || {
+                let mut kept = Vec::new();
+                for _ in 0..300 {
+                    kept.push(listener.accept()?.0);
+                    count.set(count.get() + 1);
+                }
+                Ok(kept.len())
+            });
+            let mut streams = Vec::new();
+            for i in 0..300 {
+                streams.push(TcpStream::connect(addr)?);
+                assert!(
+                    accepted.get() + 2 >= i,
+                    "connect {i} returned with only {} accepted",
+                    accepted.get()
+                );
+            }
+            assert_eq!(acceptor.join()?, 300);
+            Ok(())
+        })
+        .unwrap()
+    });
+}

@@ -190,11 +190,17 @@ impl TcpStream {
         // Refuse outside a task before any socket exists.
         crate::runtime::io_driver()?;
         let stream = TcpStream { sock: Socket::new(mio::net::TcpStream::connect(addr)?) };
-        while !stream.connected()? {
-            // Still in progress: connected, or failed, once writable.
+        // Connected, or failed, once writable. The task always waits once,
+        // even for a loopback connect that the kernel finished inside the
+        // call (Python's `sock_connect` gets `EINPROGRESS` and waits too):
+        // a loop of connects then lets the accepting task run, instead of
+        // filling the listen backlog.
+        loop {
             stream.sock.wait(Direction::Write, "TcpStream.connect")?;
+            if stream.connected()? {
+                return Ok(stream);
+            }
         }
-        Ok(stream)
     }
 
     /// Connects to `host:port` (a name such as `"localhost:8080"`, or an
