@@ -9,10 +9,11 @@
 //! order and the single pick point still decide what runs.
 //!
 //! Readiness is edge-triggered (mio's only mode). A task parks only after
-//! its system call said `WouldBlock`, and parks in the same step, before
-//! the loop polls again: an edge that came after the `WouldBlock` is in the
-//! poll's queue and wakes the task, and one that came before it was already
-//! seen by the system call. A wake-up with nothing to do (an old edge) is
+//! a system call found the socket drained (`WouldBlock`, or a short read or
+//! write) with no event for it fetched since ([`Readiness::may_be_ready`]):
+//! an edge that came after that call is in the poll's queue and wakes the
+//! task (and marks the socket ready), and one that came before it was
+//! already seen by the call. A wake-up with nothing to do (an old edge) is
 //! harmless: the task tries again and parks again.
 //!
 //! Staleness: an entry carries the token of its suspension, so waking an
@@ -57,18 +58,53 @@ impl PollWaker {
 /// Which readiness a task waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Direction {
-    Read,
-    Write,
+    Read = 0,
+    Write = 1,
 }
 
-/// One socket's lines of parked tasks.
-#[derive(Default)]
+/// One socket's lines of parked tasks, and what the loop knows of its
+/// readiness.
 pub(crate) struct Readiness {
     readers: RefCell<Vec<Parked>>,
     writers: RefCell<Vec<Parked>>,
+    /// Per direction: false once a system call found the socket drained
+    /// (`WouldBlock`, or a short read or write), true again at the next
+    /// event for it. While false, a task parks without trying the call:
+    /// any data or space that comes after the call that drained it brings
+    /// an event, which the poll queues until it is fetched. (tokio keeps
+    /// the same bit.)
+    ready: [Cell<bool>; 2],
+    /// Per direction: the peer closed that side, or the socket failed. It
+    /// stays so (no further event would come), and a call always tries:
+    /// a short read before the end of the stream does not mean that the
+    /// next read would block.
+    closed: [Cell<bool>; 2],
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Readiness {
+            readers: RefCell::default(),
+            writers: RefCell::default(),
+            // Unknown at first: try the call.
+            ready: [Cell::new(true), Cell::new(true)],
+            closed: [Cell::new(false), Cell::new(false)],
+        }
+    }
 }
 
 impl Readiness {
+    /// Whether a system call in `dir` may succeed: false if one found the
+    /// socket drained and no event came since.
+    pub(crate) fn may_be_ready(&self, dir: Direction) -> bool {
+        self.ready[dir as usize].get() || self.closed[dir as usize].get()
+    }
+
+    /// A system call in `dir` found the socket drained.
+    pub(crate) fn drained(&self, dir: Direction) {
+        self.ready[dir as usize].set(false);
+    }
+
     fn line(&self, dir: Direction) -> &RefCell<Vec<Parked>> {
         match dir {
             Direction::Read => &self.readers,
@@ -229,10 +265,18 @@ impl Driver {
             }
             let readiness = self.slots.borrow().get(event.token().0).cloned().flatten();
             let Some(readiness) = readiness else { continue };
+            if event.is_read_closed() || event.is_error() {
+                readiness.closed[Direction::Read as usize].set(true);
+            }
+            if event.is_write_closed() || event.is_error() {
+                readiness.closed[Direction::Write as usize].set(true);
+            }
             if event.is_readable() || event.is_read_closed() || event.is_error() {
+                readiness.ready[Direction::Read as usize].set(true);
                 woke |= readiness.wake(Direction::Read);
             }
             if event.is_writable() || event.is_write_closed() || event.is_error() {
+                readiness.ready[Direction::Write as usize].set(true);
                 woke |= readiness.wake(Direction::Write);
             }
         }

@@ -32,7 +32,10 @@ impl<S: Source> Socket<S> {
 
     /// Runs `op` until it does not say `WouldBlock`, parking the task for
     /// readiness in `dir` between tries. `what` names the wait in deadlock
-    /// reports. `Interrupted` is retried at once.
+    /// reports. `Interrupted` is retried at once. `drained` tells from a
+    /// successful result that the call emptied the socket (a short read or
+    /// write), so the next call parks without trying (see
+    /// [`Readiness::may_be_ready`]).
     ///
     /// # Errors
     ///
@@ -42,14 +45,35 @@ impl<S: Source> Socket<S> {
         dir: Direction,
         what: &'static str,
         mut op: impl FnMut(&S) -> io::Result<T>,
+        drained: impl Fn(&T) -> bool,
     ) -> Result<T, Error> {
         loop {
-            match op(&self.io.borrow()) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                result => return result.map_err(Error::from),
+            if self.may_be_ready(dir) {
+                match op(&self.io.borrow()) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.mark_drained(dir),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Ok(value) => {
+                        if drained(&value) {
+                            self.mark_drained(dir);
+                        }
+                        return Ok(value);
+                    }
+                    Err(e) => return Err(Error::from(e)),
+                }
             }
             self.wait(dir, what)?;
+        }
+    }
+
+    /// False only if the socket is registered and a call found it drained
+    /// in `dir` with no event since.
+    fn may_be_ready(&self, dir: Direction) -> bool {
+        self.reg.borrow().as_ref().is_none_or(|r| r.readiness().may_be_ready(dir))
+    }
+
+    fn mark_drained(&self, dir: Direction) {
+        if let Some(reg) = &*self.reg.borrow() {
+            reg.readiness().drained(dir);
         }
     }
 

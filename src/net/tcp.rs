@@ -98,7 +98,8 @@ impl TcpListener {
     /// .unwrap();
     /// ```
     pub fn accept(&self) -> Result<(TcpStream, SocketAddr), Error> {
-        let (stream, peer) = self.sock.io(Direction::Read, "TcpListener.accept", |l| l.accept())?;
+        let (stream, peer) =
+            self.sock.io(Direction::Read, "TcpListener.accept", |l| l.accept(), |_| false)?;
         Ok((TcpStream { sock: Socket::new(stream) }, peer))
     }
 
@@ -348,7 +349,10 @@ impl TcpStream {
     /// .unwrap();
     /// ```
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        self.sock.io(Direction::Read, "TcpStream.read", |mut s| s.read(buf))
+        let len = buf.len();
+        // A short read emptied the socket's buffer (edge-triggered: more
+        // data brings an event).
+        self.sock.io(Direction::Read, "TcpStream.read", |mut s| s.read(buf), |&n| 0 < n && n < len)
     }
 
     /// Reads exactly `buf.len()` bytes. Python: `StreamReader.readexactly`.
@@ -420,7 +424,14 @@ impl TcpStream {
     /// .unwrap();
     /// ```
     pub fn write(&self, buf: &[u8]) -> Result<usize, Error> {
-        self.sock.io(Direction::Write, "TcpStream.write", |mut s| s.write(buf))
+        let len = buf.len();
+        // A short write filled the socket's send buffer.
+        self.sock.io(
+            Direction::Write,
+            "TcpStream.write",
+            |mut s| s.write(buf),
+            |&n| 0 < n && n < len,
+        )
     }
 
     /// Writes all of `buf`, waiting as often as the socket needs. Python:
