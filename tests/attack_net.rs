@@ -487,3 +487,209 @@ fn a_threadsafe_call_storm_into_a_blocked_poll_runs_every_call_once() {
     });
     assert!(runs.iter().all(|&n| n == 1), "{:?}", runs.iter().filter(|&&n| n != 1).count());
 }
+
+/// Explored cancellations: a parked accept, connect, read or write
+/// cancelled at every point a schedule-driven run can put the cancel.
+#[cfg(feature = "testing")]
+mod explored {
+    use super::*;
+    use gencoro::testing;
+
+    thread_local! {
+        /// Runs where the cancel hit the wait under attack mid-way.
+        static HIT: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn hit() {
+        HIT.with(|h| h.set(h.get() + 1));
+    }
+
+    fn fail(msg: String) -> Error {
+        Error::new(msg)
+    }
+
+    /// Reads until `len` bytes were collected (or the end of stream).
+    fn read_to(stream: &TcpStream, got: &RefCell<Vec<u8>>, len: usize) -> Result<(), Error> {
+        let mut buf = [0; 2];
+        while got.borrow().len() < len {
+            let n = stream.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            got.borrow_mut().extend_from_slice(&buf[..n]);
+        }
+        Ok(())
+    }
+
+    /// A read cancelled anywhere loses nothing: what it returned plus
+    /// what the next reads return is exactly what was sent.
+    fn read_scenario() -> Result<(), Error> {
+        let (a, b) = pair();
+        let a = Rc::new(a);
+        let got = Rc::new(RefCell::new(Vec::new()));
+        let (a1, g1) = (a.clone(), got.clone());
+        let reader = runtime::spawn(move || read_to(&a1, &g1, 3));
+        let writer = runtime::spawn(move || {
+            for byte in b"abc" {
+                b.write_all(&[*byte])?;
+                runtime::sleep(Duration::ZERO)?;
+            }
+            Ok(b)
+        });
+        runtime::sleep(Duration::ZERO)?;
+        reader.cancel();
+        let outcome = reader.join();
+        if let Err(e) = &outcome {
+            if !e.is_cancelled() {
+                return Err(fail(format!("the reader failed: {e}")));
+            }
+            if !got.borrow().is_empty() {
+                hit(); // cancelled parked between two bytes
+            }
+        }
+        let _b = writer.join()?;
+        read_to(&a, &got, 3)?;
+        if *got.borrow() != b"abc" {
+            return Err(fail(format!("got {:?}", got.borrow())));
+        }
+        Ok(())
+    }
+
+    /// An accept cancelled anywhere loses no connection: the next accept
+    /// gets it, with its byte.
+    fn accept_scenario() -> Result<(), Error> {
+        let listener = Rc::new(TcpListener::bind(loopback())?);
+        let addr = listener.local_addr()?;
+        let l1 = listener.clone();
+        let acceptor = runtime::spawn(move || Ok(l1.accept()?.0));
+        let connector = runtime::spawn(move || {
+            let s = TcpStream::connect(addr)?;
+            s.write_all(b"z")?;
+            Ok(s)
+        });
+        runtime::sleep(Duration::ZERO)?;
+        acceptor.cancel();
+        let stream = match acceptor.join() {
+            Ok(stream) => stream,
+            Err(e) if e.is_cancelled() => {
+                hit();
+                listener.accept()?.0
+            }
+            Err(e) => return Err(fail(format!("the acceptor failed: {e}"))),
+        };
+        let _client = connector.join()?;
+        let mut byte = [0; 1];
+        stream.read_exact(&mut byte)?;
+        if &byte != b"z" {
+            return Err(fail(format!("got {byte:?}")));
+        }
+        Ok(())
+    }
+
+    /// A connect cancelled anywhere leaves no half-open socket: the
+    /// connection the kernel made is accepted and reads as closed.
+    fn connect_scenario() -> Result<(), Error> {
+        let listener = TcpListener::bind(loopback())?;
+        let addr = listener.local_addr()?;
+        let started = Rc::new(Cell::new(false));
+        let s1 = started.clone();
+        let connector = runtime::spawn(move || {
+            s1.set(true);
+            TcpStream::connect(addr)
+        });
+        runtime::sleep(Duration::ZERO)?;
+        connector.cancel();
+        match connector.join() {
+            // Connected before the cancel came: dropped here.
+            Ok(stream) => drop(stream),
+            Err(e) if e.is_cancelled() => {
+                if started.get() {
+                    hit(); // cancelled in its wait for the connect
+                }
+            }
+            Err(e) => return Err(fail(format!("the connector failed: {e}"))),
+        }
+        if started.get() {
+            let (server, _) = listener.accept()?;
+            match server.read(&mut [0; 4]) {
+                Ok(0) => {}
+                Err(e) if e.io_kind() == Some(std::io::ErrorKind::ConnectionReset) => {}
+                other => return Err(fail(format!("the half-open side read {other:?}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// A `write_all` cancelled anywhere: the peer receives a prefix of the
+    /// buffer, in order, and then the end of stream.
+    fn write_scenario() -> Result<(), Error> {
+        const LEN: usize = 4 << 20;
+        let (a, b) = pair();
+        let sent: Vec<u8> = (0..LEN).map(|i| (i % 253) as u8).collect();
+        let to_send = sent.clone();
+        let writer = runtime::spawn(move || a.write_all(&to_send));
+        let reader = runtime::spawn(move || {
+            let mut got = Vec::new();
+            let mut buf = vec![0; 1 << 16];
+            loop {
+                let n = b.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(got);
+                }
+                got.extend_from_slice(&buf[..n]);
+                runtime::sleep(Duration::ZERO)?;
+            }
+        });
+        runtime::sleep(Duration::ZERO)?;
+        writer.cancel();
+        match writer.join() {
+            Ok(()) => {}
+            Err(e) if e.is_cancelled() => hit(),
+            Err(e) => return Err(fail(format!("the writer failed: {e}"))),
+        }
+        let got = reader.join()?;
+        if got[..] != sent[..got.len()] {
+            return Err(fail(format!("{} bytes received, not a prefix of those sent", got.len())));
+        }
+        Ok(())
+    }
+
+    /// Explores `scenario` exhaustively (2 deviations) and under 20 seeded
+    /// schedules; returns the runs where the cancel hit mid-wait, and
+    /// checks that no fd was left open.
+    fn explore(name: &'static str, scenario: fn() -> Result<(), Error>) -> usize {
+        let (hits, before, after) = bounded(Duration::from_secs(30), move || {
+            let before = open_fds();
+            HIT.with(|h| h.set(0));
+            testing::check_exhaustive(2, scenario)
+                .map_err(|f| format!("{name}: {}", f.message()))
+                .unwrap();
+            testing::check_seeded(11, 20, scenario)
+                .map_err(|f| format!("{name}: {}", f.message()))
+                .unwrap();
+            (HIT.with(Cell::get), before, open_fds())
+        });
+        assert_eq!(after, before, "{name}: fds left open");
+        hits
+    }
+
+    #[test]
+    fn a_read_cancelled_at_any_explored_point_loses_no_byte() {
+        assert!(explore("read", read_scenario) > 0, "no cancel hit a parked read");
+    }
+
+    #[test]
+    fn an_accept_cancelled_at_any_explored_point_loses_no_connection() {
+        assert!(explore("accept", accept_scenario) > 0, "no cancel hit a parked accept");
+    }
+
+    #[test]
+    fn a_connect_cancelled_at_any_explored_point_leaves_no_half_open_socket() {
+        assert!(explore("connect", connect_scenario) > 0, "no cancel hit a parked connect");
+    }
+
+    #[test]
+    fn a_write_all_cancelled_at_any_explored_point_delivers_a_prefix() {
+        assert!(explore("write", write_scenario) > 0, "no cancel hit a parked write");
+    }
+}
