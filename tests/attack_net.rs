@@ -443,14 +443,19 @@ fn dropping_a_loop_with_tasks_parked_on_sockets_closes_everything() {
 /// runs exactly once, and the last one wakes the accept.
 #[test]
 fn a_threadsafe_call_storm_into_a_blocked_poll_runs_every_call_once() {
+    storm(false);
+}
+
+fn storm(virtual_clock: bool) {
     const THREADS: usize = 4;
     const CALLS: usize = 1000;
-    let runs = bounded(Duration::from_secs(60), || {
+    let runs = bounded(Duration::from_secs(60), move || {
         let runs: std::sync::Arc<Vec<AtomicUsize>> =
             std::sync::Arc::new((0..THREADS * CALLS).map(|_| AtomicUsize::new(0)).collect());
         let total = std::sync::Arc::new(AtomicUsize::new(0));
         let r = runs.clone();
-        runtime::run(move || {
+        let clock = if virtual_clock { Clock::virtual_time() } else { Clock::real_time() };
+        Builder::new().clock(clock).run(move || {
             let listener = TcpListener::bind(loopback())?;
             let addr = listener.local_addr()?;
             let handle = LoopHandle::current()?;
@@ -585,6 +590,53 @@ fn read_exact_cut_short_by_the_peer_is_unexpected_eof() {
         .unwrap()
     });
     assert_eq!(kind, Some(std::io::ErrorKind::UnexpectedEof));
+}
+
+/// Both directions at once on both ends: a writer and a reader task per
+/// end, each writing far more than the socket buffers hold, so every
+/// writer completes only if readers parked on the same sockets are woken
+/// (a read wake-up lost behind a write wake-up, or the reverse, hangs).
+#[test]
+fn full_duplex_transfers_in_both_directions_at_once_complete() {
+    const LEN: usize = 4 << 20;
+    let ok = bounded(Duration::from_secs(60), || {
+        virtual_run(|| {
+            let (a, b) = pair();
+            let (a, b) = (Rc::new(a), Rc::new(b));
+            let pattern = |seed: usize| -> Vec<u8> {
+                (0..LEN).map(|i| (i.wrapping_mul(seed) >> 3) as u8).collect()
+            };
+            let mut tasks = Vec::new();
+            for (me, peer, seed) in [(a.clone(), b.clone(), 3), (b.clone(), a.clone(), 5)] {
+                let data = pattern(seed);
+                let writer = runtime::spawn(move || {
+                    me.write_all(&data)?;
+                    Ok(())
+                });
+                let reader = runtime::spawn(move || {
+                    let mut got = vec![0u8; LEN];
+                    peer.read_exact(&mut got)?;
+                    Ok(got)
+                });
+                tasks.push((writer, reader, seed));
+            }
+            let mut ok = true;
+            for (writer, reader, seed) in tasks {
+                writer.join()?;
+                ok &= reader.join()? == pattern(seed);
+            }
+            Ok(ok)
+        })
+        .unwrap()
+    });
+    assert!(ok, "a direction garbled its bytes");
+}
+
+/// The threadsafe storm on the virtual clock, where the loop also blocks
+/// in its poll when every task waits on a socket.
+#[test]
+fn a_threadsafe_call_storm_into_a_blocked_virtual_loop_runs_every_call_once() {
+    storm(true);
 }
 
 /// Explored cancellations: a parked accept, connect, read or write
