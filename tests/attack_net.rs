@@ -248,10 +248,7 @@ fn a_peer_reset_mid_write_all_is_an_io_error() {
         .unwrap()
     });
     assert!(
-        matches!(
-            kind,
-            Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe)
-        ),
+        matches!(kind, Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe)),
         "{kind:?}"
     );
 }
@@ -370,7 +367,10 @@ fn connect_host_with_garbage_is_an_io_error() {
                 "local\0host:80",
                 long.as_str(),
             ] {
-                kinds.push((host.len(), TcpStream::connect_host(host).map(drop).unwrap_err().io_kind()));
+                kinds.push((
+                    host.len(),
+                    TcpStream::connect_host(host).map(drop).unwrap_err().io_kind(),
+                ));
             }
             Ok(kinds)
         })
@@ -455,39 +455,41 @@ fn storm(virtual_clock: bool) {
         let total = std::sync::Arc::new(AtomicUsize::new(0));
         let r = runs.clone();
         let clock = if virtual_clock { Clock::virtual_time() } else { Clock::real_time() };
-        Builder::new().clock(clock).run(move || {
-            let listener = TcpListener::bind(loopback())?;
-            let addr = listener.local_addr()?;
-            let handle = LoopHandle::current()?;
-            let posters: Vec<_> = (0..THREADS)
-                .map(|t| {
-                    let handle = handle.clone();
-                    let runs = r.clone();
-                    let total = total.clone();
-                    std::thread::spawn(move || {
-                        for i in 0..CALLS {
-                            let runs = runs.clone();
-                            let total = total.clone();
-                            assert!(handle.call_soon_threadsafe(move || {
-                                runs[t * CALLS + i].fetch_add(1, Ordering::SeqCst);
-                                if total.fetch_add(1, Ordering::SeqCst) + 1 == THREADS * CALLS {
-                                    runtime::spawn(move || TcpStream::connect(addr).map(drop));
+        Builder::new()
+            .clock(clock)
+            .run(move || {
+                let listener = TcpListener::bind(loopback())?;
+                let addr = listener.local_addr()?;
+                let handle = LoopHandle::current()?;
+                let posters: Vec<_> = (0..THREADS)
+                    .map(|t| {
+                        let handle = handle.clone();
+                        let runs = r.clone();
+                        let total = total.clone();
+                        std::thread::spawn(move || {
+                            for i in 0..CALLS {
+                                let runs = runs.clone();
+                                let total = total.clone();
+                                assert!(handle.call_soon_threadsafe(move || {
+                                    runs[t * CALLS + i].fetch_add(1, Ordering::SeqCst);
+                                    if total.fetch_add(1, Ordering::SeqCst) + 1 == THREADS * CALLS {
+                                        runtime::spawn(move || TcpStream::connect(addr).map(drop));
+                                    }
+                                }));
+                                if i % 97 == 0 {
+                                    std::thread::sleep(Duration::from_micros(200));
                                 }
-                            }));
-                            if i % 97 == 0 {
-                                std::thread::sleep(Duration::from_micros(200));
                             }
-                        }
+                        })
                     })
-                })
-                .collect();
-            listener.accept()?;
-            for p in posters {
-                p.join().unwrap();
-            }
-            Ok(())
-        })
-        .unwrap();
+                    .collect();
+                listener.accept()?;
+                for p in posters {
+                    p.join().unwrap();
+                }
+                Ok(())
+            })
+            .unwrap();
         runs.iter().map(|c| c.load(Ordering::SeqCst)).collect::<Vec<_>>()
     });
     assert!(runs.iter().all(|&n| n == 1), "{:?}", runs.iter().filter(|&&n| n != 1).count());
