@@ -641,6 +641,107 @@ fn a_threadsafe_call_storm_into_a_blocked_virtual_loop_runs_every_call_once() {
     storm(true);
 }
 
+/// A task that yields in a busy loop (always ready) does not starve a
+/// task parked on a socket that became ready: the loop looks at its
+/// sockets while tasks are ready, not only when idle.
+#[test]
+fn a_busy_yielding_task_does_not_starve_a_ready_socket() {
+    for virtual_clock in [true, false] {
+        let spins = bounded(Duration::from_secs(20), move || {
+            let clock = if virtual_clock { Clock::virtual_time() } else { Clock::real_time() };
+            Builder::new()
+                .clock(clock)
+                .run(|| {
+                    let (a, b) = pair();
+                    let done = Rc::new(Cell::new(false));
+                    let d = done.clone();
+                    let reader = runtime::spawn(move || {
+                        let n = a.read(&mut [0; 4])?;
+                        d.set(true);
+                        Ok(n)
+                    });
+                    runtime::sleep(Duration::ZERO)?; // the reader parks
+                    b.write_all(b"x")?;
+                    let mut spins = 0u32;
+                    while !done.get() && spins < 100_000 {
+                        runtime::sleep(Duration::ZERO)?;
+                        spins += 1;
+                    }
+                    assert_eq!(reader.join()?, 1);
+                    Ok(spins)
+                })
+                .unwrap()
+        });
+        assert!(spins < 100, "virtual clock {virtual_clock}: the reader waited {spins} spins");
+    }
+}
+
+/// A socket bounces between two live loops (neither waits on it while
+/// the other uses it): each use re-registers it and reads its byte.
+#[test]
+fn a_socket_bounces_between_two_live_loops() {
+    let got = bounded(Duration::from_secs(20), || {
+        let (a, b) = pair();
+        let a = Rc::new(a);
+        let loops = [
+            Builder::new().clock(Clock::virtual_time()).build(),
+            Builder::new().clock(Clock::virtual_time()).build(),
+        ];
+        let b = Rc::new(b);
+        let mut got = Vec::new();
+        for round in 0..6u8 {
+            let (a, b) = (a.clone(), b.clone());
+            got.push(
+                loops[usize::from(round % 2)]
+                    .run_until_complete(move || {
+                        let reader = runtime::spawn(move || {
+                            let mut byte = [0; 1];
+                            a.read_exact(&mut byte)?;
+                            Ok(byte[0])
+                        });
+                        runtime::sleep(Duration::ZERO)?; // parks: registers here
+                        b.write_all(&[round])?;
+                        reader.join()
+                    })
+                    .unwrap(),
+            );
+        }
+        got
+    });
+    assert_eq!(got, [0, 1, 2, 3, 4, 5]);
+}
+
+/// A thousand reads parked on one stream and cancelled leave nothing
+/// behind that could swallow the next byte: a fresh read gets it.
+#[test]
+fn a_thousand_cancelled_parked_reads_leave_the_stream_working() {
+    let byte = bounded(Duration::from_secs(20), || {
+        virtual_run(|| {
+            let (a, b) = pair();
+            let a = Rc::new(a);
+            let readers: Vec<_> = (0..1000)
+                .map(|_| {
+                    let a = a.clone();
+                    runtime::spawn(move || a.read(&mut [0; 1]))
+                })
+                .collect();
+            runtime::sleep(Duration::ZERO)?;
+            for r in &readers {
+                r.cancel();
+            }
+            for r in readers {
+                assert!(r.join().unwrap_err().is_cancelled());
+            }
+            b.write_all(b"q")?;
+            let mut one = [0; 1];
+            a.read_exact(&mut one)?;
+            Ok(one[0])
+        })
+        .unwrap()
+    });
+    assert_eq!(byte, b'q');
+}
+
 /// Explored cancellations: a parked accept, connect, read or write
 /// cancelled at every point a schedule-driven run can put the cancel.
 #[cfg(feature = "testing")]
