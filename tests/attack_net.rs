@@ -381,6 +381,45 @@ fn connect_host_with_garbage_is_an_io_error() {
     }
 }
 
+/// Parks four tasks on sockets (an accept, a read, a write, a read of a
+/// client never accepted), each holding a guard counting into `d`.
+fn park_four(d: &Rc<Cell<u32>>) -> Result<(), Error> {
+    let listener = TcpListener::bind(loopback())?;
+    let guard = DropCount(d.clone());
+    runtime::spawn(move || {
+        let _guard = guard;
+        listener.accept().map(drop)
+    });
+    // A read nobody answers (the peer kept alive, silent).
+    let (a1, b1) = pair();
+    let guard = DropCount(d.clone());
+    runtime::spawn(move || {
+        let _guard = guard;
+        let _peer = b1;
+        a1.read(&mut [0; 8]).map(drop)
+    });
+    // A write nobody reads (the peer kept alive).
+    let (a2, b2) = pair();
+    let guard = DropCount(d.clone());
+    runtime::spawn(move || {
+        let _guard = guard;
+        let _peer = b2;
+        a2.write_all(&vec![1; 32 << 20])
+    });
+    // A connected client of a listener that never accepts.
+    let other = TcpListener::bind(loopback())?;
+    let c = TcpStream::connect(other.local_addr()?)?;
+    let guard = DropCount(d.clone());
+    runtime::spawn(move || {
+        let _guard = guard;
+        let _other = other;
+        c.read(&mut [0; 8]).map(drop)
+    });
+    runtime::sleep(Duration::ZERO)?;
+    runtime::sleep(Duration::ZERO)?;
+    Ok(())
+}
+
 /// An accept, a read and a write parked when the loop is dropped: each
 /// task's stack unwinds (every guard dropped once) and every fd is closed.
 #[test]
@@ -391,47 +430,26 @@ fn dropping_a_loop_with_tasks_parked_on_sockets_closes_everything() {
         {
             let event_loop = Builder::new().clock(Clock::virtual_time()).build();
             let d = drops.clone();
-            event_loop
-                .run_until_complete(move || {
-                    let listener = TcpListener::bind(loopback())?;
-                    let guard = DropCount(d.clone());
-                    runtime::spawn(move || {
-                        let _guard = guard;
-                        listener.accept().map(drop)
-                    });
-                    // A read nobody answers (the peer kept alive, silent).
-                    let (a1, b1) = pair();
-                    let guard = DropCount(d.clone());
-                    runtime::spawn(move || {
-                        let _guard = guard;
-                        let _peer = b1;
-                        a1.read(&mut [0; 8]).map(drop)
-                    });
-                    // A write nobody reads (the peer kept alive).
-                    let (a2, b2) = pair();
-                    let guard = DropCount(d.clone());
-                    runtime::spawn(move || {
-                        let _guard = guard;
-                        let _peer = b2;
-                        a2.write_all(&vec![1; 32 << 20])
-                    });
-                    // A connected client of a listener that never accepts.
-                    let other = TcpListener::bind(loopback())?;
-                    let c = TcpStream::connect(other.local_addr()?)?;
-                    let guard = DropCount(d.clone());
-                    runtime::spawn(move || {
-                        let _guard = guard;
-                        let _other = other;
-                        c.read(&mut [0; 8]).map(drop)
-                    });
-                    runtime::sleep(Duration::ZERO)?;
-                    runtime::sleep(Duration::ZERO)?;
-                    Ok(())
-                })
-                .unwrap();
+            event_loop.run_until_complete(move || park_four(&d)).unwrap();
             assert_eq!(drops.get(), 0, "a parked task ended early");
             assert_eq!(event_loop.all_tasks().len(), 4);
         }
+        (drops.get(), before, open_fds())
+    });
+    assert_eq!(drops, 4);
+    assert_eq!(after, before);
+}
+
+/// The same four parked tasks when `run`'s main returns: they are
+/// cancelled at the end of the run, every guard dropped once, every fd
+/// closed.
+#[test]
+fn a_run_ending_with_tasks_parked_on_sockets_closes_everything() {
+    let (drops, before, after) = bounded(Duration::from_secs(30), || {
+        let before = open_fds();
+        let drops = Rc::new(Cell::new(0));
+        let d = drops.clone();
+        virtual_run(move || park_four(&d)).unwrap();
         (drops.get(), before, open_fds())
     });
     assert_eq!(drops, 4);
