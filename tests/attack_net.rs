@@ -760,6 +760,74 @@ fn a_thousand_cancelled_parked_reads_leave_the_stream_working() {
     assert_eq!(byte, b'q');
 }
 
+/// A read that would have to wait inside a `call_soon` callback (no task
+/// to park) is refused (`NoRunningLoop`: "must be called from inside a
+/// task"), not a panic or a hang, and leaves
+/// nothing registered that breaks the next read by a task.
+#[test]
+fn a_read_that_must_wait_inside_a_callback_is_refused() {
+    let (refused, byte) = bounded(Duration::from_secs(10), || {
+        virtual_run(|| {
+            let (a, b) = pair();
+            let a = Rc::new(a);
+            let outcome = Rc::new(RefCell::new(None));
+            let (a1, o1) = (a.clone(), outcome.clone());
+            runtime::call_soon(move || {
+                *o1.borrow_mut() = Some(a1.read(&mut [0; 4]).map_err(|e| e.kind()));
+            })?;
+            runtime::sleep(Duration::ZERO)?;
+            let refused = outcome.borrow_mut().take();
+            b.write_all(b"k")?;
+            let mut one = [0; 1];
+            a.read_exact(&mut one)?;
+            Ok((refused, one[0]))
+        })
+        .unwrap()
+    });
+    assert_eq!(refused, Some(Err(ErrorKind::NoRunningLoop)));
+    assert_eq!(byte, b'k');
+}
+
+/// Reads a silent stream in its destructor: run while a parked task's
+/// stack unwinds at teardown, the wait must be refused (`NoRunningLoop`), not
+/// hang the teardown or abort.
+struct ReadOnDrop {
+    stream: TcpStream,
+    outcome: Rc<RefCell<Option<Result<usize, ErrorKind>>>>,
+}
+
+impl Drop for ReadOnDrop {
+    fn drop(&mut self) {
+        *self.outcome.borrow_mut() = Some(self.stream.read(&mut [0; 4]).map_err(|e| e.kind()));
+    }
+}
+
+#[test]
+fn a_socket_wait_in_a_destructor_during_teardown_is_refused() {
+    let outcome = bounded(Duration::from_secs(10), || {
+        let outcome = Rc::new(RefCell::new(None));
+        let o = outcome.clone();
+        let (a, b) = pair();
+        let (c, d) = pair();
+        {
+            let event_loop = Builder::new().clock(Clock::virtual_time()).build();
+            event_loop
+                .run_until_complete(move || {
+                    runtime::spawn(move || {
+                        let _guard = ReadOnDrop { stream: c, outcome: o };
+                        a.read(&mut [0; 4]).map(drop)
+                    });
+                    runtime::sleep(Duration::ZERO)?;
+                    Ok(())
+                })
+                .unwrap();
+        }
+        drop((b, d));
+        outcome.borrow_mut().take()
+    });
+    assert_eq!(outcome, Some(Err(ErrorKind::NoRunningLoop)));
+}
+
 /// Explored cancellations: a parked accept, connect, read or write
 /// cancelled at every point a schedule-driven run can put the cancel.
 #[cfg(feature = "testing")]
