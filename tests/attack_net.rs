@@ -802,6 +802,8 @@ impl Drop for ReadOnDrop {
     }
 }
 
+/// A socket wait in a destructor that runs while a parked task's stack
+/// unwinds at teardown is refused; the teardown completes.
 #[test]
 fn a_socket_wait_in_a_destructor_during_teardown_is_refused() {
     let outcome = bounded(Duration::from_secs(10), || {
@@ -826,6 +828,63 @@ fn a_socket_wait_in_a_destructor_during_teardown_is_refused() {
         outcome.borrow_mut().take()
     });
     assert_eq!(outcome, Some(Err(ErrorKind::NoRunningLoop)));
+}
+
+/// `read_exact` into an empty buffer and `write_all` of an empty one
+/// return at once on a silent stream.
+#[test]
+fn read_exact_and_write_all_of_nothing_return_at_once() {
+    bounded(Duration::from_secs(5), || {
+        virtual_run(|| {
+            let (a, _b) = pair();
+            a.read_exact(&mut [])?;
+            a.write_all(&[])
+        })
+        .unwrap()
+    });
+}
+
+/// A listener a parked accept of a live loop waits on is refused to a
+/// second loop, as a stream is.
+#[test]
+fn a_listener_accepting_in_a_live_loop_is_refused_to_another() {
+    let kind = bounded(Duration::from_secs(10), || {
+        let listener = Rc::new(TcpListener::bind(loopback()).unwrap());
+        let first = Builder::new().clock(Clock::virtual_time()).build();
+        let second = Builder::new().clock(Clock::virtual_time()).build();
+        let l1 = listener.clone();
+        let parked = first
+            .run_until_complete(move || {
+                let t = runtime::spawn(move || l1.accept().map(drop));
+                runtime::sleep(Duration::ZERO)?;
+                Ok(t)
+            })
+            .unwrap();
+        let kind = second.run_until_complete(move || Ok(listener.accept().unwrap_err().kind()));
+        drop(parked);
+        kind.unwrap()
+    });
+    assert_eq!(kind, ErrorKind::Misuse);
+}
+
+/// A reader parked on a stream whose peer resets the connection (closes
+/// with unread data) is woken with `ConnectionReset`.
+#[test]
+fn a_parked_reader_is_woken_by_a_reset_with_connection_reset() {
+    let kind = bounded(Duration::from_secs(10), || {
+        virtual_run(|| {
+            let (a, b) = pair();
+            let a = Rc::new(a);
+            a.write_all(b"never read")?;
+            let a1 = a.clone();
+            let reader = runtime::spawn(move || a1.read(&mut [0; 4]));
+            runtime::sleep(Duration::ZERO)?;
+            drop(b);
+            Ok(reader.join().unwrap_err().io_kind())
+        })
+        .unwrap()
+    });
+    assert_eq!(kind, Some(std::io::ErrorKind::ConnectionReset));
 }
 
 /// Explored cancellations: a parked accept, connect, read or write
