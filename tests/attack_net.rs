@@ -306,6 +306,27 @@ fn writing_an_empty_buffer_returns_zero_without_parking() {
     assert_eq!((w, later), (0, b'x'));
 }
 
+/// `write` of an empty buffer on a stream whose send buffer is full (a
+/// `write_all` nobody reads is parked on it) returns 0 at once too.
+#[test]
+fn writing_an_empty_buffer_to_a_full_stream_returns_zero_without_parking() {
+    let w = bounded(Duration::from_secs(5), || {
+        virtual_run(|| {
+            let (a, b) = pair();
+            let a = Rc::new(a);
+            let a1 = a.clone();
+            let filler = runtime::spawn(move || a1.write_all(&vec![0; 64 << 20]));
+            runtime::sleep(Duration::ZERO)?;
+            assert!(!filler.is_done());
+            let w = a.write(&[]);
+            drop((filler, b));
+            w
+        })
+        .unwrap()
+    });
+    assert_eq!(w, 0);
+}
+
 /// With data waiting, an empty read still returns 0 and consumes nothing.
 #[test]
 fn an_empty_read_with_data_waiting_consumes_nothing() {
