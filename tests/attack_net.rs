@@ -1131,3 +1131,30 @@ mod explored {
         assert!(explore("write", write_scenario) > 0, "no cancel hit a parked write");
     }
 }
+
+/// A socket registered by a loop that has closed keeps that loop's poll
+/// alive (one fd, measured: the registration holds the driver) until the
+/// socket is dropped; then every fd is back.
+#[test]
+fn a_closed_loops_poll_is_closed_with_the_last_socket_it_registered() {
+    let (before, after) = bounded(Duration::from_secs(5), || {
+        let before = open_fds();
+        let (a, b) = pair();
+        let a = Rc::new(a);
+        {
+            let a1 = a.clone();
+            let l = Builder::new().clock(Clock::virtual_time()).build();
+            l.run_until_complete(move || {
+                let t = runtime::spawn(move || a1.read(&mut [0; 1]));
+                runtime::sleep(Duration::ZERO)?;
+                t.cancel();
+                assert!(t.join().unwrap_err().is_cancelled());
+                Ok(())
+            })
+            .unwrap();
+        }
+        drop((a, b));
+        (before, open_fds())
+    });
+    assert_eq!(after, before);
+}
