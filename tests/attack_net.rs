@@ -188,6 +188,55 @@ fn many_readers_of_one_stream_lose_and_duplicate_nothing() {
     assert!(got == sent, "the bytes came out of order, lost or duplicated");
 }
 
+/// Four tasks `write_all` to one stream at once, far more than the socket
+/// buffers hold, so they all park on the same full socket: every one is
+/// woken and completes, and each writer's bytes arrive whole and in their
+/// own order (chunks of different writers may interleave).
+#[test]
+fn concurrent_write_alls_to_one_stream_each_arrive_in_order() {
+    const WRITERS: usize = 4;
+    const LEN: usize = 2 << 20;
+    let (counts, in_order) = bounded(Duration::from_secs(60), || {
+        virtual_run(|| {
+            let (a, b) = pair();
+            let a = Rc::new(a);
+            // Byte: writer in the top 2 bits, position mod 64 below.
+            let writers: Vec<_> = (0..WRITERS)
+                .map(|w| {
+                    let a = a.clone();
+                    let data: Vec<u8> = (0..LEN).map(|i| ((w << 6) | (i % 64)) as u8).collect();
+                    runtime::spawn(move || a.write_all(&data))
+                })
+                .collect();
+            let reader = runtime::spawn(move || {
+                let mut next = [0usize; WRITERS];
+                let mut in_order = true;
+                let mut buf = vec![0; 1 << 16];
+                while next.iter().sum::<usize>() < WRITERS * LEN {
+                    let n = b.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    for &byte in &buf[..n] {
+                        let w = usize::from(byte >> 6);
+                        in_order &= usize::from(byte & 63) == next[w] % 64;
+                        next[w] += 1;
+                    }
+                    runtime::sleep(Duration::ZERO)?;
+                }
+                Ok((next, in_order))
+            });
+            for w in writers {
+                w.join()?;
+            }
+            reader.join()
+        })
+        .unwrap()
+    });
+    assert_eq!(counts, [LEN; WRITERS]);
+    assert!(in_order, "a writer's bytes arrived out of order");
+}
+
 /// `write_all` of a buffer much larger than the socket buffers while the
 /// peer reads one byte at a time (yielding between reads) for the first
 /// part: every byte arrives, in order.
