@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use gencoro::net::{TcpListener, TcpStream};
-use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, LoopHandle};
+use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, EventLoop, LoopHandle};
 
 /// One test at a time (see the file's docs).
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -955,6 +955,41 @@ fn a_parked_reader_is_woken_by_a_reset_with_connection_reset() {
         .unwrap()
     });
     assert_eq!(kind, Some(std::io::ErrorKind::ConnectionReset));
+}
+
+/// A `run_forever` whose only task is parked in accept (the loop blocks in
+/// its poll on the real clock) is stopped by a post from another thread;
+/// the accept stays pending and completes in the next run.
+#[test]
+fn a_threadsafe_stop_ends_run_forever_blocked_in_its_poll() {
+    let served = bounded(Duration::from_secs(20), || {
+        let event_loop = Builder::new().clock(Clock::real_time()).build();
+        let listener = TcpListener::bind(loopback()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = event_loop.spawn(move || Ok(listener.accept()?.1)).unwrap();
+        let handle = event_loop
+            .run_until_complete(|| {
+                runtime::sleep(Duration::ZERO)?;
+                LoopHandle::current()
+            })
+            .unwrap();
+        let poster = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            handle.call_soon_threadsafe(|| EventLoop::running().unwrap().stop())
+        });
+        event_loop.run_forever().unwrap();
+        assert!(poster.join().unwrap());
+        assert!(!acceptor.is_done());
+        let client = event_loop
+            .run_until_complete(move || {
+                let c = TcpStream::connect(addr)?;
+                Ok(c.local_addr()?)
+            })
+            .unwrap();
+        let peer = event_loop.run_until_complete(move || acceptor.join()).unwrap();
+        peer == client
+    });
+    assert!(served);
 }
 
 /// Explored cancellations: a parked accept, connect, read or write
