@@ -325,7 +325,6 @@ fn a_read_after_the_peer_reset_is_connection_reset() {
 /// is empty)"; Python's `read(0)` is `b''` at once), rather than parking
 /// until the peer sends something.
 #[test]
-#[ignore = "bug: read(&mut []) parks until data arrives (recv of 0 bytes says EAGAIN)"]
 fn reading_into_an_empty_buffer_returns_zero_without_parking() {
     let r = bounded(Duration::from_secs(5), || {
         virtual_run(|| {

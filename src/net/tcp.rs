@@ -350,6 +350,11 @@ impl TcpStream {
     /// ```
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let len = buf.len();
+        if len == 0 {
+            // Linux says `EAGAIN` to an empty receive on an empty socket:
+            // reading nothing never waits (Python: `read(0)` is `b''`).
+            return Ok(0);
+        }
         // A short read emptied the socket's buffer (edge-triggered: more
         // data brings an event).
         self.sock.io(Direction::Read, "TcpStream.read", |mut s| s.read(buf), |&n| 0 < n && n < len)
