@@ -148,9 +148,10 @@ pub(crate) enum Handle {
     /// A done callback of the library's own: `notify(index)`, with no
     /// closure to allocate.
     Notify(Rc<dyn Notify>, usize),
-    /// Blocking work run on the loop's own thread, one closure at a time:
-    /// only in schedule-driven runs (see [`Explore`]), where the pool's
-    /// threads would make the order of results depend on thread timing.
+    /// Blocking work run one closure at a time, while the loop's thread
+    /// waits for it: only in schedule-driven runs (see [`Explore`]), where
+    /// the pool's threads would make the order of results depend on thread
+    /// timing.
     Offloaded(Box<dyn FnOnce()>),
 }
 
@@ -795,7 +796,7 @@ impl Core {
 
     /// The single point where the loop chooses what runs next: the front of
     /// the FIFO ready queue. Schedule-driven runs pick in
-    /// [`pick_explored`](Self::pick_explored) instead.
+    /// [`run_ready_explored`](Self::run_ready_explored) instead.
     #[inline]
     fn pick(&self) -> Option<Handle> {
         self.ready.borrow_mut().pop_front()
