@@ -4,49 +4,16 @@
 //! lock, so one test's sockets do not disturb another's fd count.
 
 use std::cell::{Cell, RefCell};
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::rc::Rc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+#[path = "common/net_support.rs"]
+mod net_support;
 use gencoro::net::{TcpListener, TcpStream};
 use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, EventLoop, LoopHandle};
-
-/// One test at a time (see the file's docs).
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Runs `f` on a thread of its own and fails if it takes longer than
-/// `limit`.
-fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let (tx, rx) = std::sync::mpsc::channel();
-    let worker = std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(v) => {
-            worker.join().unwrap();
-            v
-        }
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            std::panic::resume_unwind(worker.join().unwrap_err())
-        }
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("the test took over {limit:?}"),
-    }
-}
-
-fn virtual_run<T: 'static>(main: impl FnOnce() -> Result<T, Error> + 'static) -> Result<T, Error> {
-    Builder::new().clock(Clock::virtual_time()).run(main)
-}
-
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
-}
+use net_support::{bounded, loopback, open_fds, virtual_run};
 
 /// A connected pair made outside any loop (with `std`, then converted).
 fn pair() -> (TcpStream, TcpStream) {

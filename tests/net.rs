@@ -8,45 +8,15 @@
 //! tests take one lock so the file-descriptor count is not disturbed by
 //! another test's sockets.
 
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::rc::Rc;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+#[path = "common/net_support.rs"]
+mod net_support;
 use gencoro::net::{TcpListener, TcpStream};
 use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, LoopHandle};
-
-/// One test at a time (see the file's docs).
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Runs `f` on a thread of its own and fails if it takes longer than
-/// `limit` (a loop blocked in its poll for good would hang the test).
-fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let (tx, rx) = std::sync::mpsc::channel();
-    let worker = std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(v) => {
-            worker.join().unwrap();
-            v
-        }
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            // The closure panicked: show its panic.
-            std::panic::resume_unwind(worker.join().unwrap_err())
-        }
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("the test took over {limit:?}"),
-    }
-}
-
-fn virtual_run<T: 'static>(main: impl FnOnce() -> Result<T, Error> + 'static) -> Result<T, Error> {
-    Builder::new().clock(Clock::virtual_time()).run(main)
-}
-
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
+use net_support::{bounded, loopback, open_fds, virtual_run};
 
 /// Serves echo on `listener`: a task per connection, until `connections`
 /// were served.
@@ -343,10 +313,6 @@ fn a_read_cancelled_as_data_arrives_loses_nothing() {
         assert!(cancelled, "cancel_after_wake: {cancel_after_wake}");
         assert_eq!(got, b"racing bytes", "cancel_after_wake: {cancel_after_wake}");
     }
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
 }
 
 /// 10,000 sockets (5,000 connections, both ends) opened and closed, in

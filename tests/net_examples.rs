@@ -5,44 +5,20 @@
 //! Everything runs on the virtual clock except one run of `aiohttp_fetch`
 //! on the real clock, which checks that the three 4 s sleeps overlap.
 
-use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The examples this file runs.
+#[path = "common/examples.rs"]
+mod examples;
+
 const EXAMPLES: &[&str] = &["aiohttp_fetch", "echo_server"];
 
-/// Builds the examples once with the test's own profile and returns the
-/// binary's path.
+/// The binary of example `name`, built with the others of this file.
 fn example(name: &str) -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let profile_dir = BUILT.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary has a path");
-        let profile_dir =
-            exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_owned();
-        let profile = match profile_dir.file_name().and_then(OsStr::to_str) {
-            Some("debug") => "dev".to_owned(),
-            Some(other) => other.to_owned(),
-            None => panic!("unexpected profile directory {profile_dir:?}"),
-        };
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "--quiet", "--profile", &profile, "--manifest-path"])
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(profile_dir.parent().expect("target/"));
-        for name in EXAMPLES {
-            build.args(["--example", name]);
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "building the examples failed: {status}");
-        profile_dir
-    });
-    profile_dir.join("examples").join(name)
+    examples::example(EXAMPLES, &[], name)
 }
 
 /// Runs an example to its end; returns its standard output, failing the

@@ -18,10 +18,11 @@
 #[path = "cpython/python3.rs"]
 mod python3;
 
-use std::ffi::OsStr;
+#[path = "common/examples.rs"]
+mod examples;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 /// How a seed example runs.
 #[derive(Clone, Copy, PartialEq)]
@@ -69,36 +70,11 @@ fn expected_path(example: &str, mode: Option<&str>) -> PathBuf {
     seeds_dir().join(file)
 }
 
-/// Builds the examples once with the test's own profile and returns the
-/// binary's path.
+/// The binary of example `name`, built with the others the cases name.
 fn example(name: &str) -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let profile_dir = BUILT.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary has a path");
-        let profile_dir =
-            exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_owned();
-        let profile = match profile_dir.file_name().and_then(OsStr::to_str) {
-            Some("debug") => "dev".to_owned(),
-            Some(other) => other.to_owned(),
-            None => panic!("unexpected profile directory {profile_dir:?}"),
-        };
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "--quiet", "--profile", &profile, "--manifest-path"])
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(profile_dir.parent().expect("target/"));
-        let mut names: Vec<&str> = CASES.iter().map(|(e, _, _)| *e).collect();
-        names.dedup();
-        for name in names {
-            build.args(["--example", name]);
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "building the examples failed: {status}");
-        profile_dir
-    });
-    profile_dir.join("examples").join(name)
+    let mut names: Vec<&str> = CASES.iter().map(|(e, _, _)| *e).collect();
+    names.dedup();
+    examples::example(&names, &[], name)
 }
 
 /// Checks the last line is `elapsed: <seconds with 3 decimals>s`.

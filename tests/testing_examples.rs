@@ -3,40 +3,18 @@
 
 #![cfg(feature = "testing")]
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use gencoro::testing::Schedule;
 
-/// Builds both examples once, with the test's own profile and features,
-/// and returns the path of `name`'s binary.
+#[path = "common/examples.rs"]
+mod examples;
+
+/// The binary of example `name`, built (with the other) with the
+/// `testing` feature.
 fn example(name: &str) -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let profile_dir = BUILT.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary has a path");
-        let profile_dir =
-            exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_owned();
-        let profile = match profile_dir.file_name().and_then(OsStr::to_str) {
-            Some("debug") => "dev".to_owned(),
-            Some(other) => other.to_owned(),
-            None => panic!("unexpected profile directory {profile_dir:?}"),
-        };
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "--features", "testing", "--profile", &profile])
-            .arg("--manifest-path")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(profile_dir.parent().expect("target/"))
-            .args(["--example", "find_race", "--example", "trace_timeline"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the examples failed: {status}");
-        profile_dir
-    });
-    profile_dir.join("examples").join(name)
+    examples::example(&["find_race", "trace_timeline"], &["testing"], name)
 }
 
 fn run(name: &str, args: &[&str]) -> String {
