@@ -34,6 +34,7 @@ use std::time::Duration;
 use mio::event::Source;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::runtime::LoopRef;
 use crate::runtime::park::{Park, Parked};
 
 /// The poll token of the loop's waker (never a slot index).
@@ -117,7 +118,9 @@ impl Readiness {
     /// never grows past the tasks that really wait.
     pub(crate) fn add(&self, dir: Direction, entry: Parked) {
         let mut line = self.line(dir).borrow_mut();
-        line.retain(Parked::is_pending);
+        if !line.is_empty() {
+            line.retain(Parked::is_pending);
+        }
         line.push(entry);
     }
 
@@ -125,7 +128,9 @@ impl Readiness {
     /// cancelled, or its stack unwinds).
     pub(crate) fn remove(&self, dir: Direction, park: &Park) {
         if let Ok(mut line) = self.line(dir).try_borrow_mut() {
-            line.retain(|entry| !park.is(entry));
+            if !line.is_empty() {
+                line.retain(|entry| !park.is(entry));
+            }
         }
     }
 
@@ -133,10 +138,22 @@ impl Readiness {
     /// them, since any may be the one to consume the readiness (a task
     /// that finds nothing parks again).
     fn wake(&self, dir: Direction) -> bool {
-        let line = std::mem::take(&mut *self.line(dir).borrow_mut());
+        // Taken out, so that no borrow is held while a stale entry drops
+        // (it may hold the last reference to a finished task, whose result
+        // has a destructor); its buffer goes back afterwards, so a socket
+        // waited on again and again allocates nothing.
+        let mut line = std::mem::take(&mut *self.line(dir).borrow_mut());
+        if line.is_empty() {
+            return false;
+        }
         let mut woke = false;
-        for entry in line {
+        for entry in line.drain(..) {
             woke |= entry.wake_taken().is_ok();
+        }
+        if let Ok(mut current) = self.line(dir).try_borrow_mut() {
+            if current.capacity() == 0 {
+                *current = line;
+            }
         }
         woke
     }
@@ -151,6 +168,8 @@ impl Readiness {
 /// A socket's place in the driver; deregister it before the socket closes.
 pub(crate) struct Registration {
     driver: Rc<Driver>,
+    /// The loop whose driver this is.
+    owner: LoopRef,
     slot: usize,
     readiness: Rc<Readiness>,
 }
@@ -158,6 +177,11 @@ pub(crate) struct Registration {
 impl Registration {
     pub(crate) fn readiness(&self) -> &Rc<Readiness> {
         &self.readiness
+    }
+
+    /// The loop this registration is with.
+    pub(crate) fn owner(&self) -> &LoopRef {
+        &self.owner
     }
 
     /// Whether this registration is with `driver`.
@@ -217,7 +241,11 @@ impl Driver {
     /// # Errors
     ///
     /// The system refused the registration.
-    pub(crate) fn register(self: &Rc<Self>, source: &mut impl Source) -> io::Result<Registration> {
+    pub(crate) fn register(
+        self: &Rc<Self>,
+        owner: LoopRef,
+        source: &mut impl Source,
+    ) -> io::Result<Registration> {
         let slot = match self.free.borrow_mut().pop() {
             Some(slot) => slot,
             None => {
@@ -234,7 +262,7 @@ impl Driver {
         let readiness = Rc::new(Readiness::default());
         self.slots.borrow_mut()[slot] = Some(readiness.clone());
         self.registered.set(self.registered.get() + 1);
-        Ok(Registration { driver: self.clone(), slot, readiness })
+        Ok(Registration { driver: self.clone(), owner, slot, readiness })
     }
 
     /// Whether any socket is registered: only then does the loop poll.

@@ -88,7 +88,15 @@ impl<S: Source> Socket<S> {
     pub(crate) fn wait(&self, dir: Direction, what: &'static str) -> Result<(), Error> {
         // Refused before anything is registered if the caller may not wait.
         let park = Park::prepare(what)?;
-        let readiness = match self.readiness() {
+        // Registered with this task's loop already (every wait but the
+        // first): no lookup of the running loop.
+        let registered = self
+            .reg
+            .borrow()
+            .as_ref()
+            .filter(|r| park.is_on(r.owner()))
+            .map(|r| r.readiness().clone());
+        let readiness = match registered.map_or_else(|| self.readiness(), Ok) {
             Ok(readiness) => readiness,
             Err(e) => {
                 park.cancel();
@@ -107,7 +115,7 @@ impl<S: Source> Socket<S> {
     /// The socket's readiness lines, registering it with the running loop
     /// on first use.
     fn readiness(&self) -> Result<Rc<Readiness>, Error> {
-        let driver = crate::runtime::io_driver()?;
+        let (driver, owner) = crate::runtime::io_driver()?;
         let mut reg = self.reg.borrow_mut();
         if let Some(current) = &*reg {
             if current.is_with(&driver) {
@@ -127,7 +135,7 @@ impl<S: Source> Socket<S> {
                 old.deregister(&mut *self.io.borrow_mut());
             }
         }
-        let registration = driver.register(&mut *self.io.borrow_mut())?;
+        let registration = driver.register(owner, &mut *self.io.borrow_mut())?;
         let readiness = registration.readiness().clone();
         *reg = Some(registration);
         Ok(readiness)

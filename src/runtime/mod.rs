@@ -76,7 +76,7 @@ mod timeout;
 mod timers;
 
 use std::fmt;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -737,9 +737,18 @@ pub fn time() -> Result<Duration, Error> {
 ///
 /// [`ErrorKind::NoRunningLoop`] outside a running loop; [`ErrorKind::Io`]
 /// if the system refused a poll.
-pub(crate) fn io_driver() -> Result<Rc<crate::net::driver::Driver>, Error> {
-    Ok(current_core()?.io_driver()?)
+///
+/// Returns the driver and the loop it belongs to (registrations remember
+/// it, so a wait on a registered socket finds it without this call).
+pub(crate) fn io_driver() -> Result<(Rc<crate::net::driver::Driver>, LoopRef), Error> {
+    let core = current_core()?;
+    Ok((core.io_driver()?, LoopRef(Rc::downgrade(&core))))
 }
+
+/// A loop, by identity, for code above the runtime that remembers which
+/// loop it belongs to (a socket's registration). Keeps nothing alive but
+/// the allocation, so the identity is never reused while it exists.
+pub(crate) struct LoopRef(pub(crate) Weak<Core>);
 
 /// A callback scheduled on the loop; cancel it before it runs with
 /// [`cancel`](CallHandle::cancel). Python: `Handle` / `TimerHandle`.

@@ -31,7 +31,7 @@
 //! ```
 
 use std::fmt;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use super::core::{Core, Handle};
 use super::error::Error;
@@ -193,6 +193,14 @@ impl Park {
     #[inline]
     pub(crate) fn state(&self) -> ParkState {
         self.entry.state()
+    }
+
+    /// Whether the parking task belongs to `core` (compared by identity:
+    /// a `Weak` keeps its allocation, so the address is never reused while
+    /// `core` exists).
+    #[inline]
+    pub(crate) fn is_on(&self, core: &super::LoopRef) -> bool {
+        Weak::ptr_eq(self.entry.task.header().core_weak(), &core.0)
     }
 
     /// Suspends until the park is woken (`Ok`) or the task is cancelled

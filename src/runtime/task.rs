@@ -488,6 +488,12 @@ impl Header {
         self.retrieved.set(true);
     }
 
+    /// The task's loop, without keeping it alive.
+    #[inline]
+    pub(crate) fn core_weak(&self) -> &Weak<Core> {
+        &self.core
+    }
+
     /// The task's loop, if it still exists.
     #[inline]
     pub(crate) fn core_alive(&self) -> Option<Rc<Core>> {
