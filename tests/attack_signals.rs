@@ -126,16 +126,30 @@ impl Child {
     /// shell can (`kill` is a builtin of `sh`): process-directed, so any
     /// of the child's threads may take it.
     fn send(&self, signal: Signal, count: usize) {
-        // A short busy pause between two signals: without it most of them
+        self.send_to(signal, count, &[self.child.id()]);
+    }
+
+    /// Sends `signal` `rounds` times to each of `targets`, threads of the
+    /// child (a signal sent to a thread's id is still the process's, but
+    /// goes to that thread if it can take it: it interrupts what that
+    /// thread is blocked in).
+    fn send_to(&self, signal: Signal, rounds: usize, targets: &[u32]) {
+        // A short busy pause between two rounds: without it most signals
         // find the previous one still pending and merge into it.
-        let script = "i=0; while [ $i -lt $1 ]; do kill -$2 $3 || exit 1; i=$((i+1)); \
-                      j=0; while [ $j -lt 100 ]; do j=$((j+1)); done; done";
+        let script = "i=0; while [ $i -lt $1 ]; do for t in $3; do kill -$2 $t || exit 1; done; \
+                      i=$((i+1)); j=0; while [ $j -lt 100 ]; do j=$((j+1)); done; done";
+        let targets: Vec<String> = targets.iter().map(u32::to_string).collect();
         let status = Command::new("sh")
-            .args(["-c", script, "sh", &count.to_string(), &signal.name()[3..]])
-            .arg(self.child.id().to_string())
+            .args(["-c", script, "sh", &rounds.to_string(), &signal.name()[3..]])
+            .arg(targets.join(" "))
             .status()
             .expect("sh runs");
         assert!(status.success(), "sending {signal} failed: {status}");
+    }
+
+    /// The numbers in the `child: tid N` lines read so far.
+    fn tids(&self) -> Vec<u32> {
+        self.seen.iter().filter_map(|l| child_line(l)?.strip_prefix("tid ")?.parse().ok()).collect()
     }
 
     /// Waits for the child to end.
@@ -205,6 +219,7 @@ const SCENARIOS: &[(&str, fn())] = &[
     ("schedule_driven_raising", schedule_driven_raising),
     ("waiter_gone_before_dispatch", waiter_gone_before_dispatch),
     ("offloaded", offloaded),
+    ("churn", churn),
     ("chained_first", chained_first),
     ("chained_after", chained_after),
 ];
@@ -875,6 +890,8 @@ fn storm_loop(
     stop: Arc<AtomicBool>,
     ready: Arc<AtomicUsize>,
 ) -> Result<StormLoop, Error> {
+    let me = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
+    say(format!("tid {}", me.file_name().and_then(|n| n.to_str()).expect("a thread id")));
     Builder::new().clock(clock).run(move || {
         let waiters: Vec<_> = (0..STORM_WAITERS)
             .map(|_| {
@@ -997,16 +1014,21 @@ fn storm_virtual() {
 fn storm_test(name: &str) {
     let mut child = Child::spawn_ignoring(name, Some(Signal::Terminate));
     child.wait_for("ready");
-    child.send(Signal::Terminate, STORM);
+    let loop_threads = child.tids();
+    assert_eq!(loop_threads.len(), STORM_LOOPS);
+    // Half to the process, half to the loops' threads, which are mostly
+    // blocked in their poll.
+    child.send(Signal::Terminate, STORM / 2);
+    child.send_to(Signal::Terminate, STORM / 2 / STORM_LOOPS, &loop_threads);
     child.send(Signal::Interrupt, 1);
     let ended = child.finish();
     assert!(ended.status.success(), "{ended:?}");
     assert_eq!(ended.lines.last().map(String::as_str), Some("storm over"), "{ended:?}");
-    assert_eq!(ended.lines.len(), 2 + STORM_LOOPS, "{ended:?}");
+    assert_eq!(ended.lines.len(), 2 + 2 * STORM_LOOPS, "{ended:?}");
 }
 
-/// 1,000 process-directed SIGTERMs (any thread may take one, also a loop
-/// blocked in its poll) while 16 tasks on two real-clock loops wait and
+/// 1,000 SIGTERMs (half to the process, half to the loops' threads, to
+/// interrupt their poll) while 16 tasks on two real-clock loops wait and
 /// re-wait, beside a TCP echo and offloaded closures: no hang, no panic,
 /// no I/O error from an interrupted call, the echo intact, every loop ends.
 #[test]
@@ -1196,6 +1218,111 @@ fn a_wait_in_an_offloaded_closure_is_refused_and_a_raise_from_one_reaches_the_wa
     let ended = run_child("offloaded");
     assert!(ended.killed_by(Signal::Interrupt), "{ended:?}");
     assert_eq!(ended.lines, ["real: Ok(())", "virtual: Ok(())"], "{ended:?}");
+}
+
+fn term() -> Result<(), Error> {
+    signal::wait(Signal::Terminate)
+}
+
+fn churn() {
+    let r = Builder::new().clock(Clock::virtual_time()).run(|| {
+        let mut ways = Vec::new();
+        // Timeouts already expired when the wait begins.
+        for _ in 0..200 {
+            let r = runtime::timeout(Some(Duration::ZERO), |_| term());
+            assert!(r.unwrap_err().is_timeout());
+        }
+        ways.push("expired timeouts");
+        // Timeouts that expire while the task waits (virtual time passes).
+        for _ in 0..200 {
+            let r = runtime::timeout(Some(Duration::from_secs(1)), |_| term());
+            assert!(r.unwrap_err().is_timeout());
+        }
+        ways.push("timeouts");
+        // Tasks cancelled before their first step, and while they wait.
+        for before in [true, false] {
+            for _ in 0..200 {
+                let t = runtime::spawn(term);
+                if !before {
+                    runtime::sleep(Duration::ZERO)?;
+                }
+                t.cancel();
+                assert!(t.join().unwrap_err().is_cancelled());
+            }
+        }
+        ways.push("cancelled tasks");
+        // A task that cancels itself, then waits.
+        let t = runtime::spawn(|| {
+            runtime::current_task()?.expect("a task").cancel();
+            term()
+        });
+        assert!(t.join().unwrap_err().is_cancelled());
+        ways.push("a pending cancellation");
+        // wait_for with a timeout.
+        for _ in 0..100 {
+            let t = runtime::spawn(term);
+            assert!(
+                runtime::wait_for(Some(Duration::from_millis(1)), &t).unwrap_err().is_timeout()
+            );
+        }
+        ways.push("wait_for");
+        // A task group whose failing member cancels its waiting members.
+        let r = runtime::task_group(|g| {
+            for _ in 0..10 {
+                g.spawn(term)?;
+            }
+            g.spawn(|| -> Result<(), Error> {
+                runtime::sleep(Duration::ZERO)?;
+                Err(Error::new("boom"))
+            })?;
+            Ok(())
+        });
+        assert_eq!(r.unwrap_err().kind(), ErrorKind::Group);
+        ways.push("a task group");
+        // A wait from a generator running inside the task: refused.
+        let g = gencoro::Generator::new(|_: &gencoro::Yielder<(), ()>| term());
+        let refused = match g.resume() {
+            Ok(gencoro::Step::Returned(Err(e))) => e.kind() == ErrorKind::Misuse,
+            _ => false,
+        };
+        assert!(refused, "a wait from a generator is refused");
+        ways.push("a generator (refused)");
+        Ok(ways)
+    });
+    say(format!("run: {}", outcome(&r)));
+    let panicked = std::panic::catch_unwind(|| {
+        runtime::run(|| -> Result<(), Error> {
+            for _ in 0..3 {
+                runtime::spawn(term);
+            }
+            runtime::sleep(Duration::ZERO)?;
+            panic!("main panics while tasks wait");
+        })
+    });
+    say(format!("a panicking main: {}", outcome(&panicked.expect("run catches the panic"))));
+    raise(Signal::Terminate);
+    std::thread::sleep(Duration::from_secs(2));
+    say("the SIGTERM was swallowed");
+}
+
+/// Waits ended every other way (timeouts expired before or during the
+/// wait, tasks cancelled before their first step or while waiting, a
+/// pending cancellation, `wait_for`, a failing task-group member, a wait
+/// refused inside a generator, a main task that panics) each return their
+/// error and leave no waiter behind:
+/// the SIGTERM after them kills the process.
+#[test]
+fn waits_ended_by_timeouts_cancellations_groups_and_panics_leave_no_waiter_behind() {
+    let ended = run_child("churn");
+    assert!(ended.killed_by(Signal::Terminate), "{ended:?}");
+    assert_eq!(
+        ended.lines,
+        [
+            r#"run: Ok(["expired timeouts", "timeouts", "cancelled tasks", "a pending cancellation", "wait_for", "a task group", "a generator (refused)"])"#,
+            "a panicking main: Panicked",
+        ],
+        "{ended:?}"
+    );
 }
 
 fn waiter_gets(signal: Signal) -> Result<(), Error> {
