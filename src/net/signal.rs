@@ -22,16 +22,17 @@
 //!
 //! # Who gets a signal
 //!
-//! Each SIGINT or SIGTERM the process receives goes to exactly one of, in
+//! Each SIGINT or SIGTERM that gencoro handles goes to exactly one of, in
 //! this order:
 //!
 //! 1. every task, of any loop in the process, waiting in [`wait`] for it
-//!    when it arrives (a broadcast, as every `loop.add_signal_handler`
+//!    at that moment (a broadcast, as every `loop.add_signal_handler`
 //!    callback would run);
-//! 2. for SIGINT, else: the main task of the [`run`](crate::runtime::run)
+//! 2. for SIGINT, else: the main task of a [`run`](crate::runtime::run)
 //!    that cancels on Ctrl-C (see
 //!    [`Builder::cancel_on_ctrl_c`](crate::runtime::Builder::cancel_on_ctrl_c)),
-//!    which it cancels, once;
+//!    which it cancels, once (with several such runs at once, on several
+//!    threads, the one armed last);
 //! 3. else: the disposition the signal had before gencoro first handled
 //!    it: the default action (SIGINT and SIGTERM terminate the process) if
 //!    it was the default, nothing more if it was ignored or another
@@ -42,8 +43,24 @@
 //! `run`'s main task kills the process, as with `asyncio.run` (whose second
 //! Ctrl-C raises `KeyboardInterrupt` wherever the program is). A signal
 //! that arrives between two waits of a task, with nobody else waiting, is
-//! not kept for the next wait: it takes its course by rule 2 or 3.
+//! not kept for the next wait: it takes its course by rule 2 or 3. Nor is
+//! one that every task it woke gave up: if each of those waits was
+//! cancelled after the signal woke it and before it returned, the signal
+//! goes on to rule 2 or 3, as if nobody had waited.
 //!
+//! Two things follow from the signals being handled on a thread of their
+//! own (see below), shortly after the process receives them, rather than
+//! inside the signal handler:
+//!
+//! - The rules are applied when gencoro handles a signal, not at the
+//!   instant it arrives: a wait that ends in between (cancelled in the same
+//!   step that raised the signal, say) does not count as waiting, and the
+//!   signal takes its course by rule 2 or 3.
+//! - Signals of one kind that arrive before gencoro has handled the
+//!   previous one may be handled as one, as POSIX merges a pending signal
+//!   with a second of its kind: two Ctrl-C pressed at once may cancel
+//!   `run`'s main task without the second one killing the process.
+
 //! # How
 //!
 //! The first wait (or the first `run` that cancels on Ctrl-C) hooks the
@@ -63,6 +80,9 @@
 //! A schedule-driven run ([`gencoro::testing`](crate::testing)) never
 //! waits for other threads, so a task waiting for a signal there is stuck
 //! unless the signal was already delivered: the run reports a deadlock.
+//! A scenario that raises a signal itself may therefore see it handled
+//! after the run has ended and its waiter is gone, by rule 3: a real
+//! SIGTERM or SIGINT raised in a property test can end the test process.
 //!
 //! Another handler installed for the same signal after gencoro's (with
 //! `libc::sigaction` directly) replaces it, and gencoro's waits then never
@@ -73,7 +93,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -184,7 +204,10 @@ pub fn ctrl_c() -> Result<(), Error> {
 ///
 /// Cancelled while it waits, it returns the cancellation and no longer
 /// counts as waiting: a signal that comes later takes its course without
-/// it.
+/// it. Cancelled after the signal woke it but before it returned, it
+/// returns the cancellation too, and gives the signal up: if no other
+/// task it woke returns it, the signal takes its course by rule 2 or 3 of
+/// the [module](self) docs.
 ///
 /// ```
 /// use gencoro::net::signal::{self, Signal};
@@ -215,7 +238,11 @@ pub fn wait(signal: Signal) -> Result<(), Error> {
             "signal.wait() must be called from a task",
         ));
     }
-    let slot = Arc::new(Slot { fired: AtomicBool::new(false), waker: Mutex::new(None) });
+    let slot = Arc::new(Slot {
+        fired: AtomicBool::new(false),
+        waker: Mutex::new(None),
+        delivery: Mutex::new(None),
+    });
     let id = with_dispatcher(|d| {
         d.hook(signal)?;
         let id = d.next_id();
@@ -232,13 +259,47 @@ pub fn wait(signal: Signal) -> Result<(), Error> {
 struct Slot {
     fired: AtomicBool,
     waker: Mutex<Option<Waker>>,
+    /// The delivery that fired the slot, until its wait returns it or
+    /// gives it up.
+    delivery: Mutex<Option<Arc<Delivery>>>,
 }
 
 impl Slot {
-    fn fire(&self) {
+    fn fire(&self, delivery: Arc<Delivery>) {
+        *lock(&self.delivery) = Some(delivery);
         self.fired.store(true, Ordering::SeqCst);
         if let Some(waker) = lock(&self.waker).take() {
             waker.wake();
+        }
+    }
+}
+
+/// One signal handed to the tasks that waited for it. If every one of
+/// them gives it up (each wait cancelled after the signal woke it, before
+/// it returned), the signal was not received by any: it takes its course
+/// by rules 2 and 3, as if nobody had waited. Python: the handler of
+/// `add_signal_handler` runs whatever happens to the tasks it would wake.
+struct Delivery {
+    signal: Signal,
+    /// Woken waits that have neither returned the signal nor given it up.
+    outstanding: AtomicUsize,
+    /// A wait returned the signal.
+    received: AtomicBool,
+}
+
+impl Delivery {
+    /// A woken wait returned the signal.
+    fn receive(&self) {
+        self.received.store(true, Ordering::SeqCst);
+        self.outstanding.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// A woken wait ended without returning the signal.
+    fn give_up(&self) {
+        if self.outstanding.fetch_sub(1, Ordering::SeqCst) == 1
+            && !self.received.load(Ordering::SeqCst)
+        {
+            fall_through(lock(&DISPATCHER), self.signal);
         }
     }
 }
@@ -254,15 +315,25 @@ impl Future for SignalFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.slot.fired.load(Ordering::SeqCst) {
-            return Poll::Ready(());
+            return self.received();
         }
         *lock(&self.slot.waker) = Some(cx.waker().clone());
         // Fired between the check and the store: the dispatcher found no
         // waker to wake.
         if self.slot.fired.load(Ordering::SeqCst) {
-            return Poll::Ready(());
+            return self.received();
         }
         Poll::Pending
+    }
+}
+
+impl SignalFuture {
+    /// The wait returns the signal that fired it.
+    fn received(&self) -> Poll<()> {
+        if let Some(delivery) = lock(&self.slot.delivery).take() {
+            delivery.receive();
+        }
+        Poll::Ready(())
     }
 }
 
@@ -271,6 +342,12 @@ impl Drop for SignalFuture {
         let id = self.id;
         if let Some(d) = lock(&DISPATCHER).as_mut() {
             d.waiters.retain(|w| w.id != id);
+        }
+        // Fired, but the wait ends without the signal (cancelled after it
+        // was woken): it gives its share of the delivery up.
+        let unclaimed = lock(&self.slot.delivery).take();
+        if let Some(delivery) = unclaimed {
+            delivery.give_up();
         }
     }
 }
@@ -294,7 +371,15 @@ struct Hook {
 struct ArmedRun {
     id: u64,
     handle: LoopHandle,
+    interrupt: Arc<AtomicU8>,
 }
+
+/// Where an armed run's interruption stands (`ArmedRun::interrupt`).
+const NOT_INTERRUPTED: u8 = 0;
+/// A SIGINT chose this run: its cancellation is posted to the loop.
+const INTERRUPTED: u8 = 1;
+/// The posted cancellation reached the main task.
+const CANCEL_DELIVERED: u8 = 2;
 
 /// The process-wide state behind the `gencoro-signals` thread.
 struct Dispatcher {
@@ -371,15 +456,35 @@ fn dispatch(signal: Signal) {
     });
     if !woken.is_empty() {
         drop(guard);
+        let delivery = Arc::new(Delivery {
+            signal,
+            outstanding: AtomicUsize::new(woken.len()),
+            received: AtomicBool::new(false),
+        });
         for slot in woken {
-            slot.fire();
+            slot.fire(delivery.clone());
         }
         return;
     }
+    fall_through(guard, signal);
+}
+
+/// Rules 2 and 3 for a signal no waiting task received. Takes the lock's
+/// guard, to release it before the default action.
+fn fall_through(mut guard: MutexGuard<'_, Option<Dispatcher>>, signal: Signal) {
+    let Some(d) = guard.as_mut() else { return };
     if signal == Signal::Interrupt {
         while let Some(run) = d.runs.pop() {
             let id = run.id;
-            if run.handle.call_soon_threadsafe(move || cancel_main(id)) {
+            // Marked before it is posted: a main task that returns before
+            // the call runs still ends cancelled (see `disarm`).
+            run.interrupt.store(INTERRUPTED, Ordering::SeqCst);
+            let interrupt = run.interrupt.clone();
+            let posted = run.handle.call_soon_threadsafe(move || {
+                interrupt.store(CANCEL_DELIVERED, Ordering::SeqCst);
+                cancel_main(id);
+            });
+            if posted {
                 return;
             }
             // That loop has ended: the next armed run, if any.
@@ -417,6 +522,7 @@ fn cancel_main(id: u64) {
 /// (the main task of a `run`), once. Made inside that task.
 pub(crate) struct CancelOnCtrlC {
     id: u64,
+    interrupt: Arc<AtomicU8>,
 }
 
 impl CancelOnCtrlC {
@@ -425,25 +531,48 @@ impl CancelOnCtrlC {
     pub(crate) fn arm() -> Option<CancelOnCtrlC> {
         let task = runtime::current_task().ok().flatten()?;
         let handle = LoopHandle::current().ok()?;
+        let interrupt = Arc::new(AtomicU8::new(NOT_INTERRUPTED));
         let id = with_dispatcher(|d| {
             d.hook(Signal::Interrupt)?;
             let id = d.next_id();
-            d.runs.push(ArmedRun { id, handle });
+            d.runs.push(ArmedRun { id, handle, interrupt: interrupt.clone() });
             Ok(id)
         })
         .ok()?;
         MAIN_TASKS.with(|m| m.borrow_mut().push((id, task)));
-        Some(CancelOnCtrlC { id })
+        Some(CancelOnCtrlC { id, interrupt })
     }
-}
 
-impl Drop for CancelOnCtrlC {
-    fn drop(&mut self) {
+    /// Disarms, in the main task as its body returns; from then on a
+    /// SIGINT does the default. If a SIGINT chose this run but its posted
+    /// cancellation has not reached the task (the body never suspended
+    /// since: a busy main task), the task cancels itself, so it ends
+    /// cancelled unless it failed. Python: `Runner._on_sigint`'s
+    /// `main_task.cancel()` runs in the signal handler, and a task
+    /// cancelled right before its coroutine returns ends cancelled.
+    pub(crate) fn disarm(self) {
+        self.remove();
+        if self.interrupt.load(Ordering::SeqCst) == INTERRUPTED {
+            if let Ok(Some(task)) = runtime::current_task() {
+                task.cancel();
+            }
+        }
+    }
+
+    /// Takes the run out of the dispatcher's list: after this, no SIGINT
+    /// chooses it.
+    fn remove(&self) {
         let id = self.id;
         if let Some(d) = lock(&DISPATCHER).as_mut() {
             d.runs.retain(|r| r.id != id);
         }
         let _ = MAIN_TASKS.try_with(|m| m.borrow_mut().retain(|(i, _)| *i != id));
+    }
+}
+
+impl Drop for CancelOnCtrlC {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 

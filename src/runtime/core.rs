@@ -671,9 +671,10 @@ impl Core {
     /// when nothing can ever happen again.
     fn run_once(&self, may_wait: bool) -> bool {
         self.drain_remote();
-        // With no timer queued (so none cancelled either) and something
-        // ready, steps 1 to 4 have nothing to do.
-        if self.explore.is_none() && self.timers.borrow().len() == 0 {
+        // With something ready, and no timer queued or none cancelled and
+        // the earliest not due, steps 1 to 4 have nothing to do: nothing to
+        // drop, no wait, nothing to fire.
+        if self.explore.is_none() && self.nothing_to_do_but_run() {
             let mut ntodo = self.ready.borrow().len();
             if ntodo != 0 {
                 // Step 3 with sockets: look for readiness without blocking
@@ -759,6 +760,22 @@ impl Core {
         let ntodo = self.ready.borrow().len();
         self.run_ready(ntodo);
         true
+    }
+
+    /// Whether steps 1 to 4 of an iteration would do nothing if a handle is
+    /// ready: no timer is queued, or none is cancelled (each cancellation
+    /// is counted, see [`timer_cancelled`](Self::timer_cancelled)) and the
+    /// earliest is not due.
+    #[inline(always)]
+    fn nothing_to_do_but_run(&self) -> bool {
+        let timers = self.timers.borrow();
+        match timers.peek() {
+            None => true,
+            Some(first) => {
+                self.cancelled_timers.get() == 0
+                    && first.deadline_nanos() > timers::deadline_nanos(self.now())
+            }
+        }
     }
 
     /// Step 5: runs the first `ntodo` handles of the ready queue, in order.

@@ -294,10 +294,14 @@ impl Builder {
     /// from its wait, its cleanup runs, the other pending tasks are
     /// cancelled as at any end of `run`, and `run` returns the
     /// cancellation (unless the task handled it and returned something
-    /// else). The program can then exit as it likes. A second SIGINT kills
-    /// the process (the signal's default action), as `asyncio.run`'s second
-    /// Ctrl-C raises `KeyboardInterrupt`: that is the way out of a main task
-    /// that does not stop. See [`gencoro::net::signal`](crate::net::signal)
+    /// else). A SIGINT that comes while the main task is busy (it has not
+    /// suspended since) and that returns without suspending again still
+    /// ends it cancelled, as in CPython. The program can then exit as it
+    /// likes. A second SIGINT kills the process (the signal's default
+    /// action; with several runs armed at once on several threads, once
+    /// each has been cancelled), as `asyncio.run`'s second Ctrl-C raises
+    /// `KeyboardInterrupt`: that is the way out of a main task that does
+    /// not stop. See [`gencoro::net::signal`](crate::net::signal)
     /// for how signals are handled.
     ///
     /// `true` arms it on any thread and whatever SIGINT's disposition
@@ -369,10 +373,14 @@ impl Builder {
         let event_loop = self.build();
         let outcome = if ctrl_c {
             event_loop.run_until_complete(move || {
-                // Disarmed when `main` returns: a SIGINT during the
-                // shutdown below does the default.
-                let _armed = crate::net::signal::CancelOnCtrlC::arm();
-                main()
+                // Disarmed when `main` returns (or unwinds): a SIGINT
+                // during the shutdown below does the default.
+                let armed = crate::net::signal::CancelOnCtrlC::arm();
+                let outcome = main();
+                if let Some(armed) = armed {
+                    armed.disarm();
+                }
+                outcome
             })
         } else {
             event_loop.run_until_complete(main)
