@@ -102,6 +102,33 @@ fn raw_stack() -> DefaultStack {
     DefaultStack::new(DEFAULT_STACK_SIZE).expect("a corosensei stack")
 }
 
+/// The floor of `spawn_join` and `gather`: `n` tasks, each a boxed closure
+/// returning its index, queued on a `VecDeque` (spawn), then run one after
+/// another by one coroutine on the reused `stack`; their results, in spawn
+/// order. A task that never suspends needs no stack of its own.
+fn raw_run_boxed(stack: &mut Option<DefaultStack>, n: usize) -> Vec<usize> {
+    let mut queue: VecDeque<Box<dyn FnOnce() -> usize>> = VecDeque::with_capacity(n);
+    for i in 0..n {
+        queue.push_back(Box::new(move || black_box(i)));
+    }
+    let mut co = Coroutine::with_stack(
+        stack.take().expect("the stack is back"),
+        move |_: &corosensei::Yielder<(), ()>, ()| {
+            let mut results = Vec::with_capacity(queue.len());
+            while let Some(task) = queue.pop_front() {
+                results.push(task());
+            }
+            results
+        },
+    );
+    let results = match co.resume(()) {
+        CoroutineResult::Return(r) => r,
+        CoroutineResult::Yield(()) => unreachable!("the tasks never suspend"),
+    };
+    *stack = Some(co.into_stack());
+    results
+}
+
 /// One step of splitmix64 (Steele, Lea and Flood, 2014).
 fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -153,28 +180,7 @@ fn spawn_join(c: &mut Criterion) {
     let mut stack = Some(raw_stack());
     group.bench_function("raw_floor", |b| {
         b.iter(|| {
-            // Spawn: box each task and queue it.
-            let mut queue: VecDeque<Box<dyn FnOnce() -> usize>> =
-                VecDeque::with_capacity(SPAWN_TASKS);
-            for i in 0..SPAWN_TASKS {
-                queue.push_back(Box::new(move || black_box(i)));
-            }
-            // Run: one coroutine on the reused stack runs every task.
-            let mut co = Coroutine::with_stack(
-                stack.take().expect("the stack is back"),
-                move |_: &corosensei::Yielder<(), ()>, ()| {
-                    let mut results = Vec::with_capacity(queue.len());
-                    while let Some(task) = queue.pop_front() {
-                        results.push(task());
-                    }
-                    results
-                },
-            );
-            let results = match co.resume(()) {
-                CoroutineResult::Return(r) => r,
-                CoroutineResult::Yield(()) => unreachable!("the tasks never suspend"),
-            };
-            stack = Some(co.into_stack());
+            let results = raw_run_boxed(&mut stack, SPAWN_TASKS);
             // Join: read each result in spawn order.
             let mut sum = 0;
             for r in &results {
@@ -402,29 +408,8 @@ fn gather(c: &mut Criterion) {
     let mut stack = Some(raw_stack());
     group.bench_function("raw_floor", |b| {
         b.iter(|| {
-            // As in `spawn_join`'s floor: boxed tasks run one after another
-            // on one reused stack; gathering is collecting their results in
-            // spawn order.
-            let mut queue: VecDeque<Box<dyn FnOnce() -> usize>> =
-                VecDeque::with_capacity(GATHER_TASKS);
-            for i in 0..GATHER_TASKS {
-                queue.push_back(Box::new(move || black_box(i)));
-            }
-            let mut co = Coroutine::with_stack(
-                stack.take().expect("the stack is back"),
-                move |_: &corosensei::Yielder<(), ()>, ()| {
-                    let mut results = Vec::with_capacity(queue.len());
-                    while let Some(task) = queue.pop_front() {
-                        results.push(task());
-                    }
-                    results
-                },
-            );
-            let r = match co.resume(()) {
-                CoroutineResult::Return(r) => r,
-                CoroutineResult::Yield(()) => unreachable!("the tasks never suspend"),
-            };
-            stack = Some(co.into_stack());
+            // Gathering is collecting the results in spawn order.
+            let r = raw_run_boxed(&mut stack, GATHER_TASKS);
             assert_eq!(r.len(), GATHER_TASKS);
             black_box(r)
         })

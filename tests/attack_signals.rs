@@ -11,9 +11,8 @@
 //! killed and the test fails.
 
 use std::cell::RefCell;
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
@@ -24,6 +23,10 @@ use gencoro::net::{self, TcpListener, TcpStream};
 use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, EventLoop};
 use gencoro::testing::{self, FailureKind, Schedule};
 
+#[path = "common/child_lines.rs"]
+mod child_lines;
+use child_lines::ChildLines;
+
 const CHILD_ENV: &str = "GENCORO_ATTACK_SIGNALS_CHILD";
 
 /// A child process's whole life may take this long at most.
@@ -32,13 +35,8 @@ const LIMIT: Duration = Duration::from_secs(4);
 // ---------------------------------------------------------------------
 // The parent side.
 
-/// A running child whose stdout lines arrive on a channel.
-struct Child {
-    child: std::process::Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    started: Instant,
-}
+/// A running child whose stdout lines arrive as they are printed.
+struct Child(ChildLines);
 
 /// How a child ended: its status, its `child: ` lines, its stderr.
 struct Ended {
@@ -80,53 +78,20 @@ impl Child {
                 sh
             }
         };
-        command.args(args);
-        let mut child = command
-            .env(CHILD_ENV, name)
-            .env("RUST_BACKTRACE", "0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the child starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Child { child, lines, seen: Vec::new(), started: Instant::now() }
+        command.args(args).env(CHILD_ENV, name);
+        Child(ChildLines::spawn(command, LIMIT))
     }
 
     /// Reads lines until a `child: ` line equal to `wanted`.
     fn wait_for(&mut self, wanted: &str) {
-        loop {
-            let left = LIMIT.saturating_sub(self.started.elapsed());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let done = child_line(&line) == Some(wanted);
-                    self.seen.push(line);
-                    if done {
-                        return;
-                    }
-                }
-                Err(_) => {
-                    let _ = self.child.kill();
-                    panic!("no {wanted:?} line from the child; it printed {:#?}", self.seen);
-                }
-            }
-        }
+        self.0.wait_until(wanted, |line| child_line(line) == Some(wanted));
     }
 
     /// Sends `signal` to the child process `count` times, as fast as a
     /// shell can (`kill` is a builtin of `sh`): process-directed, so any
     /// of the child's threads may take it.
     fn send(&self, signal: Signal, count: usize) {
-        self.send_to(signal, count, &[self.child.id()]);
+        self.send_to(signal, count, &[self.0.child.id()]);
     }
 
     /// Sends `signal` `rounds` times to each of `targets`, threads of the
@@ -149,33 +114,17 @@ impl Child {
 
     /// The numbers in the `child: tid N` lines read so far.
     fn tids(&self) -> Vec<u32> {
-        self.seen.iter().filter_map(|l| child_line(l)?.strip_prefix("tid ")?.parse().ok()).collect()
+        self.0
+            .seen
+            .iter()
+            .filter_map(|l| child_line(l)?.strip_prefix("tid ")?.parse().ok())
+            .collect()
     }
 
     /// Waits for the child to end.
     fn finish(mut self) -> Ended {
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                break status;
-            }
-            if self.started.elapsed() > LIMIT {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
-                    self.seen.push(line);
-                }
-                panic!("the child did not end within {LIMIT:?}; it printed {:#?}", self.seen);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
-            self.seen.push(line);
-        }
-        let mut stderr = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut err, &mut stderr);
-        }
-        let lines = self.seen.iter().filter_map(|l| child_line(l)).map(str::to_owned).collect();
+        let (status, stderr) = self.0.finish(Duration::from_secs(2));
+        let lines = self.0.seen.iter().filter_map(|l| child_line(l)).map(str::to_owned).collect();
         Ended { status, lines, stderr }
     }
 }

@@ -9,16 +9,18 @@
 //! a signal only while a task of theirs waits for it, one test at a time
 //! (`ONE_AT_A_TIME`): then the signal is theirs, never the default action.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::Mutex;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gencoro::net::{self, signal::Signal};
 use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind};
+
+#[path = "common/child_lines.rs"]
+mod child_lines;
+use child_lines::ChildLines;
 
 const CHILD_ENV: &str = "GENCORO_SIGNALS_CHILD";
 
@@ -40,60 +42,23 @@ fn raise(signal: Signal) {
 // ---------------------------------------------------------------------
 // Child processes.
 
-/// A running child whose stdout lines arrive on a channel.
-struct Interactive {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    started: Instant,
-}
+/// A running child whose stdout lines arrive as they are printed.
+struct Interactive(ChildLines);
 
 impl Interactive {
-    fn spawn(mut command: Command) -> Interactive {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("RUST_BACKTRACE", "0")
-            .spawn()
-            .expect("the child starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Interactive { child, lines, seen: Vec::new(), started: Instant::now() }
+    fn spawn(command: Command) -> Interactive {
+        Interactive(ChildLines::spawn(command, LIMIT))
     }
 
     /// Reads lines until one ends with `ready`.
     fn wait_for(&mut self, ready: &str) {
-        loop {
-            let left = LIMIT.saturating_sub(self.started.elapsed());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    let done = line.trim_end().ends_with(ready);
-                    self.seen.push(line);
-                    if done {
-                        return;
-                    }
-                }
-                Err(_) => {
-                    let _ = self.child.kill();
-                    panic!("no {ready:?} line from the child; it printed {:#?}", self.seen);
-                }
-            }
-        }
+        self.0.wait_until(ready, |line| line.trim_end().ends_with(ready));
     }
 
     /// Sends SIGINT to the child (with `kill`, so no `unsafe` here).
     fn interrupt(&self) {
         let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args(["-INT", &self.0.child.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(status.success(), "kill -INT failed: {status}");
@@ -102,24 +67,8 @@ impl Interactive {
     /// Waits for the child to end; its status, every stdout line and its
     /// stderr.
     fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                break status;
-            }
-            if self.started.elapsed() > LIMIT {
-                let _ = self.child.kill();
-                panic!("the child did not end; it printed {:#?}", self.seen);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(line);
-        }
-        let mut stderr = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut err, &mut stderr);
-        }
-        (status, self.seen, stderr)
+        let (status, stderr) = self.0.finish(Duration::from_secs(5));
+        (status, self.0.seen, stderr)
     }
 }
 
@@ -333,7 +282,7 @@ fn cancel_all_with_ctrl_c_cancels_every_task_on_a_real_sigint() {
 #[test]
 fn ctrl_c_returns_in_every_waiting_task_when_the_process_gets_sigint() {
     let _serial = serial();
-    let (other_ready_tx, other_ready) = mpsc::channel();
+    let (other_ready_tx, other_ready) = std::sync::mpsc::channel();
     let other_loop = std::thread::spawn(move || {
         runtime::run(move || {
             // Tell the raiser once this task waits: the callback runs after
