@@ -49,6 +49,12 @@ impl Ended {
     fn killed_by(&self, signal: Signal) -> bool {
         self.status.signal() == Some(signal.number())
     }
+
+    /// The child was killed by `signal`, having printed exactly `lines`.
+    fn assert_killed_by(&self, signal: Signal, lines: &[&str]) {
+        assert!(self.killed_by(signal), "{self:?}");
+        assert_eq!(self.lines, lines, "{self:?}");
+    }
 }
 
 impl std::fmt::Debug for Ended {
@@ -142,6 +148,15 @@ fn run_child(name: &str) -> Ended {
 
 // ---------------------------------------------------------------------
 // The child side.
+
+/// Raises `signal` when nobody should wait for it any more: its default
+/// action ends the child here. If it does not, the child says
+/// `swallowed`, which fails the parent's check of the lines.
+fn raise_expecting_death(signal: Signal, swallowed: &str) {
+    raise(signal);
+    std::thread::sleep(Duration::from_secs(2));
+    say(swallowed);
+}
 
 /// The scenarios a child can run, by name.
 const SCENARIOS: &[(&str, fn())] = &[
@@ -299,9 +314,7 @@ fn broadcast_rounds() {
     }
     say("rounds done");
     // Nobody waits any more: the default, which ends the process.
-    raise(Signal::Terminate);
-    std::thread::sleep(Duration::from_secs(2));
-    say("the last SIGTERM was swallowed");
+    raise_expecting_death(Signal::Terminate, "the last SIGTERM was swallowed");
 }
 
 /// Twelve tasks per signal, on three loops on three threads (real and
@@ -312,8 +325,7 @@ fn broadcast_rounds() {
 #[test]
 fn every_waiter_on_every_loop_wakes_exactly_once_per_signal_and_the_last_sigterm_kills() {
     let ended = run_child("broadcast_rounds");
-    assert!(ended.killed_by(Signal::Terminate), "{ended:?}");
-    assert_eq!(ended.lines, ["rounds done"], "{ended:?}");
+    ended.assert_killed_by(Signal::Terminate, &["rounds done"]);
 }
 
 // ---------------------------------------------------------------------
@@ -452,9 +464,7 @@ fn run_ends_with_waiters() {
         Ok("main done")
     });
     say(format!("run: {}; waiters: {:?}", outcome(&r), outcomes.borrow()));
-    raise(Signal::Terminate);
-    std::thread::sleep(Duration::from_secs(2));
-    say("the SIGTERM was swallowed");
+    raise_expecting_death(Signal::Terminate, "the SIGTERM was swallowed");
 }
 
 /// `run` returning while three tasks wait for SIGTERM cancels their waits
@@ -481,9 +491,7 @@ fn loop_dropped_on_exiting_thread() {
     .join()
     .expect("the thread ends");
     say("thread gone");
-    raise(Signal::Terminate);
-    std::thread::sleep(Duration::from_secs(2));
-    say("the SIGTERM was swallowed");
+    raise_expecting_death(Signal::Terminate, "the SIGTERM was swallowed");
 }
 
 /// A loop dropped (with a task in `wait`) by the end of the thread that
@@ -491,8 +499,7 @@ fn loop_dropped_on_exiting_thread() {
 #[test]
 fn a_loop_dropped_by_its_ending_thread_leaves_no_waiter_and_a_later_sigterm_kills() {
     let ended = run_child("loop_dropped_on_exiting_thread");
-    assert!(ended.killed_by(Signal::Terminate), "{ended:?}");
-    assert_eq!(ended.lines, ["thread gone"], "{ended:?}");
+    ended.assert_killed_by(Signal::Terminate, &["thread gone"]);
 }
 
 thread_local! {
@@ -510,9 +517,7 @@ fn loop_dropped_by_thread_local_destructor() {
     .join()
     .expect("the thread ends");
     say("thread gone");
-    raise(Signal::Terminate);
-    std::thread::sleep(Duration::from_secs(2));
-    say("the SIGTERM was swallowed");
+    raise_expecting_death(Signal::Terminate, "the SIGTERM was swallowed");
 }
 
 /// The same with the loop kept in a thread-local: dropped by the
@@ -521,8 +526,7 @@ fn loop_dropped_by_thread_local_destructor() {
 #[test]
 fn a_loop_dropped_by_a_thread_local_destructor_leaves_no_waiter_and_a_later_sigterm_kills() {
     let ended = run_child("loop_dropped_by_thread_local_destructor");
-    assert!(ended.killed_by(Signal::Terminate), "{ended:?}");
-    assert_eq!(ended.lines, ["thread gone"], "{ended:?}");
+    ended.assert_killed_by(Signal::Terminate, &["thread gone"]);
 }
 
 fn idle_loop_keeps_its_waiter() {
@@ -563,9 +567,7 @@ fn consecutive_armed_runs() {
     for i in 0..3 {
         say(format!("run {i}: {}", outcome(&armed(raise_and_sleep))));
     }
-    raise(Signal::Interrupt);
-    std::thread::sleep(Duration::from_secs(2));
-    say("the SIGINT after the runs was swallowed");
+    raise_expecting_death(Signal::Interrupt, "the SIGINT after the runs was swallowed");
 }
 
 /// Three armed runs one after the other: each is cancelled by its own
@@ -606,9 +608,7 @@ fn armed_runs_on_two_threads() {
     for t in threads {
         t.join().unwrap();
     }
-    raise(Signal::Interrupt);
-    std::thread::sleep(Duration::from_secs(2));
-    say("the third SIGINT was swallowed");
+    raise_expecting_death(Signal::Interrupt, "the third SIGINT was swallowed");
 }
 
 /// Two armed runs on two threads: each SIGINT cancels one of them, the
@@ -699,9 +699,7 @@ fn main_catches_then_waits() {
         other => other.map(|()| "slept"),
     });
     say(format!("run: {}", outcome(&r)));
-    raise(Signal::Interrupt);
-    std::thread::sleep(Duration::from_secs(2));
-    say("the SIGINT after run was swallowed");
+    raise_expecting_death(Signal::Interrupt, "the SIGINT after run was swallowed");
 }
 
 /// The main task of an armed run catches its cancellation and then waits
@@ -778,8 +776,7 @@ fn sigterm_under_armed_run() {
 #[test]
 fn an_armed_run_does_not_take_sigterm() {
     let ended = run_child("sigterm_under_armed_run");
-    assert!(ended.killed_by(Signal::Terminate), "{ended:?}");
-    assert_eq!(ended.lines, ["raising SIGTERM"], "{ended:?}");
+    ended.assert_killed_by(Signal::Terminate, &["raising SIGTERM"]);
 }
 
 fn two_quick_sigints() {
@@ -1055,9 +1052,7 @@ fn schedule_driven() {
         other.join().is_ok() && w.join().is_ok()
     });
     say(format!("explored: {:?}", explored.map_err(|f| f.kind())));
-    raise(Signal::Terminate);
-    std::thread::sleep(Duration::from_secs(2));
-    say("the SIGTERM after the runs was swallowed");
+    raise_expecting_death(Signal::Terminate, "the SIGTERM after the runs was swallowed");
 }
 
 /// A schedule-driven run whose task waits for a signal nobody sends ends
@@ -1149,9 +1144,7 @@ fn offloaded() {
         say(format!("{name}: {}", outcome(&r)));
     }
     // The refused wait on the pool thread hooked nothing for SIGINT.
-    raise(Signal::Interrupt);
-    std::thread::sleep(Duration::from_secs(2));
-    say("the SIGINT was swallowed");
+    raise_expecting_death(Signal::Interrupt, "the SIGINT was swallowed");
 }
 
 /// On a pool thread `wait` is refused (no loop there) and hooks nothing;
@@ -1160,8 +1153,7 @@ fn offloaded() {
 #[test]
 fn a_wait_in_an_offloaded_closure_is_refused_and_a_raise_from_one_reaches_the_waiter() {
     let ended = run_child("offloaded");
-    assert!(ended.killed_by(Signal::Interrupt), "{ended:?}");
-    assert_eq!(ended.lines, ["real: Ok(())", "virtual: Ok(())"], "{ended:?}");
+    ended.assert_killed_by(Signal::Interrupt, &["real: Ok(())", "virtual: Ok(())"]);
 }
 
 fn term() -> Result<(), Error> {
@@ -1244,9 +1236,7 @@ fn churn() {
         })
     });
     say(format!("a panicking main: {}", outcome(&panicked.expect("run catches the panic"))));
-    raise(Signal::Terminate);
-    std::thread::sleep(Duration::from_secs(2));
-    say("the SIGTERM was swallowed");
+    raise_expecting_death(Signal::Terminate, "the SIGTERM was swallowed");
 }
 
 /// Waits ended every other way (timeouts expired before or during the
@@ -1310,9 +1300,7 @@ fn chained_after() {
     say(format!("waiter: {}", outcome(&waiter_gets(Signal::Terminate))));
     let flag = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(Signal::Terminate.number(), flag.clone()).unwrap();
-    raise(Signal::Terminate);
-    std::thread::sleep(Duration::from_secs(2));
-    say("survived");
+    raise_expecting_death(Signal::Terminate, "survived");
 }
 
 /// The documented caveat: a `signal_hook` handler added after gencoro's
@@ -1321,6 +1309,5 @@ fn chained_after() {
 #[test]
 fn a_handler_added_after_the_first_wait_does_not_keep_a_sigterm_from_killing() {
     let ended = run_child("chained_after");
-    assert!(ended.killed_by(Signal::Terminate), "{ended:?}");
-    assert_eq!(ended.lines, ["waiter: Ok(())"], "{ended:?}");
+    ended.assert_killed_by(Signal::Terminate, &["waiter: Ok(())"]);
 }
