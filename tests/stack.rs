@@ -414,6 +414,51 @@ fn stacks_returned_after_their_threads_pool_is_gone_are_unmapped() {
     eprintln!("address space growth over {EXITING_THREADS} exiting threads: {grown}");
 }
 
+/// Threads that end right after running generators to completion: the
+/// stack freed last waits out of the pool (the hot stack) when the thread
+/// exits, and must be unmapped with the rest of its chunk.
+#[test]
+fn threads_ending_with_the_stack_they_freed_last_unmap_it() {
+    const NAME: &str = "threads_ending_with_the_stack_they_freed_last_unmap_it";
+    if under_asan(NAME, ASAN_OWNS_MEMORY) {
+        return;
+    }
+    if is_child(NAME) {
+        let exit_threads = || {
+            for i in 0..EXITING_THREADS {
+                std::thread::spawn(move || {
+                    for round in 0..3 {
+                        let g: Generator<usize, (), usize> = Generator::new(move |co| {
+                            co.yield_(i);
+                            round
+                        });
+                        assert_eq!(g.resume().unwrap(), Step::Yielded(i));
+                        assert_eq!(g.resume().unwrap(), Step::Returned(round));
+                    }
+                    // The hot stack is free, so nothing is lent out.
+                    let stats = pool(DEFAULT_STACK_SIZE);
+                    assert_eq!((stats.stacks_in_use, stats.stacks_free), (0, 1), "{stats:?}");
+                })
+                .join()
+                .expect("the thread ran");
+            }
+        };
+        // Warm up thread creation (malloc arenas, glibc's stack cache).
+        exit_threads();
+        let before = address_space();
+        exit_threads();
+        let grown = address_space().saturating_sub(before);
+        // Each thread mapped a chunk of 8 stacks (over 1 MiB).
+        let leak = EXITING_THREADS * 8 * usable_stride();
+        println!("address_space_growth={grown} leak_would_be={leak}");
+        assert!(grown < leak / 8, "{grown} bytes more mapped after {EXITING_THREADS} threads");
+        return;
+    }
+    let stdout = run_as_child(NAME);
+    let grown = reported(&stdout, "address_space_growth");
+    eprintln!("address space growth over {EXITING_THREADS} exiting threads: {grown}");
+}
+
 /// A thread started with `pthread_create`, not by `std`: it has no
 /// alternate signal stack until gencoro gives it one.
 fn run_foreign_thread() {
