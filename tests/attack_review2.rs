@@ -801,7 +801,6 @@ fn busy_main_then_one_suspension() {
 /// `run` returns the cancellation the task was never given a chance to
 /// catch.
 #[test]
-#[ignore = "bug: a busy main task's first suspension after a SIGINT chose its run does not get the cancellation (posted behind its wake-up); returning a value then ends it cancelled"]
 fn a_busy_main_tasks_first_suspension_after_a_sigint_gets_the_cancellation() {
     let ended = run_child("busy_main_then_one_suspension");
     assert!(ended.status.success(), "{ended:?}");
@@ -1348,7 +1347,6 @@ fn a_reader_parked_whenever_its_bytes_come_allocates_nothing() {
 /// looks whether it is empty, and an empty line returns early, dropping
 /// the buffer it moved out: the next wait allocates a new one.
 #[test]
-#[ignore = "bug: an event that finds a socket's line empty frees the line's buffer (Readiness::wake returns early after mem::take), so the next wait allocates"]
 fn a_wait_after_an_event_that_found_nobody_waiting_allocates_nothing() {
     let allocated = bounded(WATCHDOG, || reader_allocations(Before::IdleEvent, 200));
     assert_eq!(allocated, 0, "allocations over 200 waits, each after an idle event");

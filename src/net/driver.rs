@@ -142,10 +142,14 @@ impl Readiness {
         // (it may hold the last reference to a finished task, whose result
         // has a destructor); its buffer goes back afterwards, so a socket
         // waited on again and again allocates nothing.
-        let mut line = std::mem::take(&mut *self.line(dir).borrow_mut());
-        if line.is_empty() {
-            return false;
-        }
+        let mut line = {
+            let mut current = self.line(dir).borrow_mut();
+            if current.is_empty() {
+                // Nobody waits: the buffer stays for the next wait.
+                return false;
+            }
+            std::mem::take(&mut *current)
+        };
         let mut woke = false;
         for entry in line.drain(..) {
             woke |= entry.wake_taken().is_ok();

@@ -480,7 +480,10 @@ fn fall_through(mut guard: MutexGuard<'_, Option<Dispatcher>>, signal: Signal) {
             // the call runs still ends cancelled (see `disarm`).
             run.interrupt.store(INTERRUPTED, Ordering::SeqCst);
             let interrupt = run.interrupt.clone();
-            let posted = run.handle.call_soon_threadsafe(move || {
+            // Run before anything already ready, as `Runner._on_sigint`
+            // cancels the main task inside the signal handler: a busy main
+            // task gets the cancellation at its next suspension.
+            let posted = run.handle.interrupt_threadsafe(move || {
                 interrupt.store(CANCEL_DELIVERED, Ordering::SeqCst);
                 cancel_main(id);
             });

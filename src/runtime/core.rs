@@ -34,6 +34,10 @@ pub(crate) type RemoteCall = Box<dyn FnOnce() + Send>;
 enum RemoteMsg {
     /// Run this on the loop's thread.
     Call(RemoteCall),
+    /// Run this on the loop's thread as soon as the loop takes it in,
+    /// before anything already ready: what a Python signal handler does
+    /// between two steps (`Runner._on_sigint`'s `main_task.cancel()`).
+    Interrupt(RemoteCall),
     /// Look again: the last outside work ended while the loop was blocked
     /// waiting for it.
     Wake,
@@ -67,10 +71,21 @@ pub(crate) struct Remote {
 impl Remote {
     /// Queues `call` for the loop's thread; false if the loop has ended.
     pub(crate) fn post(&self, call: RemoteCall) -> bool {
+        self.send(RemoteMsg::Call(call))
+    }
+
+    /// Has `call` run on the loop's thread as soon as the loop takes it in,
+    /// between two steps, before the handles already ready; false if the
+    /// loop has ended. For signal handlers.
+    pub(crate) fn interrupt(&self, call: RemoteCall) -> bool {
+        self.send(RemoteMsg::Interrupt(call))
+    }
+
+    fn send(&self, msg: RemoteMsg) -> bool {
         if self.closed.load(AtomicOrdering::Acquire) {
             return false;
         }
-        let sent = self.tx.send(RemoteMsg::Call(call)).is_ok();
+        let sent = self.tx.send(msg).is_ok();
         if sent {
             // Sequentially consistent: with `waiting`, the Dekker pair of
             // `Core::poll_io` (a loop with a poll does not block on the
@@ -1025,21 +1040,21 @@ impl Core {
                 let msg = self.remote_rx.recv();
                 self.remote.waiting.store(false, AtomicOrdering::SeqCst);
                 match msg {
-                    Ok(RemoteMsg::Call(call)) => {
-                        self.push(Handle::Call(Box::new(call)));
+                    Ok(RemoteMsg::Wake) => {}
+                    Ok(msg) => {
+                        self.take_in(msg);
                         return;
                     }
-                    Ok(RemoteMsg::Wake) => {}
                     Err(_) => {
                         self.clock.pass(timeout);
                         return;
                     }
                 }
             }
-        } else if let Ok(RemoteMsg::Call(call)) = self.remote_rx.recv_timeout(timeout) {
+        } else if let Ok(msg) = self.remote_rx.recv_timeout(timeout) {
             // Woken early by another thread: run its call; the next
             // iteration waits for the rest of the time if need be.
-            self.push(Handle::Call(Box::new(call)));
+            self.take_in(msg);
         }
     }
 
@@ -1083,11 +1098,11 @@ impl Core {
             let msg = self.remote_rx.recv();
             self.remote.waiting.store(false, AtomicOrdering::SeqCst);
             match msg {
-                Ok(RemoteMsg::Call(call)) => {
-                    self.push(Handle::Call(Box::new(call)));
+                Ok(RemoteMsg::Wake) => {}
+                Ok(msg) => {
+                    self.take_in(msg);
                     return true;
                 }
-                Ok(RemoteMsg::Wake) => {}
                 Err(_) => return false,
             }
         }
@@ -1150,12 +1165,21 @@ impl Core {
         let mut any = false;
         for _ in 0..self.remote_rx.len() {
             let Ok(msg) = self.remote_rx.try_recv() else { break };
-            if let RemoteMsg::Call(call) = msg {
-                self.push(Handle::Call(Box::new(call)));
-                any = true;
-            }
+            any |= self.take_in(msg);
         }
         any
+    }
+
+    /// Takes in a message from another thread: a call joins the ready
+    /// queue, an interrupt runs now (no step is running: the loop takes
+    /// messages in only between steps). True unless it was a bare `Wake`.
+    fn take_in(&self, msg: RemoteMsg) -> bool {
+        match msg {
+            RemoteMsg::Call(call) => self.push(Handle::Call(Box::new(call))),
+            RemoteMsg::Interrupt(call) => self.run_callback(Box::new(call)),
+            RemoteMsg::Wake => return false,
+        }
+        true
     }
 
     #[inline]

@@ -294,9 +294,11 @@ impl Builder {
     /// from its wait, its cleanup runs, the other pending tasks are
     /// cancelled as at any end of `run`, and `run` returns the
     /// cancellation (unless the task handled it and returned something
-    /// else). A SIGINT that comes while the main task is busy (it has not
-    /// suspended since) and that returns without suspending again still
-    /// ends it cancelled, as in CPython. The program can then exit as it
+    /// else). As in CPython, whose handler cancels the main task inside the
+    /// signal handler, a SIGINT that comes while the main task is busy (it
+    /// has not suspended since) reaches it at its next suspension, before
+    /// anything else runs, and if it returns without suspending again it
+    /// still ends cancelled. The program can then exit as it
     /// likes. A second SIGINT kills the process (the signal's default
     /// action; with several runs armed at once on several threads, once
     /// each has been cancelled), as `asyncio.run`'s second Ctrl-C raises
@@ -826,6 +828,14 @@ impl LoopHandle {
     /// `loop.call_soon_threadsafe`. Returns false if the loop has ended.
     pub fn call_soon_threadsafe(&self, callback: impl FnOnce() + Send + 'static) -> bool {
         self.remote.post(Box::new(callback))
+    }
+
+    /// Runs `callback` on the loop's thread as soon as the loop takes it in
+    /// (at its next iteration, or at once if it is waiting), before the
+    /// handles already ready: what a Python signal handler does between
+    /// two steps. Returns false if the loop has ended. For `net::signal`.
+    pub(crate) fn interrupt_threadsafe(&self, callback: impl FnOnce() + Send + 'static) -> bool {
+        self.remote.interrupt(Box::new(callback))
     }
 
     /// Submits `body` to become a task on the loop, from any thread, and

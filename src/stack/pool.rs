@@ -166,7 +166,8 @@ pub struct PoolStats {
     pub stacks_mapped: usize,
     /// Stacks currently lent out.
     pub stacks_in_use: usize,
-    /// Stacks waiting in the free list.
+    /// Stacks free for reuse: those in the free list, and the stack freed
+    /// last (kept out of the list until the next allocation).
     pub stacks_free: usize,
     /// Chunk mappings made.
     pub chunks: usize,
