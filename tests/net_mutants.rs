@@ -291,8 +291,22 @@ fn a_cancelled_read_leaves_nothing_of_its_task_behind_on_the_socket() {
 
 const CHILD_ENV: &str = "GENCORO_NET_MUTANTS_CHILD";
 
-/// How long a child may take at most.
-const CHILD_LIMIT: Duration = Duration::from_secs(30);
+/// How long a child may take at most (well below `.ci/mutants`' 30 s per
+/// mutant, so a child that does not end is killed here, not left behind).
+const CHILD_LIMIT: Duration = Duration::from_secs(10);
+
+/// A child process, killed when this is dropped (also when the test
+/// panics) if it has not ended.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
 
 fn is_child(name: &str) -> bool {
     std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
@@ -300,21 +314,18 @@ fn is_child(name: &str) -> bool {
 
 /// Waits for `child` to end (killing it after `CHILD_LIMIT`); its status
 /// and the `child: ` lines it printed, without the prefix.
-fn finish(mut child: std::process::Child) -> (ExitStatus, Vec<String>) {
+fn finish(mut child: Child) -> (ExitStatus, Vec<String>) {
     let started = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
+        if let Some(status) = child.0.try_wait().expect("wait") {
             break status;
         }
-        if started.elapsed() > CHILD_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the child did not end within {CHILD_LIMIT:?}");
-        }
+        // Dropping `child` kills it.
+        assert!(started.elapsed() < CHILD_LIMIT, "the child did not end within {CHILD_LIMIT:?}");
         std::thread::sleep(Duration::from_millis(10));
     };
     let mut out = String::new();
-    child.stdout.take().expect("piped stdout").read_to_string(&mut out).expect("stdout");
+    child.0.stdout.take().expect("piped stdout").read_to_string(&mut out).expect("stdout");
     let lines = out
         .lines()
         .filter_map(|l| l.find("child: ").map(|at| l[at + "child: ".len()..].to_owned()))
@@ -333,7 +344,7 @@ fn run_child(name: &str) -> (ExitStatus, Vec<String>) {
         .stderr(Stdio::null())
         .spawn()
         .expect("the child starts");
-    finish(child)
+    finish(Child(child))
 }
 
 #[test]
@@ -371,15 +382,17 @@ fn a_sigint_during_the_shutdown_of_an_armed_run_does_the_default() {
 
 /// The echo server in serve mode, started by `start` (this test's child);
 /// returns the child once it printed its address, and the address.
-fn start_echo_server(mut command: Command) -> (std::process::Child, String) {
-    let mut server = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the example starts");
+fn start_echo_server(mut command: Command) -> (Child, String) {
+    let mut server = Child(
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the example starts"),
+    );
     let mut first = String::new();
-    BufReader::new(server.stdout.as_mut().expect("piped stdout"))
+    BufReader::new(server.0.stdout.as_mut().expect("piped stdout"))
         .read_line(&mut first)
         .expect("the server prints its address");
     let addr = first
@@ -414,7 +427,7 @@ fn interrupt(pid: u32) {
 fn a_programs_run_on_the_main_thread_is_cancelled_by_sigint_by_default() {
     let (server, addr) = start_echo_server(Command::new(example("echo_server")));
     assert_eq!(echo_once(&addr), b"ping");
-    interrupt(server.id());
+    interrupt(server.0.id());
     let (status, _) = finish(server);
     assert_eq!(status.signal(), None, "killed by the signal: {status}");
     assert_eq!(status.code(), Some(1), "{status}");
@@ -429,12 +442,11 @@ fn a_programs_run_started_with_sigint_ignored_is_not_cancelled_by_sigint() {
     command.args(["-c", "trap '' INT; exec \"$0\""]).arg(example("echo_server"));
     let (mut server, addr) = start_echo_server(command);
     assert_eq!(echo_once(&addr), b"ping");
-    interrupt(server.id());
+    interrupt(server.0.id());
     std::thread::sleep(Duration::from_millis(300));
-    let still = server.try_wait().expect("wait");
+    let still = server.0.try_wait().expect("wait");
     let echo = still.is_none().then(|| echo_once(&addr));
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server); // killed
     assert_eq!(still, None, "the server ended on the ignored SIGINT");
     assert_eq!(echo.as_deref(), Some(&b"ping"[..]));
 }
