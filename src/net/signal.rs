@@ -554,28 +554,27 @@ impl CancelOnCtrlC {
     /// `main_task.cancel()` runs in the signal handler, and a task
     /// cancelled right before its coroutine returns ends cancelled.
     pub(crate) fn disarm(self) {
-        self.remove();
-        if self.interrupt.load(Ordering::SeqCst) == INTERRUPTED {
+        let interrupt = self.interrupt.clone();
+        // Out of the dispatcher's list first: no SIGINT chooses the run
+        // after the check below.
+        drop(self);
+        if interrupt.load(Ordering::SeqCst) == INTERRUPTED {
             if let Ok(Some(task)) = runtime::current_task() {
                 task.cancel();
             }
         }
     }
+}
 
+impl Drop for CancelOnCtrlC {
     /// Takes the run out of the dispatcher's list: after this, no SIGINT
     /// chooses it.
-    fn remove(&self) {
+    fn drop(&mut self) {
         let id = self.id;
         if let Some(d) = lock(&DISPATCHER).as_mut() {
             d.runs.retain(|r| r.id != id);
         }
         let _ = MAIN_TASKS.try_with(|m| m.borrow_mut().retain(|(i, _)| *i != id));
-    }
-}
-
-impl Drop for CancelOnCtrlC {
-    fn drop(&mut self) {
-        self.remove();
     }
 }
 

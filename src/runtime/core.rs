@@ -689,9 +689,9 @@ impl Core {
         // With something ready, and no timer queued or none cancelled and
         // the earliest not due, steps 1 to 4 have nothing to do: nothing to
         // drop, no wait, nothing to fire.
-        if self.explore.is_none() && self.nothing_to_do_but_run() {
+        if self.explore.is_none() {
             let mut ntodo = self.ready.borrow().len();
-            if ntodo != 0 {
+            if ntodo != 0 && self.nothing_to_do_but_run() {
                 // Step 3 with sockets: look for readiness without blocking
                 // (Python: `select(0)`); the tasks it wakes run in this
                 // iteration, behind what was ready.
@@ -777,8 +777,8 @@ impl Core {
         true
     }
 
-    /// Whether steps 1 to 4 of an iteration would do nothing if a handle is
-    /// ready: no timer is queued, or none is cancelled (each cancellation
+    /// Whether steps 1 to 4 of an iteration in which a handle is ready would
+    /// do nothing: no timer is queued, or none is cancelled (each cancellation
     /// is counted, see [`timer_cancelled`](Self::timer_cancelled)) and the
     /// earliest is not due.
     #[inline(always)]
@@ -1176,7 +1176,7 @@ impl Core {
     fn take_in(&self, msg: RemoteMsg) -> bool {
         match msg {
             RemoteMsg::Call(call) => self.push(Handle::Call(Box::new(call))),
-            RemoteMsg::Interrupt(call) => self.run_callback(Box::new(call)),
+            RemoteMsg::Interrupt(call) => self.run_callback(call),
             RemoteMsg::Wake => return false,
         }
         true

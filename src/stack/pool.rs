@@ -64,9 +64,8 @@ impl Stack {
     #[inline]
     pub(crate) fn allocate_rounded(size: usize) -> Result<Stack, StackError> {
         debug_assert_eq!(round_size(size), Ok(size));
-        let (base, hot_size) = HOT.get();
-        if hot_size == size {
-            if let Some(base) = NonZeroUsize::new(base).filter(|b| b.get() != HOT_CLOSED) {
+        if let Some((base, hot_size)) = hot_stack(HOT.get()) {
+            if hot_size == size {
                 HOT.set((0, 0));
                 return Ok(Stack { base, size, _not_send: std::marker::PhantomData });
             }
@@ -106,13 +105,14 @@ impl Drop for Stack {
     fn drop(&mut self) {
         // The stack freed last waits in `HOT` (its cache lines are the
         // warmest); the one it replaces goes back to its pool.
-        match HOT.get() {
-            (0, _) => HOT.set((self.base.get(), self.size)),
-            (HOT_CLOSED, _) => release(self.base, self.size),
-            (older, older_size) => {
-                HOT.set((self.base.get(), self.size));
-                release(NonZeroUsize::new(older).expect("a hot stack has a base"), older_size);
-            }
+        let hot = HOT.get();
+        if hot.0 == HOT_CLOSED {
+            release(self.base, self.size);
+            return;
+        }
+        HOT.set((self.base.get(), self.size));
+        if let Some((older, older_size)) = hot_stack(hot) {
+            release(older, older_size);
         }
     }
 }
@@ -177,16 +177,17 @@ pub struct PoolStats {
 
 /// Statistics of this thread's pools, one entry per stack size in use.
 pub fn pool_stats() -> Vec<PoolStats> {
-    let (hot, hot_size) = HOT.get();
-    let hot = hot != 0 && hot != HOT_CLOSED;
+    let hot_size = hot_stack(HOT.get()).map(|(_, size)| size);
     POOLS
         .try_with(|pools| {
             let pools = pools.borrow();
-            let stats = pools.pools.iter().map(Pool::stats);
-            stats
-                .map(|mut s| {
+            pools
+                .pools
+                .iter()
+                .map(|pool| {
+                    let mut s = pool.stats();
                     // The hot stack is free, though out of the free list.
-                    if hot && s.stack_size == hot_size {
+                    if hot_size == Some(s.stack_size) {
                         s.stacks_in_use -= 1;
                         s.stacks_free += 1;
                     }
@@ -214,6 +215,13 @@ thread_local! {
 /// page-aligned).
 const HOT_CLOSED: usize = 1;
 
+/// The stack a value of `HOT` holds, if it holds one (it is neither empty
+/// nor closed): its base and size.
+#[inline]
+fn hot_stack((base, size): (usize, usize)) -> Option<(NonZeroUsize, usize)> {
+    NonZeroUsize::new(base).filter(|b| b.get() != HOT_CLOSED).map(|b| (b, size))
+}
+
 struct Pools {
     pools: Vec<Pool>,
 }
@@ -222,8 +230,7 @@ impl Drop for Pools {
     fn drop(&mut self) {
         // Back to its pool before the pools go, so its chunk is unmapped
         // (or orphaned) with the others; and no later stack is kept.
-        let (base, size) = HOT.replace((HOT_CLOSED, 0));
-        if let Some(base) = NonZeroUsize::new(base).filter(|b| b.get() != HOT_CLOSED) {
+        if let Some((base, size)) = hot_stack(HOT.replace((HOT_CLOSED, 0))) {
             self.pool(size).push(base);
         }
     }
