@@ -795,11 +795,12 @@ fn busy_main_then_one_suspension() {
 /// gets one, and returns a value. CPython's `Runner._on_sigint` calls
 /// `main_task.cancel()` from the signal handler itself, so the task's
 /// next `await` raises `CancelledError`: the task catches it and
-/// `asyncio.run` returns 7. gencoro posts the cancellation to the loop,
-/// where it runs after the task's own wake-up, so `sleep(0)` returns
-/// normally, and the task, returning 7, cancels itself as it is disarmed:
-/// `run` returns the cancellation the task was never given a chance to
-/// catch.
+/// `asyncio.run` returns 7. gencoro must match: the cancellation the
+/// signal thread sends runs before the task's own wake-up, so `sleep(0)`
+/// returns it and the task catches it (a cancellation queued behind that
+/// wake-up would let `sleep(0)` return normally, and the task, returning
+/// 7, would then cancel itself as it is disarmed, with no chance to
+/// catch it).
 #[test]
 fn a_busy_main_tasks_first_suspension_after_a_sigint_gets_the_cancellation() {
     let ended = run_child("busy_main_then_one_suspension");

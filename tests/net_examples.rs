@@ -5,9 +5,9 @@
 //! Everything runs on the virtual clock except one run of `aiohttp_fetch`
 //! on the real clock, which checks that the three 4 s sleeps overlap.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The examples this file runs.
@@ -122,36 +122,18 @@ fn echo_server_load_mode_counts_what_the_options_ask_for() {
     assert_eq!(stdout, "clients=3 messages=7 size=100000 bytes=2100000 ok\n");
 }
 
-/// Kills the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Serve mode, with clients in this process: each is served while the
 /// others' connections stay open and idle (one thread, a task each).
 #[test]
 fn echo_server_serves_clients_of_another_process_concurrently() {
-    let mut server = Server(
+    let mut server = examples::KillOnDrop(
         Command::new(example("echo_server"))
             .args(["--port", "0", "--virtual"])
             .stdout(Stdio::piped())
             .spawn()
             .expect("the example starts"),
     );
-    let mut first = String::new();
-    BufReader::new(server.0.stdout.take().expect("piped stdout"))
-        .read_line(&mut first)
-        .expect("the server prints its address");
-    let addr = first
-        .trim_end()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("not the address line: {first:?}"))
-        .to_owned();
+    let addr = examples::listening_address(&mut server.0);
     let mut clients: Vec<std::net::TcpStream> = (0..3)
         .map(|_| {
             let s = std::net::TcpStream::connect(&addr).expect("the server accepts");

@@ -10,7 +10,7 @@
 //! delivery from the `gencoro-signals` thread must be waited for.
 
 use std::cell::Cell;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
@@ -27,6 +27,7 @@ use net_support::{bounded, loopback, virtual_run};
 /// The examples this file runs.
 #[path = "common/examples.rs"]
 mod examples;
+use examples::KillOnDrop as Child;
 
 /// The binary of example `name`.
 fn example(name: &str) -> std::path::PathBuf {
@@ -297,17 +298,6 @@ const CHILD_LIMIT: Duration = Duration::from_secs(10);
 
 /// A child process, killed when this is dropped (also when the test
 /// panics) if it has not ended.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 fn is_child(name: &str) -> bool {
     std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
 }
@@ -391,15 +381,7 @@ fn start_echo_server(mut command: Command) -> (Child, String) {
             .spawn()
             .expect("the example starts"),
     );
-    let mut first = String::new();
-    BufReader::new(server.0.stdout.as_mut().expect("piped stdout"))
-        .read_line(&mut first)
-        .expect("the server prints its address");
-    let addr = first
-        .trim_end()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("not the address line: {first:?}"))
-        .to_owned();
+    let addr = examples::listening_address(&mut server.0);
     (server, addr)
 }
 

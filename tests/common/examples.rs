@@ -1,10 +1,41 @@
 //! Builds the examples a test file runs, once per test binary, with the
-//! test's own profile, so the test runs the real programs.
+//! test's own profile, so the test runs the real programs; and helpers for
+//! the examples that serve.
+
+#![allow(dead_code)]
 
 use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
 use std::sync::OnceLock;
+
+/// A child process killed (and waited for) when dropped, however the test
+/// ends, unless it has ended already.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Reads the first line of an `echo_server` in serve mode (started with
+/// its stdout piped), `listening on ADDR`, and returns `ADDR`.
+pub fn listening_address(server: &mut Child) -> String {
+    let mut first = String::new();
+    BufReader::new(server.stdout.as_mut().expect("piped stdout"))
+        .read_line(&mut first)
+        .expect("the server prints its address");
+    first
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("not the address line: {first:?}"))
+        .to_owned()
+}
 
 /// Builds `names` (with `features` enabled) the first time it is called in
 /// this test binary, and returns the path of example `name`'s binary.
