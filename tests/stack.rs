@@ -392,24 +392,33 @@ fn address_space() -> usize {
 
 #[test]
 fn stacks_returned_after_their_threads_pool_is_gone_are_unmapped() {
-    const NAME: &str = "stacks_returned_after_their_threads_pool_is_gone_are_unmapped";
-    if under_asan(NAME, ASAN_OWNS_MEMORY) {
+    check_exiting_threads_unmap(
+        "stacks_returned_after_their_threads_pool_is_gone_are_unmapped",
+        exit_threads_with_stacks_in_thread_locals,
+    );
+}
+
+/// In child process `name` (the test of that name), runs `exit_threads`
+/// twice, the first time to warm up thread creation (malloc arenas,
+/// glibc's stack cache), and checks that the second time the address space
+/// grew by less than an eighth of what leaking each thread's chunk would
+/// cost: each thread maps a chunk of 8 stacks (over 1 MiB), so leaking
+/// them would grow it by over 5 GiB.
+fn check_exiting_threads_unmap(name: &str, exit_threads: fn()) {
+    if under_asan(name, ASAN_OWNS_MEMORY) {
         return;
     }
-    if is_child(NAME) {
-        // Warm up thread creation (malloc arenas, glibc's stack cache).
-        exit_threads_with_stacks_in_thread_locals();
+    if is_child(name) {
+        exit_threads();
         let before = address_space();
-        exit_threads_with_stacks_in_thread_locals();
+        exit_threads();
         let grown = address_space().saturating_sub(before);
-        // Each thread mapped a chunk of 8 stacks (over 1 MiB); leaking them
-        // would grow the address space by over 5 GiB.
         let leak = EXITING_THREADS * 8 * usable_stride();
         println!("address_space_growth={grown} leak_would_be={leak}");
         assert!(grown < leak / 8, "{grown} bytes more mapped after {EXITING_THREADS} threads");
         return;
     }
-    let stdout = run_as_child(NAME);
+    let stdout = run_as_child(name);
     let grown = reported(&stdout, "address_space_growth");
     eprintln!("address space growth over {EXITING_THREADS} exiting threads: {grown}");
 }
@@ -419,44 +428,33 @@ fn stacks_returned_after_their_threads_pool_is_gone_are_unmapped() {
 /// exits, and must be unmapped with the rest of its chunk.
 #[test]
 fn threads_ending_with_the_stack_they_freed_last_unmap_it() {
-    const NAME: &str = "threads_ending_with_the_stack_they_freed_last_unmap_it";
-    if under_asan(NAME, ASAN_OWNS_MEMORY) {
-        return;
-    }
-    if is_child(NAME) {
-        let exit_threads = || {
-            for i in 0..EXITING_THREADS {
-                std::thread::spawn(move || {
-                    for round in 0..3 {
-                        let g: Generator<usize, (), usize> = Generator::new(move |co| {
-                            co.yield_(i);
-                            round
-                        });
-                        assert_eq!(g.resume().unwrap(), Step::Yielded(i));
-                        assert_eq!(g.resume().unwrap(), Step::Returned(round));
-                    }
-                    // The hot stack is free, so nothing is lent out.
-                    let stats = pool(DEFAULT_STACK_SIZE);
-                    assert_eq!((stats.stacks_in_use, stats.stacks_free), (0, 1), "{stats:?}");
-                })
-                .join()
-                .expect("the thread ran");
+    check_exiting_threads_unmap(
+        "threads_ending_with_the_stack_they_freed_last_unmap_it",
+        exit_threads_after_running_generators,
+    );
+}
+
+/// Starts `EXITING_THREADS` threads, one after the other, each of which
+/// runs three generators to completion and ends with the last stack it
+/// freed kept out of its pool (the hot stack).
+fn exit_threads_after_running_generators() {
+    for i in 0..EXITING_THREADS {
+        std::thread::spawn(move || {
+            for round in 0..3 {
+                let g: Generator<usize, (), usize> = Generator::new(move |co| {
+                    co.yield_(i);
+                    round
+                });
+                assert_eq!(g.resume().unwrap(), Step::Yielded(i));
+                assert_eq!(g.resume().unwrap(), Step::Returned(round));
             }
-        };
-        // Warm up thread creation (malloc arenas, glibc's stack cache).
-        exit_threads();
-        let before = address_space();
-        exit_threads();
-        let grown = address_space().saturating_sub(before);
-        // Each thread mapped a chunk of 8 stacks (over 1 MiB).
-        let leak = EXITING_THREADS * 8 * usable_stride();
-        println!("address_space_growth={grown} leak_would_be={leak}");
-        assert!(grown < leak / 8, "{grown} bytes more mapped after {EXITING_THREADS} threads");
-        return;
+            // The hot stack is free, so nothing is lent out.
+            let stats = pool(DEFAULT_STACK_SIZE);
+            assert_eq!((stats.stacks_in_use, stats.stacks_free), (0, 1), "{stats:?}");
+        })
+        .join()
+        .expect("the thread ran");
     }
-    let stdout = run_as_child(NAME);
-    let grown = reported(&stdout, "address_space_growth");
-    eprintln!("address space growth over {EXITING_THREADS} exiting threads: {grown}");
 }
 
 /// A thread started with `pthread_create`, not by `std`: it has no
