@@ -51,6 +51,7 @@ use std::time::{Duration, Instant};
 use super::core::{Remote, current_core};
 use super::error::{Error, ErrorKind};
 use super::future::FutureCell;
+use super::record::{Record, unsize_record};
 use super::task::{
     CallbackKind, Task, TaskContext, TaskObj, TaskRef, add_task_callback, check_same_loop,
 };
@@ -85,7 +86,7 @@ thread_local! {
 
 /// An `await_future` call: the wait it is suspended in, if any.
 struct Parked {
-    wait: RefCell<Option<Rc<FutureCell>>>,
+    wait: RefCell<Option<Record<FutureCell>>>,
     shared: Arc<Shared>,
 }
 
@@ -383,9 +384,7 @@ impl<T: 'static> Future for Task<T> {
                 )));
             }
         };
-        if super::task::current_task_obj()
-            .is_some_and(|t| std::ptr::addr_eq(Rc::as_ptr(&t), Rc::as_ptr(&self.cell)))
-        {
+        if super::task::current_task_obj().is_some_and(|t| Record::ptr_eq(&t, &self.cell)) {
             return Poll::Ready(Err(Error::kind_msg(
                 ErrorKind::Misuse,
                 "Task cannot await on itself",
@@ -416,7 +415,7 @@ impl<T: 'static> Future for Task<T> {
         });
         if first {
             let guard = TaskWaitersGuard(id);
-            let erased: Rc<dyn TaskObj> = self.cell.clone();
+            let erased = unsize_record!(self.cell.clone() => dyn TaskObj);
             add_task_callback(&erased, &core, CallbackKind::Call(Box::new(move || drop(guard))));
         }
         Poll::Pending
@@ -431,7 +430,7 @@ struct Slot<T> {
     value: RefCell<Option<T>>,
     /// The sender was dropped without sending.
     abandoned: Cell<bool>,
-    wait: Rc<FutureCell>,
+    wait: Record<FutureCell>,
 }
 
 /// Sends one value to a task waiting on the loop; `Send`. While it lives,

@@ -43,6 +43,8 @@ use super::core::{Core, Handle};
 use super::error::Error;
 use super::explore::TraceEventKind;
 use super::park::cancel_parked;
+use super::record::Record;
+use super::task::runnable;
 use super::task::{TaskObj, Waiter, Wake};
 
 /// What cancelling a future-like waiter asks of the walk.
@@ -51,22 +53,22 @@ pub(crate) enum CancelReply {
     /// done), and nothing else needs cancelling.
     Done(bool),
     /// The waiter is a task being joined: cancel it.
-    Join(Rc<dyn TaskObj>),
+    Join(Record<dyn TaskObj>),
     /// The waiter is a gather: cancel each child, in order; `requested` is
     /// told if any of them could be cancelled.
-    Children(Vec<Rc<dyn TaskObj>>, Rc<dyn Fn()>),
+    Children(Vec<Record<dyn TaskObj>>, Rc<dyn Fn()>),
 }
 
 /// Python: `Task.cancel(msg)`. True if the request was taken: the task was
 /// not done.
-pub(crate) fn cancel_task(task: &Rc<dyn TaskObj>, core: &Core, msg: Option<&str>) -> bool {
+pub(crate) fn cancel_task(task: &Record<dyn TaskObj>, core: &Core, msg: Option<&str>) -> bool {
     Walk::new(core, msg, None).cancel_root(task)
 }
 
 /// Python: `if self._fut_waiter.cancel(msg): self._must_cancel = False`, in
 /// `Task.__step`: cancels what `task` waits on, without counting a request
 /// against `task` itself. True if the waiter was cancelled.
-pub(crate) fn cancel_waiter(task: &Rc<dyn TaskObj>, core: &Core, msg: Option<&str>) -> bool {
+pub(crate) fn cancel_waiter(task: &Record<dyn TaskObj>, core: &Core, msg: Option<&str>) -> bool {
     let Some(waiter) = task.header().waiter() else { return false };
     let mut walk = Walk::new(core, msg, None);
     let (cancelled, children) = walk.waiter_targets(task, waiter);
@@ -78,7 +80,7 @@ pub(crate) fn cancel_waiter(task: &Rc<dyn TaskObj>, core: &Core, msg: Option<&st
 /// Cancels many tasks, one request each, as if by `cancel_task` on each in
 /// turn, in time linear in the size of their wait graph. Python:
 /// `for task in to_cancel: task.cancel()` in `_cancel_all_tasks`.
-pub(crate) fn cancel_all(tasks: &[Rc<dyn TaskObj>], core: &Core, msg: Option<&str>) {
+pub(crate) fn cancel_all(tasks: &[Record<dyn TaskObj>], core: &Core, msg: Option<&str>) {
     if has_wait_cycle(tasks) {
         for task in tasks {
             cancel_task(task, core, msg);
@@ -96,9 +98,9 @@ pub(crate) fn cancel_all(tasks: &[Rc<dyn TaskObj>], core: &Core, msg: Option<&st
 enum Frame {
     /// A request reaches this task (it was not done and not on the walk's
     /// path when the step was queued).
-    Enter(Rc<dyn TaskObj>),
+    Enter(Record<dyn TaskObj>),
     /// The walk has left this task's subtree.
-    Exit(Rc<dyn TaskObj>),
+    Exit(Record<dyn TaskObj>),
 }
 
 /// A shutdown batch: which tasks were walked, in the order their subtrees
@@ -106,7 +108,7 @@ enum Frame {
 #[derive(Default)]
 struct BatchState {
     walked: HashMap<*const (), usize>,
-    finished: Vec<(Rc<dyn TaskObj>, u32)>,
+    finished: Vec<(Record<dyn TaskObj>, u32)>,
 }
 
 impl BatchState {
@@ -146,8 +148,8 @@ struct Walk<'a> {
     batch: Option<&'a mut BatchState>,
 }
 
-fn key(task: &Rc<dyn TaskObj>) -> *const () {
-    Rc::as_ptr(task) as *const ()
+fn key(task: &Record<dyn TaskObj>) -> *const () {
+    Record::as_ptr(task) as *const ()
 }
 
 impl<'a> Walk<'a> {
@@ -155,7 +157,7 @@ impl<'a> Walk<'a> {
         Walk { core, msg, stack: Vec::new(), batch }
     }
 
-    fn cancel_root(&mut self, task: &Rc<dyn TaskObj>) -> bool {
+    fn cancel_root(&mut self, task: &Record<dyn TaskObj>) -> bool {
         let h = task.header();
         if h.is_done() || h.cancel_in_progress() {
             // Reached again while its own cancellation is walked (a
@@ -183,7 +185,7 @@ impl<'a> Walk<'a> {
     }
 
     /// One request reaches `task`.
-    fn enter(&mut self, task: Rc<dyn TaskObj>) {
+    fn enter(&mut self, task: Record<dyn TaskObj>) {
         if let Some(batch) = self.batch.as_deref_mut() {
             if let Some(&index) = batch.walked.get(&key(&task)) {
                 batch.finished[index].1 += 1;
@@ -210,7 +212,7 @@ impl<'a> Walk<'a> {
 
     /// Queues `children` to be entered, depth first and in order, with
     /// `task` on the path until they are done.
-    fn descend(&mut self, task: &Rc<dyn TaskObj>, children: Vec<Rc<dyn TaskObj>>) {
+    fn descend(&mut self, task: &Record<dyn TaskObj>, children: Vec<Record<dyn TaskObj>>) {
         task.header().set_cancel_in_progress(true);
         self.stack.push(Frame::Exit(task.clone()));
         self.stack.extend(children.into_iter().rev().map(Frame::Enter));
@@ -220,10 +222,10 @@ impl<'a> Walk<'a> {
     /// tasks the request goes on to. Python: `self._fut_waiter.cancel(msg)`.
     fn waiter_targets(
         &mut self,
-        task: &Rc<dyn TaskObj>,
+        task: &Record<dyn TaskObj>,
         waiter: Waiter,
-    ) -> (bool, Vec<Rc<dyn TaskObj>>) {
-        let free = |t: &Rc<dyn TaskObj>| {
+    ) -> (bool, Vec<Record<dyn TaskObj>>) {
+        let free = |t: &Record<dyn TaskObj>| {
             let h = t.header();
             !h.is_done() && !h.cancel_in_progress()
         };
@@ -256,22 +258,22 @@ impl<'a> Walk<'a> {
 
     /// Ends `task`'s current wait with the cancellation. Its registration
     /// with what it waited on goes stale with the new token.
-    fn interrupt(&self, task: &Rc<dyn TaskObj>) {
+    fn interrupt(&self, task: &Record<dyn TaskObj>) {
         let token = task.header().next_token();
         let error = Error::cancelled(self.msg);
-        self.core.push(Handle::Wakeup(task.clone(), token, Wake::Cancel(error)));
+        self.core.push(Handle::Wakeup(runnable(task.clone()), token, Wake::Cancel(error)));
     }
 }
 
 /// Whether the wait graph reachable from `tasks` has a cycle.
-fn has_wait_cycle(tasks: &[Rc<dyn TaskObj>]) -> bool {
+fn has_wait_cycle(tasks: &[Record<dyn TaskObj>]) -> bool {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         Open,
         Closed,
     }
     let mut marks: HashMap<*const (), Mark> = HashMap::new();
-    let mut stack: Vec<(Rc<dyn TaskObj>, bool)> = Vec::new();
+    let mut stack: Vec<(Record<dyn TaskObj>, bool)> = Vec::new();
     for root in tasks {
         stack.push((root.clone(), false));
         while let Some((task, leaving)) = stack.pop() {

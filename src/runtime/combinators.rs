@@ -13,20 +13,21 @@ use super::core::{Core, Notify, TimerCall, current_core};
 use super::error::{Error, ErrorKind};
 use super::future::FutureCell;
 use super::promise::Promise;
+use super::record::{Record, unsize_record};
 use super::task::{
     CallbackKind, FutState, Task, TaskCell, TaskContext, TaskObj, add_task_callback, cancel_task,
     check_same_loop,
 };
 
-fn erased<T: 'static>(cell: &Rc<TaskCell<T>>) -> Rc<dyn TaskObj> {
-    cell.clone()
+fn erased<T: 'static>(cell: &Record<TaskCell<T>>) -> Record<dyn TaskObj> {
+    unsize_record!(cell.clone() => dyn TaskObj)
 }
 
 /// Distinct tasks, in first-seen order, all of this loop.
 fn distinct<T: 'static>(
     core: &Rc<Core>,
-    cells: &[Rc<TaskCell<T>>],
-) -> Result<Vec<Rc<TaskCell<T>>>, Error> {
+    cells: &[Record<TaskCell<T>>],
+) -> Result<Vec<Record<TaskCell<T>>>, Error> {
     // Each task is marked the first time it is seen, and every mark is
     // cleared before returning: no hashing, no allocation but the result.
     let mut out = Vec::with_capacity(cells.len());
@@ -91,7 +92,7 @@ impl<T: 'static> Waitable for &Task<T> {
     }
 }
 
-fn cells<W: Waitable>(tasks: impl IntoIterator<Item = W>) -> Vec<Rc<TaskCell<W::Output>>> {
+fn cells<W: Waitable>(tasks: impl IntoIterator<Item = W>) -> Vec<Record<TaskCell<W::Output>>> {
     tasks.into_iter().map(|t| t.as_task().cell.clone()).collect()
 }
 
@@ -185,8 +186,8 @@ pub fn gather_outcomes<W: Waitable>(
 /// `_done_callback` closure. Each child's done callback notifies it with the
 /// child's index.
 struct Gathering {
-    outer: Rc<FutureCell>,
-    children: Vec<Rc<dyn TaskObj>>,
+    outer: Record<FutureCell>,
+    children: Vec<Record<dyn TaskObj>>,
     nfinished: Cell<usize>,
     /// Set by the outer future's cancellation. Shared with the closure the
     /// outer future keeps, rather than reached through this object: the
@@ -229,7 +230,7 @@ impl Notify for Gathering {
 /// Python's `gather` and `_GatheringFuture`: returns once the outer future
 /// is done, with its failure if it has one.
 fn gather_children<T: 'static>(
-    children: &[Rc<TaskCell<T>>],
+    children: &[Record<TaskCell<T>>],
     return_exceptions: bool,
     repeats_allowed: bool,
 ) -> Result<(), Error> {
@@ -246,10 +247,10 @@ fn gather_children<T: 'static>(
 /// outer future, done already if there are no children.
 fn start_gather<T: 'static>(
     core: &Rc<Core>,
-    children: &[Rc<TaskCell<T>>],
+    children: &[Record<TaskCell<T>>],
     return_exceptions: bool,
     repeats_allowed: bool,
-) -> Result<Rc<FutureCell>, Error> {
+) -> Result<Record<FutureCell>, Error> {
     let outer = FutureCell::new("gather", core);
     if children.is_empty() {
         outer.set_done();
@@ -263,7 +264,7 @@ fn start_gather<T: 'static>(
              (gather_cloned repeats it)",
         ));
     }
-    let kids: Vec<Rc<dyn TaskObj>> = unique.iter().map(erased).collect();
+    let kids: Vec<Record<dyn TaskObj>> = unique.iter().map(erased).collect();
     let gathering = Rc::new(Gathering {
         outer: outer.clone(),
         children: kids.clone(),
@@ -318,8 +319,8 @@ pub fn gather_handle<W: Waitable>(
 /// A gathering under way; see [`gather_handle`].
 pub struct GatherHandle<T> {
     core: Rc<Core>,
-    outer: Rc<FutureCell>,
-    children: Vec<Rc<TaskCell<T>>>,
+    outer: Record<FutureCell>,
+    children: Vec<Record<TaskCell<T>>>,
 }
 
 impl<T: 'static> GatherHandle<T> {
@@ -356,7 +357,7 @@ impl<T: 'static> GatherHandle<T> {
         if self.outer.is_done() {
             return false;
         }
-        let target: Rc<dyn super::task::Awaitable> = self.outer.clone();
+        let target = unsize_record!(self.outer.clone() => dyn super::task::Awaitable);
         match target.cancel_reply(&self.core, msg) {
             super::cancel::CancelReply::Children(children, requested) => {
                 let mut any = false;
@@ -546,20 +547,20 @@ struct AsCompletedShared<T> {
     /// The loop it was made on, the only one that may drive it.
     core: std::rc::Weak<Core>,
     /// Finished tasks not yet handed out; `None` marks a timeout.
-    done: RefCell<VecDeque<Option<Rc<TaskCell<T>>>>>,
-    todo: RefCell<Vec<(Rc<TaskCell<T>>, u64)>>,
-    getter: RefCell<Option<Rc<FutureCell>>>,
+    done: RefCell<VecDeque<Option<Record<TaskCell<T>>>>>,
+    todo: RefCell<Vec<(Record<TaskCell<T>>, u64)>>,
+    getter: RefCell<Option<Record<FutureCell>>>,
     timeout_handle: RefCell<Option<Rc<TimerCall>>>,
 }
 
 impl<T: 'static> AsCompletedShared<T> {
-    fn on_completion(&self, task: &Rc<TaskCell<T>>) {
+    fn on_completion(&self, task: &Record<TaskCell<T>>) {
         let finished = {
             let mut todo = self.todo.borrow_mut();
             if todo.is_empty() {
                 return; // the timeout came first
             }
-            let index = todo.iter().position(|(t, _)| Rc::ptr_eq(t, task));
+            let index = todo.iter().position(|(t, _)| Record::ptr_eq(t, task));
             let entry = index.map(|i| todo.remove(i));
             (entry, todo.is_empty())
         };
@@ -583,7 +584,7 @@ impl<T: 'static> AsCompletedShared<T> {
     }
 
     /// Python: `Queue.put_nowait`, waking the getter.
-    fn put(&self, item: Option<Rc<TaskCell<T>>>) {
+    fn put(&self, item: Option<Record<TaskCell<T>>>) {
         self.done.borrow_mut().push_back(item);
         let getter = self.getter.take();
         if let Some(getter) = getter {
@@ -779,7 +780,7 @@ fn timeout_if_cancelled<T>(result: Result<T, Error>) -> Result<T, Error> {
 }
 
 /// Python's `_cancel_and_wait`: cancels and waits until it has finished.
-fn cancel_and_wait<T: 'static>(cx: &TaskContext, task: &Rc<TaskCell<T>>) -> Result<(), Error> {
+fn cancel_and_wait<T: 'static>(cx: &TaskContext, task: &Record<TaskCell<T>>) -> Result<(), Error> {
     let waiter = FutureCell::new("cancellation", &cx.core);
     let w = waiter.clone();
     let id = add_task_callback(

@@ -15,6 +15,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::clock::Clock;
 use super::error::{Error, ErrorKind};
 use super::explore::{Explore, PositionSet, TraceEventKind};
+use super::record::{Record, WeakRecord};
 use super::report::{ExceptionContext, Handler, report};
 use super::schedule::{Runnable, Wake};
 use super::timers::{self, TimerEntry, Timers};
@@ -152,10 +153,10 @@ impl Remote {
 pub(crate) enum Handle {
     /// A task's `__step` with nothing to deliver: its first step, or the
     /// step after `sleep(0)`.
-    Step(Rc<dyn Runnable<Core>>),
+    Step(Record<dyn Runnable<Core>>),
     /// A task's `__wakeup`: deliver `Wake` if the task still waits with
     /// this token.
-    Wakeup(Rc<dyn Runnable<Core>>, u64, Wake),
+    Wakeup(Record<dyn Runnable<Core>>, u64, Wake),
     /// A due timer's callback.
     Timer(TimerAction),
     /// A callback scheduled with `call_soon`, such as a done callback.
@@ -181,7 +182,7 @@ pub(crate) trait Notify {
 pub(crate) enum TimerAction {
     /// Completes a task's sleep (`_set_result_unless_cancelled`); the task
     /// itself resumes one iteration later, through its wake-up.
-    Sleep(Rc<dyn Runnable<Core>>, u64),
+    Sleep(Record<dyn Runnable<Core>>, u64),
     /// Runs a cancellable callback (`call_later`, `call_soon` with handle).
     Call(Rc<TimerCall>),
 }
@@ -207,7 +208,9 @@ impl Handle {
         match self {
             Handle::Step(task)
             | Handle::Wakeup(task, _, _)
-            | Handle::Timer(TimerAction::Sleep(task, _)) => Rc::as_ptr(task) as *const () as usize,
+            | Handle::Timer(TimerAction::Sleep(task, _)) => {
+                Record::as_ptr(task) as *const () as usize
+            }
             Handle::Timer(TimerAction::Call(_)) | Handle::Call(_) | Handle::Notify(..) => 0,
             // Never the address of a record.
             Handle::Offloaded(_) => usize::MAX - pos,
@@ -278,7 +281,7 @@ impl TimerCall {
 /// Tasks that are not done, for `all_tasks` and for shutdown.
 #[derive(Default)]
 struct Registry {
-    slots: Vec<Option<Weak<dyn Runnable<Core>>>>,
+    slots: Vec<Option<WeakRecord<dyn Runnable<Core>>>>,
     free: Vec<usize>,
 }
 
@@ -537,7 +540,7 @@ impl Core {
     }
 
     /// Adds a task to the loop's set of pending tasks; returns its slot.
-    pub(crate) fn register(&self, task: Weak<dyn Runnable<Core>>) -> usize {
+    pub(crate) fn register(&self, task: WeakRecord<dyn Runnable<Core>>) -> usize {
         let mut reg = self.registry.borrow_mut();
         match reg.free.pop() {
             Some(i) => {
@@ -559,8 +562,8 @@ impl Core {
     }
 
     /// Every task that is not done. Python: `all_tasks()`.
-    pub(crate) fn pending_tasks(&self) -> Vec<Rc<dyn Runnable<Core>>> {
-        self.registry.borrow().slots.iter().flatten().filter_map(Weak::upgrade).collect()
+    pub(crate) fn pending_tasks(&self) -> Vec<Record<dyn Runnable<Core>>> {
+        self.registry.borrow().slots.iter().flatten().filter_map(WeakRecord::upgrade).collect()
     }
 
     pub(crate) fn remote(&self) -> Arc<Remote> {
@@ -1338,7 +1341,7 @@ impl Drop for CallOnDrop {
 
 /// Abandons a stuck task when dropped, so [`drop_each`] can report a panic
 /// from its destructors.
-struct AbandonOnDrop(Rc<dyn Runnable<Core>>);
+struct AbandonOnDrop(Record<dyn Runnable<Core>>);
 
 impl Drop for AbandonOnDrop {
     fn drop(&mut self) {

@@ -8,12 +8,13 @@ use std::rc::{Rc, Weak};
 use super::cancel::CancelReply;
 use super::core::Core;
 use super::error::Error;
+use super::record::{Record, unsize_record};
 use super::task::{
     Awaitable, Callback, CallbackKind, Callbacks, FutState, TaskContext, TaskObj, Wake,
 };
 
 /// A gather's children, and what to tell the gather when they are cancelled.
-type GatherChildren = (Vec<Rc<dyn TaskObj>>, Rc<dyn Fn()>);
+type GatherChildren = (Vec<Record<dyn TaskObj>>, Rc<dyn Fn()>);
 
 /// A future completed by the loop's own machinery. It carries no value: the
 /// waiter reads the outcome from where it lives (the children of a gather,
@@ -33,8 +34,8 @@ pub(crate) struct FutureCell {
 }
 
 impl FutureCell {
-    pub(crate) fn new(label: &'static str, core: &Rc<Core>) -> Rc<FutureCell> {
-        Rc::new(FutureCell {
+    pub(crate) fn new(label: &'static str, core: &Rc<Core>) -> Record<FutureCell> {
+        Record::new(FutureCell {
             label,
             core: Rc::downgrade(core),
             state: Cell::new(FutState::Pending),
@@ -46,12 +47,23 @@ impl FutureCell {
 
     /// Makes cancelling this future cancel `children`; `requested` runs if
     /// any of them could be cancelled. Python: `_GatheringFuture.cancel`.
-    pub(crate) fn cancel_children(&self, children: Vec<Rc<dyn TaskObj>>, requested: Rc<dyn Fn()>) {
+    pub(crate) fn cancel_children(
+        &self,
+        children: Vec<Record<dyn TaskObj>>,
+        requested: Rc<dyn Fn()>,
+    ) {
         *self.children.borrow_mut() = Some((children, requested));
     }
 
     pub(crate) fn is_done(&self) -> bool {
         self.state.get() != FutState::Pending
+    }
+
+    /// A new handle to this future's record.
+    fn this(&self) -> Record<FutureCell> {
+        // SAFETY: a `FutureCell` is only ever made inside a record (`new`
+        // is its only constructor), so `self` is the value of a live one.
+        unsafe { Record::from_value(self) }
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
@@ -121,12 +133,13 @@ impl FutureCell {
     /// Waits until done, from inside a task. Returns at once, without
     /// yielding, if it is done already. `Ok` means done; the failure set on
     /// it, or a cancellation of the wait, comes back as `Err`.
-    pub(crate) fn wait(self: &Rc<Self>, cx: &TaskContext) -> Result<(), Error> {
+    pub(crate) fn wait(&self, cx: &TaskContext) -> Result<(), Error> {
         if !self.is_done() {
             let register = |kind| {
                 self.add_callback(&cx.core, kind);
             };
-            if let Wake::Cancel(e) = cx.wait_on(self.clone(), register)? {
+            let target = unsize_record!(self.this() => dyn Awaitable);
+            if let Wake::Cancel(e) = cx.wait_on(target, register)? {
                 return Err(e);
             }
         }
@@ -138,7 +151,7 @@ impl FutureCell {
 }
 
 impl Awaitable for FutureCell {
-    fn cancel_reply(self: Rc<Self>, _core: &Core, msg: Option<&str>) -> CancelReply {
+    fn cancel_reply(&self, _core: &Core, msg: Option<&str>) -> CancelReply {
         // Python: every `cancel` starts with `if self.done(): return False`,
         // so a waiter whose gather already failed gets `must_cancel` instead.
         if self.is_done() {
@@ -151,7 +164,7 @@ impl Awaitable for FutureCell {
         }
     }
 
-    fn cancel_edges(self: Rc<Self>) -> Vec<Rc<dyn TaskObj>> {
+    fn cancel_edges(&self) -> Vec<Record<dyn TaskObj>> {
         match &*self.children.borrow() {
             Some((children, _)) if !self.is_done() => children.clone(),
             _ => Vec::new(),

@@ -68,6 +68,7 @@ pub(crate) mod explore;
 mod future;
 pub(crate) mod park;
 mod promise;
+pub(crate) mod record;
 mod report;
 mod schedule;
 mod task;
@@ -720,7 +721,7 @@ fn sleep_timer(delay: Duration) -> Result<(), Error> {
     header.start_sleep(token);
     cx.core.push_timer(
         cx.core.now().saturating_add(delay),
-        TimerAction::Sleep(cx.task.clone(), token),
+        TimerAction::Sleep(task::runnable(cx.task.clone()), token),
     );
     let wake = cx.wait_with(Waiter::Sleep);
     // Python's `finally: h.cancel()`: a cancelled sleep drops its timer.

@@ -35,7 +35,9 @@ use std::rc::{Rc, Weak};
 
 use super::core::{Core, Handle};
 use super::error::Error;
+use super::record::Record;
 use super::schedule::Wake;
+use super::task::runnable;
 use super::task::{Suspend, TaskObj, Waiter, current_task_obj, wait_with, waitable_yielder};
 use crate::generator::RawYielder;
 
@@ -56,7 +58,7 @@ pub(crate) enum ParkState {
 /// token of its suspension. Cheap to clone (one `Rc`).
 #[derive(Clone)]
 pub(crate) struct Parked {
-    task: Rc<dyn TaskObj>,
+    task: Record<dyn TaskObj>,
     token: u64,
 }
 
@@ -94,7 +96,7 @@ impl Parked {
     pub(crate) fn wake(&self) -> bool {
         match self.mark_woken() {
             Some(core) => {
-                core.push(Handle::Wakeup(self.task.clone(), self.token, Wake::Go));
+                core.push(Handle::Wakeup(runnable(self.task.clone()), self.token, Wake::Go));
                 true
             }
             None => false,
@@ -111,7 +113,7 @@ impl Parked {
     pub(crate) fn wake_taken(self) -> Result<(), Parked> {
         match self.mark_woken() {
             Some(core) => {
-                core.push(Handle::Wakeup(self.task, self.token, Wake::Go));
+                core.push(Handle::Wakeup(runnable(self.task), self.token, Wake::Go));
                 Ok(())
             }
             None => Err(self),
@@ -133,8 +135,7 @@ impl Parked {
     /// Whether both entries are the same park.
     #[inline]
     pub(crate) fn same(&self, other: &Parked) -> bool {
-        self.token == other.token
-            && std::ptr::addr_eq(Rc::as_ptr(&self.task), Rc::as_ptr(&other.task))
+        self.token == other.token && Record::ptr_eq(&self.task, &other.task)
     }
 }
 
@@ -237,13 +238,17 @@ impl Park {
 /// it was woken already, and queues the task's wake-up with the
 /// cancellation. True if the park was cancelled. Python: `fut.cancel(msg)`
 /// on the future the task awaits.
-pub(crate) fn cancel_parked(core: &Core, task: &Rc<dyn TaskObj>, msg: Option<&str>) -> bool {
+pub(crate) fn cancel_parked(core: &Core, task: &Record<dyn TaskObj>, msg: Option<&str>) -> bool {
     let h = task.header();
     if h.park_state() != ParkState::Pending {
         return false;
     }
     h.set_park_state(ParkState::Cancelled);
-    core.push(Handle::Wakeup(task.clone(), h.token(), Wake::Cancel(Error::cancelled(msg))));
+    core.push(Handle::Wakeup(
+        runnable(task.clone()),
+        h.token(),
+        Wake::Cancel(Error::cancelled(msg)),
+    ));
     true
 }
 

@@ -2,10 +2,10 @@
 //! `loop.create_future()` makes it.
 
 use std::fmt;
-use std::rc::Rc;
 
 use super::core::current_core;
 use super::error::{Error, ErrorKind};
+use super::record::unsize_record;
 use super::task::{CallbackKind, Task, TaskCell, TaskObj, add_task_callback};
 
 /// A one-shot future whose outcome is set from outside: a value, a
@@ -118,7 +118,7 @@ impl<T: 'static> Promise<T> {
     }
 
     fn cancel_inner(&self, msg: Option<&str>) -> bool {
-        let cell: Rc<dyn TaskObj> = self.task.cell.clone();
+        let cell = unsize_record!(self.task.cell.clone() => dyn TaskObj);
         match self.task.cell.header().core_alive() {
             Some(core) => cell.cancel_future(&core, msg),
             None => false,
@@ -203,7 +203,7 @@ impl<T: 'static> Promise<T> {
         }
         let me = self.clone();
         let call: Box<dyn FnOnce()> = Box::new(move || callback(&me));
-        let erased: Rc<dyn TaskObj> = self.task.cell.clone();
+        let erased = unsize_record!(self.task.cell.clone() => dyn TaskObj);
         Ok(CallbackId(add_task_callback(&erased, &core, CallbackKind::Call(call))))
     }
 

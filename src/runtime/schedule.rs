@@ -8,7 +8,6 @@
 //! internals through this one; `core.rs` does not import `task.rs` at all.
 
 use std::any::Any;
-use std::rc::Rc;
 
 use super::error::Error;
 
@@ -25,7 +24,7 @@ pub(crate) enum Wake {
 /// named by the core), so this module needs nothing of it.
 pub(crate) trait Runnable<L: ?Sized> {
     /// Python: `Task.__step`, entered from `__wakeup` or the ready queue.
-    fn step(self: Rc<Self>, lp: &L, wake: Wake);
+    fn step(&self, lp: &L, wake: Wake);
     /// The token of the task's current suspension: a wake-up carrying an
     /// older one is stale.
     fn token(&self) -> u64;
@@ -56,5 +55,5 @@ pub(crate) trait Runnable<L: ?Sized> {
     fn abandon(&self);
     /// The task as the task layer's own handle, boxed: the core hands
     /// tasks back (`all_tasks`, shutdown) without knowing their type.
-    fn erased(self: Rc<Self>) -> Box<dyn Any>;
+    fn erased(&self) -> Box<dyn Any>;
 }

@@ -39,6 +39,7 @@ use super::core::{Core, Handle, Notify, current_core, loop_running};
 use super::error::{Error, ErrorKind};
 use super::explore::{Ending, Explore, TraceEventKind};
 use super::park::ParkState;
+use super::record::{Record, unsize_record, unsize_weak_record};
 use super::schedule::Runnable;
 use crate::generator::{
     Generator, GeneratorBuilder, GeneratorExit, RawYielder, ResumeError, State, Step, Yielder,
@@ -64,7 +65,7 @@ pub(crate) enum Waiter {
     /// Its own sleep timer.
     Sleep,
     /// A future-like object: a task, or an internal future.
-    Future(Rc<dyn Awaitable>),
+    Future(Record<dyn Awaitable>),
     /// Parked ([`super::park`]): woken by whoever holds its entry, with
     /// no future in between; cancelling it wakes it with the
     /// cancellation. Names what it waits for (`Queue.get`), for reports.
@@ -75,9 +76,9 @@ pub(crate) enum Waiter {
 pub(crate) trait Awaitable {
     /// Python: `fut.cancel(msg)`, one level: cancels what it can itself and
     /// names the tasks the request goes on to (see [`super::cancel`]).
-    fn cancel_reply(self: Rc<Self>, core: &Core, msg: Option<&str>) -> CancelReply;
+    fn cancel_reply(&self, core: &Core, msg: Option<&str>) -> CancelReply;
     /// The tasks a cancellation of this would go on to, with no effect.
-    fn cancel_edges(self: Rc<Self>) -> Vec<Rc<dyn TaskObj>>;
+    fn cancel_edges(&self) -> Vec<Record<dyn TaskObj>>;
     /// For deadlock reports: what this is.
     fn describe(&self) -> String;
 }
@@ -90,7 +91,7 @@ pub(crate) struct Callback {
 
 pub(crate) enum CallbackKind {
     /// Wake the task if it still waits with this token.
-    Wakeup(Rc<dyn TaskObj>, u64),
+    Wakeup(Record<dyn TaskObj>, u64),
     /// Run a closure through the loop.
     Call(Box<dyn FnOnce()>),
     /// Tell a watcher of many futures that the one at this index is done.
@@ -143,7 +144,7 @@ impl Callback {
     pub(crate) fn schedule(self, core: &Core, wake: &Wake) {
         match self.kind {
             CallbackKind::Wakeup(task, token) => {
-                core.push(Handle::Wakeup(task, token, wake.clone()))
+                core.push(Handle::Wakeup(runnable(task), token, wake.clone()))
             }
             CallbackKind::Call(f) => core.push(Handle::Call(f)),
             CallbackKind::Notify(n, index) => core.push(Handle::Notify(n, index)),
@@ -247,7 +248,7 @@ thread_local! {
     /// The task whose step is running: set by the step's guard and cleared
     /// when the step ends. Python: `current_task()` (of the running loop:
     /// one loop runs on a thread at a time, and steps never nest).
-    static CURRENT_TASK: Cell<Option<Rc<dyn TaskObj>>> = const { Cell::new(None) };
+    static CURRENT_TASK: Cell<Option<Record<dyn TaskObj>>> = const { Cell::new(None) };
 }
 
 thread_local! {
@@ -318,7 +319,7 @@ struct StepGuard;
 
 impl StepGuard {
     #[inline(always)]
-    fn enter(task: Rc<dyn TaskObj>, yielder: Option<RawYielder<Suspend, Wake>>) -> Self {
+    fn enter(task: Record<dyn TaskObj>, yielder: Option<RawYielder<Suspend, Wake>>) -> Self {
         let previous = CURRENT_TASK.replace(Some(task));
         debug_assert!(previous.is_none(), "steps never nest");
         drop(previous);
@@ -337,7 +338,7 @@ impl Drop for StepGuard {
 
 /// The task whose step is running on this thread, if any.
 #[inline]
-pub(crate) fn current_task_obj() -> Option<Rc<dyn TaskObj>> {
+pub(crate) fn current_task_obj() -> Option<Record<dyn TaskObj>> {
     CURRENT_TASK
         .try_with(|current| {
             let task = current.take();
@@ -475,7 +476,7 @@ impl Header {
     }
 
     /// The tasks a cancellation of this task would go on to.
-    pub(crate) fn waits_on(&self) -> Vec<Rc<dyn TaskObj>> {
+    pub(crate) fn waits_on(&self) -> Vec<Record<dyn TaskObj>> {
         match self.waiter() {
             Some(Waiter::Future(f)) => f.cancel_edges(),
             _ => Vec::new(),
@@ -555,7 +556,7 @@ impl Header {
     pub(crate) fn cancel_sleep(
         &self,
         core: &Core,
-        task: &Rc<dyn TaskObj>,
+        task: &Record<dyn TaskObj>,
         msg: Option<&str>,
     ) -> bool {
         match self.sleep.get() {
@@ -563,7 +564,11 @@ impl Header {
             token => {
                 self.sleep.set(NO_SLEEP);
                 core.timer_cancelled();
-                core.push(Handle::Wakeup(task.clone(), token, Wake::Cancel(Error::cancelled(msg))));
+                core.push(Handle::Wakeup(
+                    runnable(task.clone()),
+                    token,
+                    Wake::Cancel(Error::cancelled(msg)),
+                ));
                 true
             }
         }
@@ -583,6 +588,12 @@ impl Header {
     }
 }
 
+/// A task as the loop core sees it.
+#[inline(always)]
+pub(crate) fn runnable(task: Record<dyn TaskObj>) -> Record<dyn Runnable<Core>> {
+    unsize_record!(task => dyn Runnable<Core>)
+}
+
 /// The type-erased view of a task the loop works with.
 pub(crate) trait TaskObj: Runnable<Core> {
     fn header(&self) -> &Header;
@@ -590,12 +601,16 @@ pub(crate) trait TaskObj: Runnable<Core> {
     fn failure(&self) -> Option<Error>;
     /// Cancels a plain future at once: it ends cancelled and its callbacks
     /// are queued. Python: `Future.cancel`. False if it was done.
-    fn cancel_future(self: Rc<Self>, core: &Core, msg: Option<&str>) -> bool;
+    fn cancel_future(&self, core: &Core, msg: Option<&str>) -> bool;
 }
 
 /// Python: `task.add_done_callback(cb)`: appended while the task is
 /// pending, queued at once (never called inline) if it is done.
-pub(crate) fn add_task_callback(task: &Rc<dyn TaskObj>, core: &Core, kind: CallbackKind) -> u64 {
+pub(crate) fn add_task_callback(
+    task: &Record<dyn TaskObj>,
+    core: &Core,
+    kind: CallbackKind,
+) -> u64 {
     let h = task.header();
     if h.is_done() {
         let id = core.next_callback_id();
@@ -681,7 +696,7 @@ enum Outcome<T> {
 /// the spawn in the trace. Out of line: ordinary loops never come here.
 #[cold]
 #[inline(never)]
-fn explore_spawned(core: &Core, explore: &Explore, task: &Rc<dyn TaskObj>) {
+fn explore_spawned(core: &Core, explore: &Explore, task: &Record<dyn TaskObj>) {
     let h = task.header();
     if h.cold.borrow().as_ref().is_none_or(|c| c.name.is_none()) {
         h.cold.borrow_mut().get_or_insert_with(Box::default).name = Some(explore.next_task_name());
@@ -712,7 +727,7 @@ impl<T: 'static> TaskCell<T> {
         core: &Rc<Core>,
         name: Option<String>,
         body: F,
-    ) -> Result<Rc<Self>, Error>
+    ) -> Result<Record<Self>, Error>
     where
         F: FnOnce() -> Result<T, Error> + 'static,
     {
@@ -724,27 +739,27 @@ impl<T: 'static> TaskCell<T> {
             task_generator(core.stack_size, Box::new(body))
         }
         .map_err(|e| Error::kind_msg(ErrorKind::Misuse, format!("cannot create a task: {e}")))?;
-        let cell = Rc::new(TaskCell {
+        let cell = Record::new(TaskCell {
             header: Header::new(core, name, false),
             generator,
             outcome: RefCell::new(Outcome::Pending),
         });
-        let erased: Rc<dyn TaskObj> = cell.clone();
-        let registered: Weak<dyn Runnable<Core>> = Rc::downgrade(&cell) as Weak<TaskCell<T>>;
+        let registered = unsize_weak_record!(Record::downgrade(&cell) => dyn Runnable<Core>);
         cell.header.slot.set(core.register(registered));
         if let Some(explore) = core.explore() {
+            let erased = unsize_record!(cell.clone() => dyn TaskObj);
             explore_spawned(core, explore, &erased);
         }
-        core.push(Handle::Step(erased));
+        core.push(Handle::Step(unsize_record!(cell.clone() => dyn Runnable<Core>)));
         Ok(cell)
     }
 
     /// A plain future on `core`, pending. Python: `loop.create_future()`.
-    pub(crate) fn new_future(core: &Rc<Core>) -> Rc<Self> {
+    pub(crate) fn new_future(core: &Rc<Core>) -> Record<Self> {
         let generator = Generator::new(|_: &Yielder<Suspend, Wake>| {
             Err(Error::kind_msg(ErrorKind::Misuse, "a future has no body to run"))
         });
-        let cell = Rc::new(TaskCell {
+        let cell = Record::new(TaskCell {
             header: Header::new(core, None, true),
             generator,
             outcome: RefCell::new(Outcome::Pending),
@@ -758,10 +773,7 @@ impl<T: 'static> TaskCell<T> {
 
     /// Completes a pending plain future with a value (`Ok`) or a failure.
     /// Hands the value back if it is done already, or its loop is gone.
-    pub(crate) fn settle(
-        self: &Rc<Self>,
-        outcome: Result<T, Error>,
-    ) -> Result<(), Result<T, Error>> {
+    pub(crate) fn settle(&self, outcome: Result<T, Error>) -> Result<(), Result<T, Error>> {
         let core = match self.header.core.upgrade() {
             Some(core) if !self.header.is_done() => core,
             _ => return Err(outcome),
@@ -773,7 +785,7 @@ impl<T: 'static> TaskCell<T> {
         Ok(())
     }
 
-    fn complete(self: &Rc<Self>, core: &Core, state: FutState, outcome: Outcome<T>) {
+    fn complete(&self, core: &Core, state: FutState, outcome: Outcome<T>) {
         let h = &self.header;
         if core.explore().is_some() && !h.plain_future {
             let ending = match (&state, &outcome) {
@@ -781,7 +793,7 @@ impl<T: 'static> TaskCell<T> {
                 (_, Outcome::Failed(e)) => Ending::Failed(e.to_string()),
                 _ => Ending::Returned,
             };
-            trace_cold(core, &**self, TraceEventKind::Complete { ending });
+            trace_cold(core, self, TraceEventKind::Complete { ending });
         }
         h.state.set(state);
         let pending = self.outcome.replace(outcome);
@@ -828,6 +840,15 @@ impl<T: 'static> TaskCell<T> {
 
     pub(crate) fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// A new handle to this task's record.
+    #[inline(always)]
+    pub(crate) fn this(&self) -> Record<Self> {
+        // SAFETY: a `TaskCell` is only ever made inside a record (`spawn`
+        // and `new_future` are its only constructors), so `self` is the
+        // value of a live one.
+        unsafe { Record::from_value(self) }
     }
 
     /// The first step of a created task: start it, or close it unstarted
@@ -898,7 +919,7 @@ impl<T: 'static> TaskObj for TaskCell<T> {
         }
     }
 
-    fn cancel_future(self: Rc<Self>, core: &Core, msg: Option<&str>) -> bool {
+    fn cancel_future(&self, core: &Core, msg: Option<&str>) -> bool {
         if self.header.is_done() {
             return false;
         }
@@ -908,7 +929,7 @@ impl<T: 'static> TaskObj for TaskCell<T> {
 }
 
 impl<T: 'static> Runnable<Core> for TaskCell<T> {
-    fn step(self: Rc<Self>, core: &Core, wake: Wake) {
+    fn step(&self, core: &Core, wake: Wake) {
         let h = &self.header;
         if h.is_done() {
             return;
@@ -925,7 +946,7 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
         if let Some(waited_on) = h.waiter.take() {
             drop(waited_on);
         }
-        let guard = StepGuard::enter(self.clone(), h.yielder.get());
+        let guard = StepGuard::enter(unsize_record!(self.this() => dyn TaskObj), h.yielder.get());
         let step = if self.generator.state() == State::Suspended {
             self.generator.send(wake).ok()
         } else {
@@ -933,11 +954,13 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
         };
         drop(guard);
         match step {
-            Some(Step::Yielded(Suspend::Yield)) => core.push(Handle::Step(self)),
+            Some(Step::Yielded(Suspend::Yield)) => {
+                core.push(Handle::Step(unsize_record!(self.this() => dyn Runnable<Core>)))
+            }
             Some(Step::Yielded(Suspend::Wait)) => {
                 if h.must_cancel.get() {
                     let msg = h.cancel_msg();
-                    let erased: Rc<dyn TaskObj> = self.clone();
+                    let erased = unsize_record!(self.this() => dyn TaskObj);
                     if cancel_waiter(&erased, core, msg.as_deref()) {
                         h.must_cancel.set(false);
                     }
@@ -1053,19 +1076,19 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
         self.header.waiting_on()
     }
 
-    fn erased(self: Rc<Self>) -> Box<dyn Any> {
-        let task: Rc<dyn TaskObj> = self;
+    fn erased(&self) -> Box<dyn Any> {
+        let task = unsize_record!(self.this() => dyn TaskObj);
         Box::new(task)
     }
 }
 
 impl<T: 'static> Awaitable for TaskCell<T> {
-    fn cancel_reply(self: Rc<Self>, _core: &Core, _msg: Option<&str>) -> CancelReply {
-        CancelReply::Join(self)
+    fn cancel_reply(&self, _core: &Core, _msg: Option<&str>) -> CancelReply {
+        CancelReply::Join(unsize_record!(self.this() => dyn TaskObj))
     }
 
-    fn cancel_edges(self: Rc<Self>) -> Vec<Rc<dyn TaskObj>> {
-        vec![self]
+    fn cancel_edges(&self) -> Vec<Record<dyn TaskObj>> {
+        vec![unsize_record!(self.this() => dyn TaskObj)]
     }
 
     fn describe(&self) -> String {
@@ -1080,7 +1103,7 @@ impl<T: 'static> Awaitable for TaskCell<T> {
 /// The running task and its loop, for the wait functions.
 pub(crate) struct TaskContext {
     pub(crate) core: Rc<Core>,
-    pub(crate) task: Rc<dyn TaskObj>,
+    pub(crate) task: Record<dyn TaskObj>,
     yielder: RawYielder<Suspend, Wake>,
 }
 
@@ -1116,7 +1139,7 @@ impl TaskContext {
     /// `register` hands the wake-up to `target`'s callback list.
     pub(crate) fn wait_on(
         &self,
-        target: Rc<dyn Awaitable>,
+        target: Record<dyn Awaitable>,
         register: impl FnOnce(CallbackKind),
     ) -> Result<Wake, Error> {
         let token = self.task.header().next_token();
@@ -1180,7 +1203,7 @@ fn not_on_task_stack() -> Error {
 /// assert_eq!(v.unwrap(), 42);
 /// ```
 pub struct Task<T> {
-    pub(crate) cell: Rc<TaskCell<T>>,
+    pub(crate) cell: Record<TaskCell<T>>,
 }
 
 impl<T> Clone for Task<T> {
@@ -1221,10 +1244,10 @@ impl<T: 'static> Task<T> {
         if !self.cell.header.is_done() {
             let cx = TaskContext::current("join")?;
             cx.check_same_loop(&self.cell.header)?;
-            if std::ptr::addr_eq(Rc::as_ptr(&cx.task), Rc::as_ptr(&self.cell)) {
+            if Record::ptr_eq(&cx.task, &self.cell) {
                 return Err(Error::kind_msg(ErrorKind::Misuse, "Task cannot await on itself"));
             }
-            let target: Rc<dyn Awaitable> = self.cell.clone();
+            let target = unsize_record!(self.cell.clone() => dyn Awaitable);
             let register = |kind| {
                 self.cell.header.add_callback(&cx.core, kind);
             };
@@ -1326,7 +1349,7 @@ impl<T: 'static> Task<T> {
         let Some(core) = self.cell.header.core.upgrade() else {
             return false;
         };
-        let erased: Rc<dyn TaskObj> = self.cell.clone();
+        let erased = unsize_record!(self.cell.clone() => dyn TaskObj);
         cancel_task(&erased, &core, msg)
     }
 
@@ -1374,7 +1397,7 @@ impl<T: 'static> Task<T> {
         }
         let task = self.clone();
         let call: Box<dyn FnOnce()> = Box::new(move || callback(&task));
-        let erased: Rc<dyn TaskObj> = self.cell.clone();
+        let erased = unsize_record!(self.cell.clone() => dyn TaskObj);
         add_task_callback(&erased, &core, CallbackKind::Call(call));
         Ok(())
     }
@@ -1396,7 +1419,7 @@ impl<T: 'static> Task<T> {
 
     /// A type-erased handle to the same task.
     pub fn as_ref(&self) -> TaskRef {
-        TaskRef { task: self.cell.clone() }
+        TaskRef { task: unsize_record!(self.cell.clone() => dyn TaskObj) }
     }
 }
 
@@ -1414,7 +1437,7 @@ impl<T> fmt::Debug for Task<T> {
 /// it.
 #[derive(Clone)]
 pub struct TaskRef {
-    task: Rc<dyn TaskObj>,
+    task: Record<dyn TaskObj>,
 }
 
 impl TaskRef {
@@ -1469,7 +1492,7 @@ impl TaskRef {
 
 impl PartialEq for TaskRef {
     fn eq(&self, other: &Self) -> bool {
-        std::ptr::addr_eq(Rc::as_ptr(&self.task), Rc::as_ptr(&other.task))
+        Record::ptr_eq(&self.task, &other.task)
     }
 }
 
@@ -1565,19 +1588,19 @@ pub fn all_tasks() -> Result<Vec<TaskRef>, Error> {
     Ok(task_refs(pending_tasks(&core)))
 }
 
-pub(crate) fn task_refs(tasks: Vec<Rc<dyn TaskObj>>) -> Vec<TaskRef> {
+pub(crate) fn task_refs(tasks: Vec<Record<dyn TaskObj>>) -> Vec<TaskRef> {
     tasks.into_iter().map(|task| TaskRef { task }).collect()
 }
 
 /// The loop's tasks that are not done, as the task layer's handles.
-pub(crate) fn pending_tasks(core: &Core) -> Vec<Rc<dyn TaskObj>> {
+pub(crate) fn pending_tasks(core: &Core) -> Vec<Record<dyn TaskObj>> {
     core.pending_tasks().into_iter().map(from_core).collect()
 }
 
 /// A task the core handed back, as the task layer's handle: every
 /// `Runnable` the core holds is a `TaskObj` (see `Runnable::erased`).
-fn from_core(task: Rc<dyn Runnable<Core>>) -> Rc<dyn TaskObj> {
-    match task.erased().downcast::<Rc<dyn TaskObj>>() {
+fn from_core(task: Record<dyn Runnable<Core>>) -> Record<dyn TaskObj> {
+    match task.erased().downcast::<Record<dyn TaskObj>>() {
         Ok(task) => *task,
         Err(_) => unreachable!("the core holds only the task layer's tasks"),
     }
@@ -1585,10 +1608,9 @@ fn from_core(task: Rc<dyn Runnable<Core>>) -> Rc<dyn TaskObj> {
 
 #[cfg(test)]
 mod tests {
-    use std::rc::Rc;
     use std::time::Duration;
 
-    use super::{TaskObj, current_task_obj};
+    use super::{Record, TaskObj, current_task_obj};
     use crate::runtime::{self, Builder, Clock};
 
     /// A task's wake-up token goes past 2³² suspensions without wrapping,
@@ -1597,7 +1619,7 @@ mod tests {
     #[test]
     fn a_wake_up_token_from_two_to_the_32_suspensions_ago_is_stale() {
         let outcome = Builder::new().clock(Clock::virtual_time()).run(|| {
-            let task: Rc<dyn TaskObj> = current_task_obj().expect("main is the current task");
+            let task: Record<dyn TaskObj> = current_task_obj().expect("main is the current task");
             let h = task.header();
             // As if the task had been suspended u32::MAX times already.
             h.token.set(u64::from(u32::MAX));

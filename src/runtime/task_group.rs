@@ -7,18 +7,19 @@ use std::rc::Rc;
 use super::core::Core;
 use super::error::{Error, ErrorKind};
 use super::future::FutureCell;
+use super::record::{Record, unsize_record};
 use super::task::{
     CallbackKind, FutState, Task, TaskCell, TaskContext, TaskObj, add_task_callback, cancel_task,
 };
 
 struct Inner {
     core: Rc<Core>,
-    parent: Rc<dyn TaskObj>,
-    tasks: RefCell<Vec<Rc<dyn TaskObj>>>,
+    parent: Record<dyn TaskObj>,
+    tasks: RefCell<Vec<Record<dyn TaskObj>>>,
     errors: RefCell<Vec<Error>>,
     aborting: Cell<bool>,
     parent_cancel_requested: Cell<bool>,
-    on_completed: RefCell<Option<Rc<FutureCell>>>,
+    on_completed: RefCell<Option<Record<FutureCell>>>,
     /// Set once `task_group` has returned: no task can join it any more.
     finished: Cell<bool>,
 }
@@ -78,7 +79,7 @@ impl TaskGroup {
             return Err(Error::kind_msg(ErrorKind::Misuse, "Event loop is closed"));
         }
         let cell = TaskCell::spawn(&inner.core, name, body)?;
-        let erased: Rc<dyn TaskObj> = cell.clone();
+        let erased = unsize_record!(cell.clone() => dyn TaskObj);
         let weak = Rc::downgrade(inner);
         let task = erased.clone();
         add_task_callback(
@@ -107,10 +108,10 @@ impl Inner {
     }
 
     /// Python: `TaskGroup._on_task_done`.
-    fn on_task_done(&self, task: &Rc<dyn TaskObj>) {
+    fn on_task_done(&self, task: &Record<dyn TaskObj>) {
         let removed = {
             let mut tasks = self.tasks.borrow_mut();
-            tasks.iter().position(|t| Rc::ptr_eq(t, task)).map(|i| tasks.remove(i))
+            tasks.iter().position(|t| Record::ptr_eq(t, task)).map(|i| tasks.remove(i))
         };
         drop(removed);
         if self.tasks.borrow().is_empty() {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::core::{Core, Handle, TimerAction, TimerCall};
 use super::error::{Error, ErrorKind};
+use super::record::Record;
 use super::task::{TaskContext, TaskObj, cancel_task};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +22,7 @@ struct Inner {
     state: Cell<TimeoutState>,
     when: Cell<Option<Duration>>,
     handle: RefCell<Option<Rc<TimerCall>>>,
-    task: Rc<dyn TaskObj>,
+    task: Record<dyn TaskObj>,
     core: Rc<Core>,
 }
 
