@@ -35,7 +35,7 @@ pub(crate) struct FutureCell {
 
 impl FutureCell {
     pub(crate) fn new(label: &'static str, core: &Rc<Core>) -> Record<FutureCell> {
-        Record::new(FutureCell {
+        Record::new_with(|| FutureCell {
             label,
             core: Rc::downgrade(core),
             state: Cell::new(FutState::Pending),

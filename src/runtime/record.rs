@@ -31,8 +31,9 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::ptr::{self, NonNull};
 
-/// Size classes are multiples of this many bytes (a cache line).
-const CLASS: usize = 64;
+/// Size classes are multiples of this many bytes (`malloc`'s granule, so
+/// a class wastes no more than the system allocator would).
+const CLASS: usize = 16;
 /// Records up to this size (header included) are pooled.
 const MAX_POOLED: usize = 1024;
 /// Number of size classes.
@@ -85,22 +86,30 @@ fn increment(c: &Cell<u32>) {
 
 impl<T> Record<T> {
     /// Moves `value` into a new record.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn new(value: T) -> Record<T> {
+        Record::new_with(|| value)
+    }
+
+    /// A new record of the value `make` returns, which it builds in place
+    /// (a large record is not built on the stack and copied).
+    #[inline(always)]
+    pub(crate) fn new_with(make: impl FnOnce() -> T) -> Record<T> {
         let layout = Layout::new::<RecordBox<T>>();
         let (mem, block, align) = cache::alloc(layout);
         let ptr = mem.cast::<RecordBox<T>>();
-        let boxed = RecordBox {
-            strong: Cell::new(1),
-            weak: Cell::new(1),
-            block: block as u32,
-            align: align as u32,
-            value,
-        };
+        let b = ptr.as_ptr();
         // SAFETY: `cache::alloc` returned a block of at least
         // `layout.size()` bytes aligned to at least `layout.align()`, owned
-        // by nobody else.
-        unsafe { ptr.as_ptr().write(boxed) };
+        // by nobody else: each field is written once, in bounds. Should
+        // `make` panic, the block is lost, never read.
+        unsafe {
+            (&raw mut (*b).strong).write(Cell::new(1));
+            (&raw mut (*b).weak).write(Cell::new(1));
+            (&raw mut (*b).block).write(block as u32);
+            (&raw mut (*b).align).write(align as u32);
+            (&raw mut (*b).value).write(make());
+        }
         Record { ptr, _owns: PhantomData }
     }
 
@@ -445,7 +454,7 @@ mod cache {
                     return false;
                 }
                 let count = c.counts[class].get();
-                if count as usize * block >= CACHE_BYTES {
+                if (count as usize + 1) * block > CACHE_BYTES {
                     return false;
                 }
                 let free = mem.as_ptr().cast::<Free>();

@@ -739,7 +739,7 @@ impl<T: 'static> TaskCell<T> {
             task_generator(core.stack_size, Box::new(body))
         }
         .map_err(|e| Error::kind_msg(ErrorKind::Misuse, format!("cannot create a task: {e}")))?;
-        let cell = Record::new(TaskCell {
+        let cell = Record::new_with(|| TaskCell {
             header: Header::new(core, name, false),
             generator,
             outcome: RefCell::new(Outcome::Pending),
@@ -759,7 +759,7 @@ impl<T: 'static> TaskCell<T> {
         let generator = Generator::new(|_: &Yielder<Suspend, Wake>| {
             Err(Error::kind_msg(ErrorKind::Misuse, "a future has no body to run"))
         });
-        let cell = Record::new(TaskCell {
+        let cell = Record::new_with(|| TaskCell {
             header: Header::new(core, None, true),
             generator,
             outcome: RefCell::new(Outcome::Pending),
