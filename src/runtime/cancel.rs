@@ -232,7 +232,7 @@ impl<'a> Walk<'a> {
         match waiter {
             Waiter::Sleep => (task.header().cancel_sleep(self.core, task, self.msg), Vec::new()),
             Waiter::Parked(_) => (cancel_parked(self.core, task, self.msg), Vec::new()),
-            Waiter::Future(f) => match f.cancel_reply(self.core, self.msg) {
+            Waiter::Future(f) => match f.cancel_reply(&f, self.core, self.msg) {
                 CancelReply::Done(cancelled) => (cancelled, Vec::new()),
                 CancelReply::Join(joined) if free(&joined) => (true, vec![joined]),
                 CancelReply::Join(joined) if !joined.header().is_done() => {

@@ -358,7 +358,7 @@ impl<T: 'static> GatherHandle<T> {
             return false;
         }
         let target = unsize_record!(self.outer.clone() => dyn super::task::Awaitable);
-        match target.cancel_reply(&self.core, msg) {
+        match target.cancel_reply(&target, &self.core, msg) {
             super::cancel::CancelReply::Children(children, requested) => {
                 let mut any = false;
                 for child in &children {

@@ -1197,10 +1197,10 @@ impl Core {
     #[inline(always)]
     fn run_handle(&self, handle: Handle) {
         match handle {
-            Handle::Step(task) => task.step(self, Wake::Go),
+            Handle::Step(task) => task.step(&task, self, Wake::Go),
             Handle::Wakeup(task, token, wake) => {
                 if task.token() == token {
-                    task.step(self, wake);
+                    task.step(&task, self, wake);
                 }
             }
             Handle::Timer(TimerAction::Sleep(task, token)) => {

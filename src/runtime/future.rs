@@ -59,13 +59,6 @@ impl FutureCell {
         self.state.get() != FutState::Pending
     }
 
-    /// A new handle to this future's record.
-    fn this(&self) -> Record<FutureCell> {
-        // SAFETY: a `FutureCell` is only ever made inside a record (`new`
-        // is its only constructor), so `self` is the value of a live one.
-        unsafe { Record::from_value(self) }
-    }
-
     pub(crate) fn is_cancelled(&self) -> bool {
         self.state.get() == FutState::Cancelled
     }
@@ -129,7 +122,9 @@ impl FutureCell {
         }
         id
     }
+}
 
+impl Record<FutureCell> {
     /// Waits until done, from inside a task. Returns at once, without
     /// yielding, if it is done already. `Ok` means done; the failure set on
     /// it, or a cancellation of the wait, comes back as `Err`.
@@ -138,7 +133,7 @@ impl FutureCell {
             let register = |kind| {
                 self.add_callback(&cx.core, kind);
             };
-            let target = unsize_record!(self.this() => dyn Awaitable);
+            let target = unsize_record!(self.clone() => dyn Awaitable);
             if let Wake::Cancel(e) = cx.wait_on(target, register)? {
                 return Err(e);
             }
@@ -151,7 +146,12 @@ impl FutureCell {
 }
 
 impl Awaitable for FutureCell {
-    fn cancel_reply(&self, _core: &Core, msg: Option<&str>) -> CancelReply {
+    fn cancel_reply(
+        &self,
+        _this: &Record<dyn Awaitable>,
+        _core: &Core,
+        msg: Option<&str>,
+    ) -> CancelReply {
         // Python: every `cancel` starts with `if self.done(): return False`,
         // so a waiter whose gather already failed gets `must_cancel` instead.
         if self.is_done() {
@@ -164,7 +164,7 @@ impl Awaitable for FutureCell {
         }
     }
 
-    fn cancel_edges(&self) -> Vec<Record<dyn TaskObj>> {
+    fn cancel_edges(&self, _this: &Record<dyn Awaitable>) -> Vec<Record<dyn TaskObj>> {
         match &*self.children.borrow() {
             Some((children, _)) if !self.is_done() => children.clone(),
             _ => Vec::new(),

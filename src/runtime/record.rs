@@ -112,24 +112,6 @@ impl<T> Record<T> {
         }
         Record { ptr, _owns: PhantomData }
     }
-
-    /// A new strong handle to the record `value` lives in.
-    ///
-    /// # Safety
-    ///
-    /// `value` must be the value of a live record (reached through a
-    /// `Record` or an upgraded `WeakRecord`), not a copy of one.
-    #[inline]
-    pub(crate) unsafe fn from_value(value: &T) -> Record<T> {
-        let offset = std::mem::offset_of!(RecordBox<T>, value);
-        let base = (value as *const T).cast::<u8>().wrapping_sub(offset);
-        // SAFETY: by the precondition `value` sits `offset` bytes into a
-        // live `RecordBox<T>`, so `base` is that box's address (non-null).
-        let ptr = unsafe { NonNull::new_unchecked(base as *mut RecordBox<T>) };
-        // SAFETY: the box is live (see above).
-        increment(unsafe { &ptr.as_ref().strong });
-        Record { ptr, _owns: PhantomData }
-    }
 }
 
 impl<T: ?Sized> Record<T> {
@@ -150,6 +132,17 @@ impl<T: ?Sized> Record<T> {
     #[inline]
     pub(crate) fn ptr_eq<U: ?Sized>(a: &Record<T>, b: &Record<U>) -> bool {
         ptr::addr_eq(a.ptr.as_ptr(), b.ptr.as_ptr())
+    }
+
+    /// A new handle to the same record, as a record of `U`.
+    ///
+    /// # Safety
+    ///
+    /// The record's value is a `U`: it was made as a `Record<U>`.
+    #[inline]
+    pub(crate) unsafe fn downcast_unchecked<U>(this: &Record<T>) -> Record<U> {
+        increment(&this.inner().strong);
+        Record { ptr: this.ptr.cast::<RecordBox<U>>(), _owns: PhantomData }
     }
 
     /// The address of the record's value.
@@ -555,15 +548,17 @@ mod tests {
     }
 
     #[test]
-    fn from_value_is_a_new_strong_handle() {
+    fn a_downcast_handle_is_a_new_strong_handle() {
         let drops = Rc::new(Cell::new(0));
         let r = Record::new(Thing("v".into(), drops.clone()));
-        // SAFETY: `*r` is the value of the live record `r`.
-        let again = unsafe { Record::from_value(&*r) };
-        assert!(Record::ptr_eq(&r, &again));
+        let named = unsize_record!(r.clone() => dyn Named);
         drop(r);
+        // SAFETY: the record was made as a `Record<Thing>`.
+        let again: Record<Thing> = unsafe { Record::downcast_unchecked(&named) };
+        assert!(Record::ptr_eq(&named, &again));
+        drop(named);
         assert_eq!(drops.get(), 0);
-        assert_eq!(again.name(), "v");
+        assert_eq!(again.0, "v");
         drop(again);
         assert_eq!(drops.get(), 1);
     }

@@ -10,6 +10,7 @@
 use std::any::Any;
 
 use super::error::Error;
+use super::record::Record;
 
 /// What a task is resumed with.
 #[derive(Clone)]
@@ -24,7 +25,8 @@ pub(crate) enum Wake {
 /// named by the core), so this module needs nothing of it.
 pub(crate) trait Runnable<L: ?Sized> {
     /// Python: `Task.__step`, entered from `__wakeup` or the ready queue.
-    fn step(&self, lp: &L, wake: Wake);
+    /// `this` is the handle `self` was reached through.
+    fn step(&self, this: &Record<dyn Runnable<L>>, lp: &L, wake: Wake);
     /// The token of the task's current suspension: a wake-up carrying an
     /// older one is stale.
     fn token(&self) -> u64;
@@ -55,5 +57,6 @@ pub(crate) trait Runnable<L: ?Sized> {
     fn abandon(&self);
     /// The task as the task layer's own handle, boxed: the core hands
     /// tasks back (`all_tasks`, shutdown) without knowing their type.
-    fn erased(&self) -> Box<dyn Any>;
+    /// `this` is the handle `self` was reached through.
+    fn erased(&self, this: &Record<dyn Runnable<L>>) -> Box<dyn Any>;
 }

@@ -76,9 +76,15 @@ pub(crate) enum Waiter {
 pub(crate) trait Awaitable {
     /// Python: `fut.cancel(msg)`, one level: cancels what it can itself and
     /// names the tasks the request goes on to (see [`super::cancel`]).
-    fn cancel_reply(&self, core: &Core, msg: Option<&str>) -> CancelReply;
+    /// `this` is the handle `self` was reached through.
+    fn cancel_reply(
+        &self,
+        this: &Record<dyn Awaitable>,
+        core: &Core,
+        msg: Option<&str>,
+    ) -> CancelReply;
     /// The tasks a cancellation of this would go on to, with no effect.
-    fn cancel_edges(&self) -> Vec<Record<dyn TaskObj>>;
+    fn cancel_edges(&self, this: &Record<dyn Awaitable>) -> Vec<Record<dyn TaskObj>>;
     /// For deadlock reports: what this is.
     fn describe(&self) -> String;
 }
@@ -478,7 +484,7 @@ impl Header {
     /// The tasks a cancellation of this task would go on to.
     pub(crate) fn waits_on(&self) -> Vec<Record<dyn TaskObj>> {
         match self.waiter() {
-            Some(Waiter::Future(f)) => f.cancel_edges(),
+            Some(Waiter::Future(f)) => f.cancel_edges(&f),
             _ => Vec::new(),
         }
     }
@@ -842,13 +848,17 @@ impl<T: 'static> TaskCell<T> {
         &self.header
     }
 
-    /// A new handle to this task's record.
+    /// A new handle to this task's record, from the handle `this` that
+    /// `self` was reached through (a record of one of its trait objects).
     #[inline(always)]
-    pub(crate) fn this(&self) -> Record<Self> {
-        // SAFETY: a `TaskCell` is only ever made inside a record (`spawn`
-        // and `new_future` are its only constructors), so `self` is the
-        // value of a live one.
-        unsafe { Record::from_value(self) }
+    fn own<X: ?Sized>(&self, this: &Record<X>) -> Record<Self> {
+        assert!(std::ptr::addr_eq(Record::as_ptr(this), self), "a task's own handle");
+        // SAFETY: `this`'s value is at `self`'s address. A `TaskCell` is
+        // only ever made as a whole record's value (`spawn` and
+        // `new_future` are its only constructors), never inside another
+        // value, so the record whose value sits there is `self`'s own: a
+        // `Record<TaskCell<T>>`.
+        unsafe { Record::downcast_unchecked(this) }
     }
 
     /// The first step of a created task: start it, or close it unstarted
@@ -929,7 +939,7 @@ impl<T: 'static> TaskObj for TaskCell<T> {
 }
 
 impl<T: 'static> Runnable<Core> for TaskCell<T> {
-    fn step(&self, core: &Core, wake: Wake) {
+    fn step(&self, this: &Record<dyn Runnable<Core>>, core: &Core, wake: Wake) {
         let h = &self.header;
         if h.is_done() {
             return;
@@ -946,7 +956,8 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
         if let Some(waited_on) = h.waiter.take() {
             drop(waited_on);
         }
-        let guard = StepGuard::enter(unsize_record!(self.this() => dyn TaskObj), h.yielder.get());
+        let guard =
+            StepGuard::enter(unsize_record!(self.own(this) => dyn TaskObj), h.yielder.get());
         let step = if self.generator.state() == State::Suspended {
             self.generator.send(wake).ok()
         } else {
@@ -954,13 +965,11 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
         };
         drop(guard);
         match step {
-            Some(Step::Yielded(Suspend::Yield)) => {
-                core.push(Handle::Step(unsize_record!(self.this() => dyn Runnable<Core>)))
-            }
+            Some(Step::Yielded(Suspend::Yield)) => core.push(Handle::Step(this.clone())),
             Some(Step::Yielded(Suspend::Wait)) => {
                 if h.must_cancel.get() {
                     let msg = h.cancel_msg();
-                    let erased = unsize_record!(self.this() => dyn TaskObj);
+                    let erased = unsize_record!(self.own(this) => dyn TaskObj);
                     if cancel_waiter(&erased, core, msg.as_deref()) {
                         h.must_cancel.set(false);
                     }
@@ -1076,19 +1085,24 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
         self.header.waiting_on()
     }
 
-    fn erased(&self) -> Box<dyn Any> {
-        let task = unsize_record!(self.this() => dyn TaskObj);
+    fn erased(&self, this: &Record<dyn Runnable<Core>>) -> Box<dyn Any> {
+        let task = unsize_record!(self.own(this) => dyn TaskObj);
         Box::new(task)
     }
 }
 
 impl<T: 'static> Awaitable for TaskCell<T> {
-    fn cancel_reply(&self, _core: &Core, _msg: Option<&str>) -> CancelReply {
-        CancelReply::Join(unsize_record!(self.this() => dyn TaskObj))
+    fn cancel_reply(
+        &self,
+        this: &Record<dyn Awaitable>,
+        _core: &Core,
+        _msg: Option<&str>,
+    ) -> CancelReply {
+        CancelReply::Join(unsize_record!(self.own(this) => dyn TaskObj))
     }
 
-    fn cancel_edges(&self) -> Vec<Record<dyn TaskObj>> {
-        vec![unsize_record!(self.this() => dyn TaskObj)]
+    fn cancel_edges(&self, this: &Record<dyn Awaitable>) -> Vec<Record<dyn TaskObj>> {
+        vec![unsize_record!(self.own(this) => dyn TaskObj)]
     }
 
     fn describe(&self) -> String {
@@ -1600,7 +1614,7 @@ pub(crate) fn pending_tasks(core: &Core) -> Vec<Record<dyn TaskObj>> {
 /// A task the core handed back, as the task layer's handle: every
 /// `Runnable` the core holds is a `TaskObj` (see `Runnable::erased`).
 fn from_core(task: Record<dyn Runnable<Core>>) -> Record<dyn TaskObj> {
-    match task.erased().downcast::<Record<dyn TaskObj>>() {
+    match task.erased(&task).downcast::<Record<dyn TaskObj>>() {
         Ok(task) => *task,
         Err(_) => unreachable!("the core holds only the task layer's tasks"),
     }
