@@ -145,6 +145,14 @@ impl<T: ?Sized> Record<T> {
         Record { ptr: this.ptr.cast::<RecordBox<U>>(), _owns: PhantomData }
     }
 
+    /// Whether `value` is at the address where the value of a record of
+    /// `U` with this box would be (computed without reading the box).
+    #[inline(always)]
+    pub(crate) fn value_is_at<U>(this: &Record<T>, value: &U) -> bool {
+        let offset = std::mem::offset_of!(RecordBox<U>, value);
+        this.ptr.as_ptr().cast::<u8>() as usize == (value as *const U as usize).wrapping_sub(offset)
+    }
+
     /// The address of the record's value.
     #[inline]
     pub(crate) fn as_ptr(this: &Record<T>) -> *const T {

@@ -852,7 +852,7 @@ impl<T: 'static> TaskCell<T> {
     /// `self` was reached through (a record of one of its trait objects).
     #[inline(always)]
     fn own<X: ?Sized>(&self, this: &Record<X>) -> Record<Self> {
-        assert!(std::ptr::addr_eq(Record::as_ptr(this), self), "a task's own handle");
+        assert!(Record::value_is_at(this, self), "a task's own handle");
         // SAFETY: `this`'s value is at `self`'s address. A `TaskCell` is
         // only ever made as a whole record's value (`spawn` and
         // `new_future` are its only constructors), never inside another
