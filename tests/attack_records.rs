@@ -12,7 +12,12 @@
 //! a double free, a free of a pointer it did not hand out, or a free with
 //! another layout than the block was allocated with; it fills freed
 //! memory with a poison byte, so that a use after free of a block that
-//! went back to the system reads garbage.
+//! went back to the system reads garbage. It also counts each thread's
+//! live blocks, for the one test that looks for a leaked record.
+//!
+//! Blocks a record cache keeps are never freed to the allocator, so
+//! neither this allocator nor AddressSanitizer sees a use after free of
+//! one: the drop counts and the results' contents are what catch those.
 //!
 //! Everything runs on the virtual clock.
 
@@ -69,6 +74,7 @@ unsafe impl GlobalAlloc for CheckingAlloc {
             p.sub(24).cast::<u64>().write(LIVE);
             p.sub(16).cast::<u64>().write(layout.size() as u64);
             p.sub(8).cast::<u64>().write(layout.align() as u64);
+            let _ = LIVE_BLOCKS.try_with(|n| n.set(n.get() + 1));
             p
         }
     }
@@ -90,6 +96,7 @@ unsafe impl GlobalAlloc for CheckingAlloc {
                 fail("attack_records: CheckingAlloc: freed with another layout than allocated\n");
             }
             p.sub(24).cast::<u64>().write(FREED);
+            let _ = LIVE_BLOCKS.try_with(|n| n.set(n.get() - 1));
             std::ptr::write_bytes(p, POISON, layout.size());
             let pad = layout.align().max(HEADER);
             System.dealloc(p.sub(pad), Layout::from_size_align_unchecked(size + pad, pad));
@@ -99,6 +106,17 @@ unsafe impl GlobalAlloc for CheckingAlloc {
 
 #[global_allocator]
 static ALLOCATOR: CheckingAlloc = CheckingAlloc;
+
+thread_local! {
+    /// Blocks this thread allocated, minus those it freed.
+    static LIVE_BLOCKS: Cell<i64> = const { Cell::new(0) };
+}
+
+/// Blocks this thread allocated and has not freed (blocks a record cache
+/// keeps count as live: the system allocator never got them back).
+fn live_blocks() -> i64 {
+    LIVE_BLOCKS.with(Cell::get)
+}
 
 // ---------------------------------------------------------------------
 // Counting destructors.
@@ -1013,12 +1031,73 @@ fn spawn_bombs(l: &Ledger) -> Result<(), Error> {
         let t: Task<()> = runtime::spawn(move || {
             let _c = c;
             let _b = bomb;
-            runtime::sleep(secs(1000))
+            // The cancellation is dropped here, not returned: a value
+            // being returned while a local's destructor panics is leaked
+            // by Rust itself (rust-lang/rust#47949), which LeakSanitizer
+            // would report.
+            let _ = runtime::sleep(secs(1000));
+            Ok(())
         });
         let cb = Bomb { _counted: l.value(200 + i) };
         t.add_done_callback(move |_| drop(cb))?;
     }
     runtime::sleep(Duration::ZERO)
+}
+
+/// A record whose value's destructor panics should still give its memory
+/// back, as `std::rc::Rc` does (its `drop_slow` drops the strong handles'
+/// weak count from a guard, "even if the destructor of `T` panics").
+/// `Record`'s `drop_value` calls `release_weak` after `drop_in_place`, so
+/// an unwind out of the value's destructor skips it and the block is
+/// neither cached nor freed: each round below takes a new block from the
+/// system allocator. The same rounds with a result that does not panic
+/// reuse one cached block (the control, which passes). LeakSanitizer
+/// (`.ci/sanitize --test attack_records`) reports the same blocks as
+/// direct leaks from `Record::new`.
+#[test]
+#[ignore = "bug: a record whose value's destructor panics is never freed nor cached (drop_value skips release_weak on unwind; Rc frees it)"]
+fn a_record_whose_result_destructor_panics_is_still_freed() {
+    let ledger = Ledger::new();
+    let l = ledger.clone();
+    let (control, grown) = vrun(move || {
+        let round = |i: u64, bomb: bool| -> Result<(), Error> {
+            let l1 = l.clone();
+            // The same panic, not in a record: what a panic itself keeps.
+            let plain = Bomb { _counted: l.value(i) };
+            assert!(catch_unwind(AssertUnwindSafe(|| drop(plain))).is_err());
+            if bomb {
+                let t = runtime::spawn(move || Ok(Bomb { _counted: l1.value(i) }));
+                runtime::sleep(Duration::ZERO)?;
+                assert!(catch_unwind(AssertUnwindSafe(|| drop(t))).is_err());
+            } else {
+                let t = runtime::spawn(move || Ok(Some(l1.value(i))));
+                runtime::sleep(Duration::ZERO)?;
+                drop(t);
+            }
+            Ok(())
+        };
+        for i in 0..20 {
+            round(i, false)?;
+            round(i, true)?;
+        }
+        let before = live_blocks();
+        for i in 0..300 {
+            round(i, false)?;
+        }
+        let control = live_blocks() - before;
+        let before = live_blocks();
+        for i in 0..300 {
+            round(i, true)?;
+        }
+        Ok((control, live_blocks() - before))
+    })
+    .unwrap();
+    assert!(control < 30, "the control leaked {control} blocks in 300 rounds");
+    assert!(
+        grown < 30,
+        "{grown} blocks still live after 300 rounds of panicking result destructors"
+    );
+    ledger.assert_each_dropped_once();
 }
 
 /// Pending tasks with panicking destructors in their captures and done
@@ -1044,7 +1123,7 @@ fn panicking_capture_and_callback_destructors_at_run_shutdown_drop_everything_on
 /// The same tasks, pending when their loop is dropped: the loop abandons
 /// them (their callbacks dropped unrun, their bodies unwound).
 ///
-/// Fails the same way before the pooled records (on d369b8b~1): the
+/// Fails the same way before the pooled records (on 0b3f96b): the
 /// callback's destructor panics inside the abandonment, and the task's
 /// captures (`bomb`, `c`) are never dropped.
 #[test]
