@@ -398,7 +398,7 @@ fn huge_and_over_aligned_results_are_intact_aligned_and_dropped_once() {
     ledger.assert_each_dropped_once();
 }
 
-/// Bursts of live records far beyond what a size class caches (1 MiB):
+/// Bursts of live records far beyond what a thread caches (2 MiB):
 /// the surplus goes back to the system allocator (with the layout it was
 /// allocated with, which [`CheckingAlloc`] checks), the rest is reused.
 #[test]
@@ -905,12 +905,10 @@ fn a_loop_run_inside_a_thread_local_destructor_on_a_fresh_thread_works() {
 
 /// A loop started in a thread-local destructor that runs after the loop's
 /// own thread-locals were destroyed (an earlier loop on the thread made
-/// them) should run, or refuse with an error; it panics instead, out of
-/// `Installed::new` (src/runtime/core.rs, `CORE.with`), and the panic
-/// escaping the thread-local's destructor aborts the process. Not caused
-/// by the pooled records (that code is older than them).
+/// them) runs, or refuses with an error. It used to panic out of
+/// `Installed::new` (`CORE.with`), and the panic escaping the
+/// thread-local's destructor aborted the process.
 #[test]
-#[ignore = "bug: Builder::run panics (TLS AccessError in Installed::new) in a late thread-local destructor instead of running or returning an error; pre-existing"]
 fn a_loop_run_inside_a_thread_local_destructor_after_an_earlier_loop_works() {
     let ledger = Ledger::new();
     let out = Arc::new(Mutex::new(Vec::new()));
@@ -1044,18 +1042,14 @@ fn spawn_bombs(l: &Ledger) -> Result<(), Error> {
     runtime::sleep(Duration::ZERO)
 }
 
-/// A record whose value's destructor panics should still give its memory
-/// back, as `std::rc::Rc` does (its `drop_slow` drops the strong handles'
-/// weak count from a guard, "even if the destructor of `T` panics").
-/// `Record`'s `drop_value` calls `release_weak` after `drop_in_place`, so
-/// an unwind out of the value's destructor skips it and the block is
-/// neither cached nor freed: each round below takes a new block from the
-/// system allocator. The same rounds with a result that does not panic
-/// reuse one cached block (the control, which passes). LeakSanitizer
-/// (`.ci/sanitize --test attack_records`) reports the same blocks as
-/// direct leaks from `Record::new`.
+/// A record whose value's destructor panics still gives its memory back,
+/// as `std::rc::Rc` does (its `drop_slow` drops the strong handles' weak
+/// count from a guard, "even if the destructor of `T` panics"). Before
+/// `drop_value` did the same, an unwind out of the value's destructor
+/// skipped it and the block was neither cached nor freed: each round below
+/// took a new block from the system allocator. The same rounds with a
+/// result that does not panic reuse one cached block (the control).
 #[test]
-#[ignore = "bug: a record whose value's destructor panics is never freed nor cached (drop_value skips release_weak on unwind; Rc frees it)"]
 fn a_record_whose_result_destructor_panics_is_still_freed() {
     let ledger = Ledger::new();
     let l = ledger.clone();
@@ -1123,11 +1117,10 @@ fn panicking_capture_and_callback_destructors_at_run_shutdown_drop_everything_on
 /// The same tasks, pending when their loop is dropped: the loop abandons
 /// them (their callbacks dropped unrun, their bodies unwound).
 ///
-/// Fails the same way before the pooled records (on 0b3f96b): the
-/// callback's destructor panics inside the abandonment, and the task's
-/// captures (`bomb`, `c`) are never dropped.
+/// The callbacks are dropped one by one, each panic reported: before, the
+/// first callback destructor's panic left the abandonment, and the task's
+/// captures (`bomb`, `c`) were never dropped.
 #[test]
-#[ignore = "bug: a done callback whose destructor panics while a dropped loop abandons its task leaks the task's captures (never dropped); pre-existing"]
 fn panicking_callback_destructors_when_a_loop_is_dropped_with_tasks_pending_drop_everything_once() {
     let ledger = Ledger::new();
     let l = ledger.clone();

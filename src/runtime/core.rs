@@ -393,9 +393,18 @@ pub(crate) fn is_running(core: &Rc<Core>) -> bool {
 pub(crate) struct Installed(());
 
 impl Installed {
-    pub(crate) fn new(core: &Rc<Core>) -> Installed {
-        CORE.with(|c| *c.borrow_mut() = Some(core.clone()));
-        Installed(())
+    /// # Errors
+    ///
+    /// The thread is exiting and its running-loop slot is gone already
+    /// (a loop run from a late thread-local destructor).
+    pub(crate) fn new(core: &Rc<Core>) -> Result<Installed, Error> {
+        CORE.try_with(|c| *c.borrow_mut() = Some(core.clone())).map_err(|_| {
+            Error::kind_msg(
+                ErrorKind::Misuse,
+                "cannot run an event loop while its thread's thread-locals are being destroyed",
+            )
+        })?;
+        Ok(Installed(()))
     }
 }
 

@@ -389,7 +389,9 @@ impl Builder {
             event_loop.run_until_complete(main)
         };
         let shutdown = {
-            let _installed = Installed::new(&event_loop.core);
+            // Not installed only on a thread whose thread-locals are gone,
+            // where the run above failed before it spawned anything.
+            let _installed = Installed::new(&event_loop.core).ok();
             let cancelled = cancel_pending(&event_loop.core);
             // `shutdown_asyncgens()` and `shutdown_default_executor()` each
             // run as a task under `run_until_complete`: two iterations each,
@@ -476,7 +478,7 @@ impl EventLoop {
     {
         self.check_can_run()?;
         let outcome = {
-            let _installed = Installed::new(&self.core);
+            let _installed = Installed::new(&self.core)?;
             (|| {
                 let main_task = TaskCell::spawn(&self.core, None, main)?;
                 self.core.run_until(&|| main_task.header().is_done())?;
@@ -520,7 +522,7 @@ impl EventLoop {
     pub fn run_forever(&self) -> Result<(), Error> {
         self.check_can_run()?;
         let outcome = {
-            let _installed = Installed::new(&self.core);
+            let _installed = Installed::new(&self.core)?;
             self.core.run_forever()
         };
         if self.core.is_orphaned() {

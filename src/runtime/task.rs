@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) use super::cancel::cancel_task;
 use super::cancel::{CancelReply, cancel_waiter};
-use super::core::{Core, Handle, Notify, current_core, loop_running};
+use super::core::{Core, Handle, Notify, current_core, drop_each, loop_running};
 use super::error::{Error, ErrorKind};
 use super::explore::{Ending, Explore, TraceEventKind};
 use super::park::ParkState;
@@ -1012,10 +1012,11 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
     fn abandon(&self) {
         // Taken out first, dropped after: callbacks own user values, whose
         // destructors may call back into the loop and this task.
-        let waited_on = self.header.waiter.take();
-        drop(waited_on);
+        // Each on its own: a destructor's panic is reported, and the rest,
+        // and the body's own destructors below, still run.
+        drop_each(self.header.waiter.take());
         let callbacks: Vec<Callback> = self.header.callbacks.borrow_mut().drain().collect();
-        drop(callbacks);
+        drop_each(callbacks);
         if self.generator.suspended_while_panicking() {
             // It may be suspended inside an unwind of its own (a destructor
             // waited while the body panicked, where the wait could not be
@@ -1039,7 +1040,7 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
             if callbacks.is_empty() {
                 break;
             }
-            drop(callbacks);
+            drop_each(callbacks);
         }
     }
 
