@@ -189,14 +189,31 @@ impl<T: ?Sized> Record<T> {
 /// Coerces a [`Record`] to a record of a trait object (or an upcast of
 /// one), keeping its count: `unsize_record!(cell => dyn TaskObj)`.
 macro_rules! unsize_record {
-    ($record:expr => $target:ty) => {{
-        let ptr = $crate::runtime::record::Record::into_box_ptr($record);
+    ($record:expr => $target:ty) => {
+        $crate::runtime::record::unsize_handle!(Record, $record, $target)
+    };
+}
+
+/// [`unsize_record!`] for a [`WeakRecord`].
+macro_rules! unsize_weak_record {
+    ($weak:expr => $target:ty) => {
+        $crate::runtime::record::unsize_handle!(WeakRecord, $weak, $target)
+    };
+}
+
+/// Both coercions: the handle's box pointer goes through an unsizing
+/// coercion, the count with it.
+macro_rules! unsize_handle {
+    ($kind:ident, $handle:expr, $target:ty) => {{
+        let ptr = $crate::runtime::record::$kind::into_box_ptr($handle);
         let ptr: ::std::ptr::NonNull<$crate::runtime::record::RecordBox<$target>> = ptr;
         // SAFETY: the pointer came from `into_box_ptr` just above, through
         // an unsizing coercion only, and is taken over once.
-        unsafe { $crate::runtime::record::Record::<$target>::from_box_ptr(ptr) }
+        unsafe { $crate::runtime::record::$kind::<$target>::from_box_ptr(ptr) }
     }};
 }
+
+pub(crate) use {unsize_handle, unsize_record, unsize_weak_record};
 
 impl<T: ?Sized> Clone for Record<T> {
     #[inline]
@@ -309,19 +326,6 @@ impl<T: ?Sized> WeakRecord<T> {
         WeakRecord { ptr }
     }
 }
-
-/// [`unsize_record!`] for a [`WeakRecord`].
-macro_rules! unsize_weak_record {
-    ($weak:expr => $target:ty) => {{
-        let ptr = $crate::runtime::record::WeakRecord::into_box_ptr($weak);
-        let ptr: ::std::ptr::NonNull<$crate::runtime::record::RecordBox<$target>> = ptr;
-        // SAFETY: the pointer came from `into_box_ptr` just above, through
-        // an unsizing coercion only, and is taken over once.
-        unsafe { $crate::runtime::record::WeakRecord::<$target>::from_box_ptr(ptr) }
-    }};
-}
-
-pub(crate) use {unsize_record, unsize_weak_record};
 
 impl<T: ?Sized> Clone for WeakRecord<T> {
     #[inline]
