@@ -55,7 +55,7 @@ pub(crate) enum ParkState {
 }
 
 /// A parked task's entry, for the primitive it waits in: the task and the
-/// token of its suspension. Cheap to clone (one `Rc`).
+/// token of its suspension. Cheap to clone (one record handle).
 #[derive(Clone)]
 pub(crate) struct Parked {
     task: Record<dyn TaskObj>,
