@@ -1206,10 +1206,14 @@ impl Core {
     #[inline(always)]
     fn run_handle(&self, handle: Handle) {
         match handle {
-            Handle::Step(task) => task.step(&task, self, Wake::Go),
+            Handle::Step(task) => {
+                if task.step(&task, self, Wake::Go) {
+                    self.push(Handle::Step(task));
+                }
+            }
             Handle::Wakeup(task, token, wake) => {
-                if task.token() == token {
-                    task.step(&task, self, wake);
+                if task.token() == token && task.step(&task, self, wake) {
+                    self.push(Handle::Step(task));
                 }
             }
             Handle::Timer(TimerAction::Sleep(task, token)) => {

@@ -25,8 +25,10 @@ pub(crate) enum Wake {
 /// named by the core), so this module needs nothing of it.
 pub(crate) trait Runnable<L: ?Sized> {
     /// Python: `Task.__step`, entered from `__wakeup` or the ready queue.
-    /// `this` is the handle `self` was reached through.
-    fn step(&self, this: &Record<dyn Runnable<L>>, lp: &L, wake: Wake);
+    /// `this` is the handle `self` was reached through. True if the task
+    /// yielded (`sleep(0)`): the loop queues `this` again at the back of
+    /// the ready queue (Python: `call_soon(self.__step)`).
+    fn step(&self, this: &Record<dyn Runnable<L>>, lp: &L, wake: Wake) -> bool;
     /// The token of the task's current suspension: a wake-up carrying an
     /// older one is stale.
     fn token(&self) -> u64;

@@ -939,10 +939,10 @@ impl<T: 'static> TaskObj for TaskCell<T> {
 }
 
 impl<T: 'static> Runnable<Core> for TaskCell<T> {
-    fn step(&self, this: &Record<dyn Runnable<Core>>, core: &Core, wake: Wake) {
+    fn step(&self, this: &Record<dyn Runnable<Core>>, core: &Core, wake: Wake) -> bool {
         let h = &self.header;
         if h.is_done() {
-            return;
+            return false;
         }
         let mut wake = wake;
         if h.must_cancel.get() {
@@ -965,7 +965,7 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
         };
         drop(guard);
         match step {
-            Some(Step::Yielded(Suspend::Yield)) => core.push(Handle::Step(this.clone())),
+            Some(Step::Yielded(Suspend::Yield)) => return true,
             Some(Step::Yielded(Suspend::Wait)) => {
                 if h.must_cancel.get() {
                     let msg = h.cancel_msg();
@@ -996,6 +996,7 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
                 self.complete(core, FutState::Finished, Outcome::Failed(e));
             }
         }
+        false
     }
 
     #[inline]
