@@ -252,7 +252,37 @@ pub fn wait(signal: Signal) -> Result<(), Error> {
     // Registered before the task suspends: a signal that arrives from now
     // on is this call's. The future takes the entry out when it is dropped
     // (returned, cancelled, unwound).
-    runtime::await_future(SignalFuture { id, slot })
+    //
+    // The signal is received when this call returns it, not when its
+    // future completes: a task cancelled in between (its future done, the
+    // task not resumed yet) gives it up, as one cancelled while it waited.
+    let claim = Claim(slot.clone());
+    runtime::await_future(SignalFuture { id, slot })?;
+    claim.receive();
+    Ok(())
+}
+
+/// A wait's share of the delivery that fired it: received when the wait
+/// returns the signal, given up if the wait ends any other way.
+struct Claim(Arc<Slot>);
+
+impl Claim {
+    fn receive(self) {
+        if let Some(delivery) = lock(&self.0.delivery).take() {
+            delivery.receive();
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        // Fired, but the wait ends without the signal (cancelled after it
+        // was woken, or unwound): it gives its share of the delivery up.
+        let unclaimed = lock(&self.0.delivery).take();
+        if let Some(delivery) = unclaimed {
+            delivery.give_up();
+        }
+    }
 }
 
 /// What a waiting call and the dispatcher share.
@@ -315,25 +345,15 @@ impl Future for SignalFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.slot.fired.load(Ordering::SeqCst) {
-            return self.received();
+            return Poll::Ready(());
         }
         *lock(&self.slot.waker) = Some(cx.waker().clone());
         // Fired between the check and the store: the dispatcher found no
         // waker to wake.
         if self.slot.fired.load(Ordering::SeqCst) {
-            return self.received();
+            return Poll::Ready(());
         }
         Poll::Pending
-    }
-}
-
-impl SignalFuture {
-    /// The wait returns the signal that fired it.
-    fn received(&self) -> Poll<()> {
-        if let Some(delivery) = lock(&self.slot.delivery).take() {
-            delivery.receive();
-        }
-        Poll::Ready(())
     }
 }
 
@@ -342,12 +362,6 @@ impl Drop for SignalFuture {
         let id = self.id;
         if let Some(d) = lock(&DISPATCHER).as_mut() {
             d.waiters.retain(|w| w.id != id);
-        }
-        // Fired, but the wait ends without the signal (cancelled after it
-        // was woken): it gives its share of the delivery up.
-        let unclaimed = lock(&self.slot.delivery).take();
-        if let Some(delivery) = unclaimed {
-            delivery.give_up();
         }
     }
 }
