@@ -98,6 +98,7 @@ const SCENARIOS: &[(&str, fn())] = &[
 #[ignore = "the child process of this file's tests: does nothing unless GENCORO_ATTACK_REVIEW2_CHILD names a scenario"]
 fn child() {
     let Ok(name) = std::env::var(CHILD_ENV) else { return };
+    child_lines::reset_signal_dispositions(None);
     let (_, scenario) =
         SCENARIOS.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no scenario {name}"));
     scenario();

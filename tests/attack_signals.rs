@@ -63,6 +63,10 @@ impl std::fmt::Debug for Ended {
     }
 }
 
+/// Names, in a child started with a signal ignored, that signal's number:
+/// the child keeps it ignored.
+const IGNORED_ENV: &str = "GENCORO_ATTACK_SIGNALS_IGNORED";
+
 impl Child {
     /// Runs scenario `name` in a child process.
     fn spawn(name: &str) -> Child {
@@ -80,7 +84,8 @@ impl Child {
                 let mut sh = Command::new("sh");
                 sh.arg("-c")
                     .arg(format!("trap '' {}; exec \"$0\" \"$@\"", &signal.name()[3..]))
-                    .arg(exe);
+                    .arg(exe)
+                    .env(IGNORED_ENV, signal.number().to_string());
                 sh
             }
         };
@@ -192,6 +197,8 @@ const SCENARIOS: &[(&str, fn())] = &[
 #[ignore = "the child process of this file's tests: does nothing unless GENCORO_ATTACK_SIGNALS_CHILD names a scenario"]
 fn child() {
     let Ok(name) = std::env::var(CHILD_ENV) else { return };
+    let ignored = std::env::var(IGNORED_ENV).ok().and_then(|n| n.parse().ok());
+    child_lines::reset_signal_dispositions(ignored);
     let (_, scenario) =
         SCENARIOS.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no scenario {name}"));
     scenario();

@@ -81,8 +81,14 @@ fn child_command(name: &str) -> Command {
     command
 }
 
+/// Whether this process is the child running `name`; a child's SIGINT and
+/// SIGTERM are put back to their default actions first.
 fn is_child(name: &str) -> bool {
-    std::env::var(CHILD_ENV).is_ok_and(|v| v == name)
+    let child = std::env::var(CHILD_ENV).is_ok_and(|v| v == name);
+    if child {
+        child_lines::reset_signal_dispositions(None);
+    }
+    child
 }
 
 /// The `child: ` lines a child printed, without the prefix (the harness

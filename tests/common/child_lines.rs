@@ -97,3 +97,19 @@ impl ChildLines {
         (status, stderr)
     }
 }
+
+/// Puts SIGINT and SIGTERM back to their default actions, first thing in a
+/// child, except `keep` (a signal its test starts it with ignored): it must
+/// run as a program started with them at their defaults, whatever the test
+/// runner inherited (a background job of a non-interactive shell starts
+/// with SIGINT ignored, and gencoro, like CPython, leaves an ignored SIGINT
+/// alone).
+pub fn reset_signal_dispositions(keep: Option<libc::c_int>) {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        if Some(signal) != keep {
+            // SAFETY: `SIG_DFL` installs no handler; the child calls this
+            // before it starts any loop or thread.
+            unsafe { libc::signal(signal, libc::SIG_DFL) };
+        }
+    }
+}
