@@ -338,6 +338,10 @@ impl Builder {
     /// use std::time::Duration;
     /// use gencoro::runtime::{self, ErrorKind};
     ///
+    /// # // As a program started with SIGINT at its default action, whatever
+    /// # // started the tests (a background job starts with it ignored).
+    /// # // SAFETY: SIG_DFL installs no handler; nothing else runs yet.
+    /// # unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
     /// let e = runtime::run(|| {
     ///     signal_hook::low_level::raise(signal_hook::consts::SIGINT).unwrap();
     ///     runtime::sleep(Duration::from_secs(10))?;
