@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use gencoro::net::TcpStream;
 use gencoro::net::signal::{self, Signal};
 use gencoro::runtime::{self, Builder, Clock, Error, Task};
-use gencoro::stack::{self, DEFAULT_STACK_SIZE, MIN_STACK_SIZE, PoolStats};
+use gencoro::stack::{self, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 use gencoro::{Generator, GeneratorBuilder, Step, Yielder};
 
 #[path = "common/child_lines.rs"]
@@ -120,18 +120,9 @@ fn here() -> usize {
     std::hint::black_box(&marker) as *const u8 as usize
 }
 
-/// This thread's pool for `size` usable bytes (all zero if none yet).
-fn pool(size: usize) -> PoolStats {
-    stack::pool_stats().into_iter().find(|p| p.stack_size == size).unwrap_or(PoolStats {
-        stack_size: size,
-        stride: 0,
-        stacks_mapped: 0,
-        stacks_in_use: 0,
-        stacks_free: 0,
-        chunks: 0,
-        guard_mode: stack::GuardMode::GuardInstall,
-    })
-}
+#[path = "common/pool_stats.rs"]
+mod pool_stats;
+use pool_stats::pool;
 
 /// SplitMix64, for reproducible pseudo-random sequences.
 struct Rng(u64);

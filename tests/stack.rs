@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use gencoro::stack::{self, DEFAULT_STACK_SIZE, GuardMode, PoolStats, StackError};
+use gencoro::stack::{self, DEFAULT_STACK_SIZE, GuardMode, StackError};
 use gencoro::{Generator, GeneratorBuilder, ResumeError, Step};
 
 /// Set in a child process to the name of the test it runs as the child.
@@ -147,18 +147,9 @@ fn reported<'a>(stdout: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key}= line in:\n{stdout}"))
 }
 
-/// This thread's pool for `size` usable bytes (all zero if none yet).
-fn pool(size: usize) -> PoolStats {
-    stack::pool_stats().into_iter().find(|p| p.stack_size == size).unwrap_or(PoolStats {
-        stack_size: size,
-        stride: 0,
-        stacks_mapped: 0,
-        stacks_in_use: 0,
-        stacks_free: 0,
-        chunks: 0,
-        guard_mode: GuardMode::GuardInstall,
-    })
-}
+#[path = "common/pool_stats.rs"]
+mod pool_stats;
+use pool_stats::pool;
 
 fn max_map_count() -> usize {
     std::fs::read_to_string("/proc/sys/vm/max_map_count")

@@ -24,8 +24,8 @@
 //! record to a trait object is [`unsize_record!`]
 //! (custom smart pointers cannot coerce implicitly on stable Rust).
 //!
-//! This module and the one `unsafe` block in `task.rs` are the runtime's
-//! only unsafe code.
+//! This module and two blocks in `task.rs` (`suspend` and `TaskCell::own`)
+//! are the runtime's only unsafe code.
 
 use std::alloc::{self, Layout};
 use std::cell::Cell;
