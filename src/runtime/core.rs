@@ -372,10 +372,16 @@ struct Buffers {
 
 /// The loop running on this thread.
 pub(crate) fn current_core() -> Result<Rc<Core>, Error> {
-    CORE.try_with(|c| c.borrow().clone())
-        .ok()
-        .flatten()
-        .ok_or_else(|| Error::kind_msg(ErrorKind::NoRunningLoop, "no running event loop"))
+    CORE.try_with(|c| c.borrow().clone()).ok().flatten().ok_or_else(no_running_loop)
+}
+
+/// `current_core`'s error, out of line: the callers' frames on a task's
+/// stack stay small (every byte of a frame is stack memory a waiting task
+/// keeps touched).
+#[cold]
+#[inline(never)]
+fn no_running_loop() -> Error {
+    Error::kind_msg(ErrorKind::NoRunningLoop, "no running event loop")
 }
 
 /// Whether a loop is running on this thread.

@@ -100,7 +100,7 @@ use self::cancel::cancel_all;
 use self::core::{
     Core, Handle, Installed, Remote, TimerAction, TimerCall, current_core, is_running, loop_running,
 };
-use self::task::{TaskCell, TaskContext, Waiter, Wake};
+use self::task::TaskCell;
 use crate::stack::DEFAULT_STACK_SIZE;
 
 /// Runs `main` as a task on a new event loop with a real clock and returns
@@ -714,28 +714,7 @@ fn cancel_pending(core: &Rc<Core>) -> Result<(), Error> {
 /// A cancellation, or [`ErrorKind::NoRunningLoop`] outside a task.
 #[inline(always)]
 pub fn sleep(delay: Duration) -> Result<(), Error> {
-    if delay.is_zero() { task::yield_now() } else { sleep_timer(delay) }
-}
-
-/// `sleep` with a timer: kept out of line, so the `sleep(0)` path inlines
-/// into the caller and its return after the stack switch stays cheap.
-#[inline(never)]
-fn sleep_timer(delay: Duration) -> Result<(), Error> {
-    let cx = TaskContext::current("sleep")?;
-    let header = cx.task.header();
-    let token = header.next_token();
-    header.start_sleep(token);
-    cx.core.push_timer(
-        cx.core.now().saturating_add(delay),
-        TimerAction::Sleep(task::runnable(cx.task.clone()), token),
-    );
-    let wake = cx.wait_with(Waiter::Sleep);
-    // Python's `finally: h.cancel()`: a cancelled sleep drops its timer.
-    header.finish_sleep(token);
-    match wake? {
-        Wake::Go => Ok(()),
-        Wake::Cancel(e) => Err(e),
-    }
+    if delay.is_zero() { task::yield_now() } else { task::sleep_timer(delay) }
 }
 
 /// The loop's time: how long its clock has run. Python: `loop.time()`.
