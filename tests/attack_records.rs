@@ -398,7 +398,7 @@ fn huge_and_over_aligned_results_are_intact_aligned_and_dropped_once() {
     ledger.assert_each_dropped_once();
 }
 
-/// Bursts of live records far beyond what a thread caches (2 MiB):
+/// Bursts of live records far beyond what a thread caches (16 MiB):
 /// the surplus goes back to the system allocator (with the layout it was
 /// allocated with, which [`CheckingAlloc`] checks), the rest is reused.
 #[test]
@@ -407,11 +407,12 @@ fn bursts_beyond_the_cache_limit_free_and_reuse_blocks_soundly() {
     let l = ledger.clone();
     vrun(move || {
         for round in 0..3u64 {
-            let tasks: Vec<Task<(Counted, [u64; 8])>> = (0..20_000u64)
+            // About 25 MB of records, a quarter of them suspended at once.
+            let tasks: Vec<Task<(Counted, [u64; 8])>> = (0..60_000u64)
                 .map(|i| {
                     let l = l.clone();
                     runtime::spawn(move || {
-                        if i % 2 == 0 {
+                        if i % 4 == 0 {
                             runtime::sleep(Duration::ZERO)?;
                         }
                         Ok((l.value(round), [i; 8]))
