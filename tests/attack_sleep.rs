@@ -719,3 +719,331 @@ fn a_finished_task_whose_sleep_was_cancelled_is_freed_with_its_last_handle() {
     });
     same_as_cpython(&trace, CANCELLED_SLEEP_RECORD_PY);
 }
+
+// ---------------------------------------------------------------------
+// Where a sleep must be refused. The errors are the ones the wait checks
+// gave before the change (`wait_refused` in src/runtime/task.rs, the same
+// function before and after).
+
+/// An error as `(kind, message)`.
+fn kind_msg(r: Result<(), Error>) -> (ErrorKind, String) {
+    let e = r.expect_err("the sleep must be refused");
+    (e.kind(), e.message().to_owned())
+}
+
+const NO_LOOP: &str = "no running event loop";
+const IN_CALLBACK: &str = "sleep must be called from inside a task";
+const NESTED: &str = "a task can only wait from its own stack, not from a generator running inside it";
+const UNWINDING: &str = "a task cannot wait while it unwinds from a panic";
+
+#[test]
+fn sleep_outside_any_loop_is_refused_with_no_running_loop() {
+    for d in [Duration::from_nanos(1), Duration::from_secs(1), Duration::MAX] {
+        assert_eq!(kind_msg(runtime::sleep(d)), (ErrorKind::NoRunningLoop, NO_LOOP.to_owned()));
+    }
+    // And after a loop has come and gone on this thread.
+    let (r, end) = run_on_virtual(|| runtime::sleep(ms(5)));
+    r.unwrap();
+    assert_eq!(end, ms(5));
+    assert_eq!(kind_msg(runtime::sleep(ms(5))), (ErrorKind::NoRunningLoop, NO_LOOP.to_owned()));
+}
+
+#[test]
+fn sleep_in_loop_callbacks_is_refused_and_arms_no_timer() {
+    let seen: Rc<RefCell<Vec<(ErrorKind, String)>>> = Rc::default();
+    let s = seen.clone();
+    let (r, end) = run_on_virtual(move || {
+        let s1 = s.clone();
+        runtime::call_soon(move || s1.borrow_mut().push(kind_msg(runtime::sleep(ms(700)))))?;
+        let s2 = s.clone();
+        runtime::call_later(ms(1), move || s2.borrow_mut().push(kind_msg(runtime::sleep(ms(800)))))?;
+        let t = runtime::spawn(|| Ok(()));
+        let s3 = s.clone();
+        t.add_done_callback(move |_| s3.borrow_mut().push(kind_msg(runtime::sleep(ms(900)))))?;
+        runtime::sleep(ms(2))
+    });
+    r.unwrap();
+    let expected = (ErrorKind::NoRunningLoop, IN_CALLBACK.to_owned());
+    assert_eq!(*seen.borrow(), vec![expected.clone(), expected.clone(), expected]);
+    // Had a refused sleep armed its timer, the loop would have run on to it.
+    assert_eq!(end, ms(2));
+}
+
+#[test]
+fn sleep_in_a_generator_nested_in_a_task_is_refused_and_does_not_suspend_the_task() {
+    let (r, end) = run_on_virtual(|| {
+        let g: Generator<u32, (), Result<(), Error>> = Generator::new(|y| {
+            let first = runtime::sleep(Duration::from_secs(5));
+            y.yield_(1);
+            let again = runtime::sleep(Duration::from_nanos(1));
+            y.yield_(2);
+            first.and(again)
+        });
+        let mut yields = Vec::new();
+        // Resumed from the task's body...
+        yields.push(g.resume().unwrap().yielded().unwrap());
+        runtime::sleep(ms(3))?;
+        // ...and from another task that sleeps itself around it.
+        let g = Rc::new(g);
+        let g2 = g.clone();
+        let other = runtime::spawn(move || {
+            runtime::sleep(ms(1))?;
+            let y = g2.resume().unwrap().yielded().unwrap();
+            runtime::sleep(ms(1))?;
+            Ok(y)
+        });
+        yields.push(other.join()?);
+        let ret = g.resume().unwrap().returned().unwrap();
+        Ok((yields, kind_msg(ret), runtime::time()?))
+    });
+    let (yields, refused, at) = r.unwrap();
+    assert_eq!(yields, [1, 2]);
+    assert_eq!(refused, (ErrorKind::Misuse, NESTED.to_owned()));
+    assert_eq!(at, ms(5));
+    assert_eq!(end, ms(5), "a refused sleep armed a timer");
+}
+
+/// Records what a sleep in its destructor returned.
+struct SleepsOnDrop {
+    delay: Duration,
+    seen: Rc<RefCell<Vec<(ErrorKind, String)>>>,
+}
+
+impl Drop for SleepsOnDrop {
+    fn drop(&mut self) {
+        let r = runtime::sleep(self.delay);
+        self.seen.borrow_mut().push(match r {
+            Ok(()) => (ErrorKind::Failed, "slept".to_owned()),
+            Err(e) => (e.kind(), e.message().to_owned()),
+        });
+    }
+}
+
+#[test]
+fn sleep_in_a_destructor_while_the_task_panics_is_refused_with_misuse() {
+    let seen: Rc<RefCell<Vec<(ErrorKind, String)>>> = Rc::default();
+    let s = seen.clone();
+    let (r, end) = run_on_virtual(move || {
+        let t: Task<()> = runtime::spawn(move || {
+            let _guard = SleepsOnDrop { delay: Duration::from_secs(9), seen: s };
+            runtime::sleep(ms(1))?;
+            panic!("boom after the sleep");
+        });
+        let e = t.join().expect_err("the task panicked");
+        Ok((e.kind(), e.message().contains("boom after the sleep"), runtime::time()?))
+    });
+    assert_eq!(r.unwrap(), (ErrorKind::Panicked, true, ms(1)));
+    assert_eq!(*seen.borrow(), [(ErrorKind::Misuse, UNWINDING.to_owned())]);
+    assert_eq!(end, ms(1), "a refused sleep armed a timer");
+}
+
+#[test]
+fn sleep_in_destructors_of_tasks_abandoned_at_loop_teardown_is_refused() {
+    let seen: Rc<RefCell<Vec<(ErrorKind, String)>>> = Rc::default();
+    let reports = Rc::new(Cell::new(0));
+    let r2 = reports.clone();
+    let clock = Clock::virtual_time();
+    let lp = Builder::new()
+        .clock(clock.clone())
+        .exception_handler(move |_| r2.set(r2.get() + 1))
+        .build();
+    let s = seen.clone();
+    lp.run_until_complete(move || {
+        for i in 0..3u64 {
+            let guard = SleepsOnDrop { delay: ms(10 + i), seen: s.clone() };
+            runtime::spawn(move || {
+                let _guard = guard;
+                runtime::sleep(Duration::from_secs(100 + i))?;
+                Ok(())
+            });
+        }
+        runtime::sleep(ms(1))
+    })
+    .unwrap();
+    assert!(seen.borrow().is_empty());
+    // Dropped from inside a task of another loop: the destructors run on
+    // the abandoned tasks' stacks while that task's step runs; their
+    // sleeps must be refused, not suspend anything.
+    let outer_end = {
+        let clock2 = Clock::virtual_time();
+        let lp = RefCell::new(Some(lp));
+        Builder::new()
+            .clock(clock2.clone())
+            .run(move || {
+                runtime::sleep(ms(2))?;
+                drop(lp.borrow_mut().take());
+                runtime::sleep(ms(2))?;
+                runtime::time()
+            })
+            .unwrap();
+        clock2.now()
+    };
+    assert_eq!(outer_end, ms(4));
+    assert_eq!(reports.get(), 3, "each pending task is reported destroyed");
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    for (kind, msg) in seen.iter() {
+        assert_eq!((*kind, msg.as_str()), (ErrorKind::Misuse, UNWINDING));
+    }
+    assert_eq!(clock.now(), ms(1));
+}
+
+#[test]
+fn sleep_in_destructors_of_tasks_abandoned_when_a_loop_is_dropped_outside_any_loop() {
+    let seen: Rc<RefCell<Vec<(ErrorKind, String)>>> = Rc::default();
+    let lp = Builder::new().clock(Clock::virtual_time()).exception_handler(|_| {}).build();
+    let s = seen.clone();
+    lp.run_until_complete(move || {
+        let guard = SleepsOnDrop { delay: ms(10), seen: s };
+        runtime::spawn(move || {
+            let _guard = guard;
+            runtime::sleep(Duration::MAX)?;
+            Ok(())
+        });
+        runtime::sleep(ms(1))
+    })
+    .unwrap();
+    drop(lp);
+    assert_eq!(*seen.borrow(), [(ErrorKind::NoRunningLoop, NO_LOOP.to_owned())]);
+}
+
+// A destructor that sleeps while `run` cancels the pending tasks at
+// shutdown: the task is not unwinding (it returns the cancellation), so
+// the sleep is a real one, and shutdown waits for it, as CPython's
+// `_cancel_all_tasks` does for a `finally: await asyncio.sleep(2)`.
+//
+// Expected (CPython 3.11): 1.0 main returns / 1.0 t cleanup sleeps /
+// 3.0 t cleanup done / result 1 / end 3.0
+const CLEANUP_SLEEP_AT_SHUTDOWN_PY: &str = r#"
+from prelude import *
+
+async def main():
+    async def t():
+        try:
+            await asyncio.sleep(100)
+        finally:
+            log("t cleanup sleeps")
+            await asyncio.sleep(2)
+            log("t cleanup done")
+    asyncio.create_task(t())
+    await asyncio.sleep(1)
+    log("main returns")
+    return 1
+
+go(main)
+"#;
+
+/// Sleeps for two seconds when dropped, logging around it.
+struct CleanupSleep;
+
+impl Drop for CleanupSleep {
+    fn drop(&mut self) {
+        log("t cleanup sleeps");
+        match sleep(2.0) {
+            Ok(()) => log("t cleanup done"),
+            Err(e) => log(format!("t cleanup refused: {}", ex(&e))),
+        }
+    }
+}
+
+#[test]
+fn a_destructor_sleeping_while_shutdown_cancels_its_task_sleeps_like_a_finally() {
+    let trace = go(|| {
+        runtime::spawn(|| {
+            let _cleanup = CleanupSleep;
+            sleep(100.0)
+        });
+        sleep(1.0)?;
+        log("main returns");
+        Ok(1)
+    });
+    same_as_cpython(&trace, CLEANUP_SLEEP_AT_SHUTDOWN_PY);
+}
+
+// ---------------------------------------------------------------------
+// Huge and tiny delays.
+
+#[test]
+fn huge_delays_saturate_and_still_fire_in_insertion_order() {
+    let order: Rc<RefCell<Vec<&'static str>>> = Rc::default();
+    let o = order.clone();
+    let (r, end) = run_on_virtual(move || {
+        // Sleep to the clock's far end: u64::MAX nanoseconds, then more.
+        runtime::sleep(Duration::from_nanos(u64::MAX))?;
+        let far = runtime::time()?;
+        runtime::sleep(Duration::MAX)?;
+        let end_of_time = runtime::time()?;
+        // Past saturation every deadline is the same: insertion order.
+        let mk = |name: &'static str, d: Duration| {
+            let o = o.clone();
+            runtime::spawn(move || {
+                runtime::sleep(d)?;
+                o.borrow_mut().push(name);
+                Ok(())
+            })
+        };
+        let ts = [
+            mk("max", Duration::MAX),
+            mk("2s", Duration::from_secs(2)),
+            mk("1ns", Duration::from_nanos(1)),
+        ];
+        for t in &ts {
+            t.join()?;
+        }
+        runtime::sleep(Duration::from_nanos(1))?;
+        Ok((far, end_of_time, runtime::time()?))
+    });
+    let (far, end_of_time, last) = r.unwrap();
+    assert_eq!(far, Duration::from_nanos(u64::MAX));
+    assert!(end_of_time >= far);
+    assert!(last >= end_of_time && end >= last);
+    assert_eq!(*order.borrow(), ["max", "2s", "1ns"]);
+}
+
+#[test]
+fn one_nanosecond_sleeps_advance_the_virtual_clock_by_one_nanosecond_each() {
+    let (r, end) = run_on_virtual(|| {
+        let mut times = Vec::new();
+        for _ in 0..1000 {
+            runtime::sleep(Duration::from_nanos(1))?;
+            times.push(runtime::time()?);
+        }
+        Ok(times)
+    });
+    let times = r.unwrap();
+    for (i, t) in times.iter().enumerate() {
+        assert_eq!(*t, Duration::from_nanos(i as u64 + 1));
+    }
+    assert_eq!(end, Duration::from_nanos(1000));
+}
+
+#[test]
+fn a_huge_sleep_cancelled_from_another_loop_wakes_cancelled_and_leaves_the_clock() {
+    // The task sleeps on a paused loop; a task of another loop on the same
+    // thread cancels it; the paused loop, resumed, delivers the
+    // cancellation at once and its clock does not jump.
+    let clock = Clock::virtual_time();
+    let lp = Builder::new().clock(clock.clone()).build();
+    let sleeper = lp
+        .spawn(|| match runtime::sleep(Duration::MAX) {
+            Ok(()) => Ok("slept"),
+            Err(e) if e.is_cancelled() => Ok("cancelled"),
+            Err(e) => Err(e),
+        })
+        .unwrap();
+    lp.run_until_complete(|| runtime::sleep(ms(1))).unwrap();
+    assert_eq!(sleeper.as_ref().waiting_on(), "a sleep");
+    let s = sleeper.clone();
+    Builder::new()
+        .clock(Clock::virtual_time())
+        .run(move || {
+            runtime::sleep(ms(1))?;
+            assert!(s.cancel());
+            Ok(())
+        })
+        .unwrap();
+    let s = sleeper.clone();
+    let got = lp.run_until_complete(move || s.join()).unwrap();
+    assert_eq!(got, "cancelled");
+    assert_eq!(clock.now(), ms(1));
+}
