@@ -1047,3 +1047,207 @@ fn a_huge_sleep_cancelled_from_another_loop_wakes_cancelled_and_leaves_the_clock
     assert_eq!(got, "cancelled");
     assert_eq!(clock.now(), ms(1));
 }
+
+// ---------------------------------------------------------------------
+// Schedule-driven runs and traces.
+
+thread_local! {
+    /// Sleeps with a delay the last run of `sleepy_scenario` started.
+    static SLEEPS_STARTED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A sleep of `d` (not zero) counted in `SLEEPS_STARTED`.
+fn counted_sleep(d: Duration) -> Result<(), Error> {
+    SLEEPS_STARTED.set(SLEEPS_STARTED.get() + 1);
+    runtime::sleep(d)
+}
+
+/// Tasks sleeping equal and different delays, one cancelled while it
+/// sleeps or before it starts (the schedule decides); the property: no
+/// task wakes before an earlier deadline's, each wakes at its own
+/// deadline, and only the cancelled one sees a cancellation.
+fn sleepy_scenario() -> Result<(), String> {
+    SLEEPS_STARTED.set(0);
+    let woke: Rc<RefCell<Vec<(u64, Duration)>>> = Rc::default();
+    let tasks: Vec<Task<bool>> = (0..6u64)
+        .map(|i| {
+            let woke = woke.clone();
+            runtime::spawn(move || match counted_sleep(ms(1 + i % 3)) {
+                Ok(()) => {
+                    woke.borrow_mut().push((i, runtime::time()?));
+                    counted_sleep(ms(1))?;
+                    Ok(false)
+                }
+                Err(e) if e.is_cancelled() => Ok(true),
+                Err(e) => Err(e),
+            })
+        })
+        .collect();
+    runtime::sleep(Duration::ZERO).map_err(|e| e.to_string())?;
+    tasks[4].cancel();
+    let mut cancelled = Vec::new();
+    for t in &tasks {
+        cancelled.push(match t.join() {
+            Ok(c) => c,
+            Err(e) if e.is_cancelled() => true,
+            Err(e) => return Err(e.to_string()),
+        });
+    }
+    if cancelled != [false, false, false, false, true, false] {
+        return Err(format!("cancelled: {cancelled:?}"));
+    }
+    let woke = woke.borrow();
+    for pair in woke.windows(2) {
+        if pair[0].1 > pair[1].1 {
+            return Err(format!("woke out of deadline order: {woke:?}"));
+        }
+    }
+    for &(i, at) in woke.iter() {
+        if at != ms(1 + i % 3) {
+            return Err(format!("task {i} woke at {at:?}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn schedule_driven_sleeps_keep_deadline_order_and_replay_identically() {
+    use gencoro::testing::{self, Schedule, TraceEventKind};
+    let explored = testing::check_seeded(11, 300, sleepy_scenario).expect("the property holds");
+    assert_eq!(explored.schedules_run, 300);
+    let exhaustive = testing::check_exhaustive(2, sleepy_scenario).expect("the property holds");
+    assert!(exhaustive.schedules_run > 1);
+    let schedules =
+        ["fifo", "1", "0.1.2", "2.0.0.1", "0*4.1.1.1", "3.1.4.1.5.9.2.6"].map(|s| s.parse::<Schedule>());
+    let mut orders = std::collections::BTreeSet::new();
+    for schedule in schedules {
+        let schedule = schedule.expect("a schedule");
+        let a = testing::replay(&schedule, sleepy_scenario);
+        let b = testing::replay(&schedule, sleepy_scenario);
+        assert!(a.passed(), "{schedule}: {:?}", a.failure_message());
+        assert_eq!(a.trace(), b.trace(), "{schedule}");
+        assert_eq!(a.schedule(), b.schedule());
+        assert_eq!(a.trace().to_string(), b.trace().to_string());
+        // Every suspension at a sleep with a delay shows it waits on one.
+        let sleeps = a
+            .trace()
+            .events()
+            .iter()
+            .filter(|e| matches!(&e.kind, TraceEventKind::Suspend { on } if on == "a sleep"))
+            .count();
+        assert_eq!(sleeps, SLEEPS_STARTED.get(), "{schedule}:\n{}", a.trace());
+        assert!(sleeps >= 10, "{schedule}: {sleeps} sleeps");
+        let wakes: Vec<usize> = a
+            .trace()
+            .events()
+            .iter()
+            .filter(|e| matches!(e.kind, TraceEventKind::Resume) && e.time == ms(1))
+            .map(|e| e.task)
+            .collect();
+        orders.insert(wakes);
+    }
+    assert!(orders.len() > 1, "the schedules never reordered equal deadlines: {orders:?}");
+}
+
+#[test]
+fn a_sleeping_task_reports_that_it_waits_on_a_sleep() {
+    let (r, _) = run_on_virtual(|| {
+        let t = runtime::spawn(|| runtime::sleep(ms(5)));
+        let before = t.as_ref().waiting_on();
+        runtime::sleep(Duration::ZERO)?;
+        let during = t.as_ref().waiting_on();
+        // Cancelled: its wake-up is queued, the sleep is still what it waits on.
+        t.cancel();
+        let cancelled = t.as_ref().waiting_on();
+        let own = runtime::current_task()?.expect("in a task").waiting_on();
+        let _ = t.join();
+        Ok((before, during, cancelled, own))
+    });
+    let (before, during, cancelled, own) = r.unwrap();
+    assert_eq!(before, "nothing (it is ready to run)");
+    assert_eq!(during, "a sleep");
+    assert_eq!(cancelled, "a sleep");
+    assert_eq!(own, "nothing (it is ready to run)");
+}
+
+// ---------------------------------------------------------------------
+// Panics and teardown.
+
+#[test]
+fn a_task_panicking_right_after_waking_from_sleep_fails_alone_and_drops_its_captures() {
+    let counter = Counter::default();
+    let c = counter.clone();
+    let (r, end) = run_on_virtual(move || {
+        let captured = c.token();
+        let bad: Task<()> = runtime::spawn(move || {
+            let _captured = captured;
+            runtime::sleep(ms(3))?;
+            panic!("panic right after the sleep");
+        });
+        let good = runtime::spawn(|| {
+            runtime::sleep(ms(3))?;
+            runtime::sleep(ms(3))?;
+            runtime::time()
+        });
+        let e = bad.join().expect_err("it panicked");
+        let dropped_at_failure = c.get();
+        Ok((e.kind(), e.message().to_owned(), dropped_at_failure, good.join()?))
+    });
+    let (kind, msg, dropped_at_failure, good_end) = r.unwrap();
+    assert_eq!(kind, ErrorKind::Panicked);
+    assert!(msg.contains("panic right after the sleep"), "{msg}");
+    assert_eq!(dropped_at_failure, 1, "the capture is dropped by the unwind");
+    assert_eq!(counter.get(), 1);
+    assert_eq!(good_end, ms(6));
+    assert_eq!(end, ms(6));
+}
+
+#[test]
+fn dropping_a_loop_with_thousands_of_sleeping_tasks_runs_every_destructor_once() {
+    const N: usize = 5_000;
+    let counter = Counter::default();
+    let refused: Rc<RefCell<Vec<(ErrorKind, String)>>> = Rc::default();
+    let reports = Rc::new(Cell::new(0usize));
+    let r2 = reports.clone();
+    let clock = Clock::virtual_time();
+    let lp = Builder::new()
+        .clock(clock.clone())
+        .exception_handler(move |_| r2.set(r2.get() + 1))
+        .build();
+    let c = counter.clone();
+    let rf = refused.clone();
+    let handles = lp
+        .run_until_complete(move || {
+            let mut handles = Vec::new();
+            for i in 0..N {
+                let token = c.token();
+                let guard = (i % 10 == 0).then(|| SleepsOnDrop { delay: ms(1), seen: rf.clone() });
+                let t = runtime::spawn(move || {
+                    let _token = token;
+                    let _guard = guard;
+                    // Some sleep once and wait again; some never get to.
+                    runtime::sleep(ms(1 + (i % 7) as u64))?;
+                    runtime::sleep(Duration::from_secs(1000))?;
+                    Ok(i)
+                });
+                if i % 3 == 0 {
+                    handles.push(t);
+                }
+            }
+            runtime::sleep(ms(4))?;
+            Ok(handles)
+        })
+        .unwrap();
+    assert_eq!(counter.get(), 0, "no task has ended yet");
+    drop(lp);
+    assert_eq!(counter.get(), N, "every capture dropped exactly once");
+    assert_eq!(reports.get(), N, "every pending task reported");
+    assert_eq!(refused.borrow().len(), N / 10);
+    assert!(refused.borrow().iter().all(|(k, m)| *k == ErrorKind::NoRunningLoop && m == NO_LOOP));
+    // The handles that outlive the loop still answer, and dropping them
+    // drops nothing twice.
+    assert!(handles.iter().all(|t| !t.is_done()));
+    drop(handles);
+    assert_eq!(counter.get(), N);
+    assert_eq!(clock.now(), ms(4));
+}
