@@ -1251,3 +1251,315 @@ fn dropping_a_loop_with_thousands_of_sleeping_tasks_runs_every_destructor_once()
     assert_eq!(counter.get(), N);
     assert_eq!(clock.now(), ms(4));
 }
+
+// ---------------------------------------------------------------------
+// The record cache (up to 16 MiB of freed blocks per thread).
+
+/// A result whose bytes are a function of `seed`: a block reused while
+/// still in use would show up as wrong bytes.
+fn pattern<const N: usize>(seed: usize) -> [u8; N] {
+    let mut a = [0u8; N];
+    for (j, b) in a.iter_mut().enumerate() {
+        *b = (seed.wrapping_mul(31).wrapping_add(j * 7) % 251) as u8;
+    }
+    a
+}
+
+/// One burst on the running loop: `n` tasks of four record sizes, each
+/// capturing a counted value and sleeping zero or one millisecond, then
+/// joined and their results checked.
+fn burst(n: usize, counter: &Counter, round: usize) -> Result<(), Error> {
+    let mut small = Vec::new();
+    let mut big = Vec::new();
+    let mut huge = Vec::new();
+    let mut counted = Vec::new();
+    for i in 0..n {
+        let token = counter.token();
+        let seed = round * n + i;
+        let delay = if i % 2 == 0 { Duration::ZERO } else { ms(1) };
+        match i % 4 {
+            0 => small.push(runtime::spawn(move || {
+                let _token = token;
+                runtime::sleep(delay)?;
+                Ok(seed as u8)
+            })),
+            1 => big.push(runtime::spawn(move || {
+                let _token = token;
+                runtime::sleep(delay)?;
+                Ok(pattern::<900>(seed))
+            })),
+            2 => huge.push(runtime::spawn(move || {
+                let _token = token;
+                runtime::sleep(delay)?;
+                Ok(pattern::<1000>(seed))
+            })),
+            _ => counted.push(runtime::spawn(move || {
+                runtime::sleep(delay)?;
+                Ok(token)
+            })),
+        }
+    }
+    for (k, t) in small.iter().enumerate() {
+        assert_eq!(t.join()?, (round * n + 4 * k) as u8);
+    }
+    for (k, t) in big.iter().enumerate() {
+        assert!(t.join()? == pattern::<900>(round * n + 4 * k + 1), "big result {k} corrupted");
+    }
+    for (k, t) in huge.iter().enumerate() {
+        assert!(t.join()? == pattern::<1000>(round * n + 4 * k + 2), "huge result {k} corrupted");
+    }
+    for t in &counted {
+        drop(t.join()?);
+    }
+    Ok(())
+}
+
+#[test]
+fn bursts_of_100k_short_tasks_on_several_loops_drop_every_value_once() {
+    const BURST: usize = 10_000;
+    const BURSTS: usize = 10;
+    let counter = Counter::default();
+    // Two loops alive at once, run in turns, then a third after they are
+    // gone: every loop takes blocks the others freed.
+    let a = Builder::new().clock(Clock::virtual_time()).build();
+    let b = Builder::new().clock(Clock::virtual_time()).build();
+    for round in 0..BURSTS {
+        let lp = if round % 2 == 0 { &a } else { &b };
+        let c = counter.clone();
+        lp.run_until_complete(move || burst(BURST, &c, round)).unwrap();
+        assert_eq!(counter.get(), (round + 1) * BURST);
+    }
+    drop((a, b));
+    let c = counter.clone();
+    let (r, end) = run_on_virtual(move || {
+        for round in 0..BURSTS {
+            burst(BURST, &c, round)?;
+        }
+        Ok(())
+    });
+    r.unwrap();
+    assert_eq!(end, ms(BURSTS as u64));
+    assert_eq!(counter.get(), 2 * BURSTS * BURST);
+}
+
+#[test]
+fn threads_exiting_with_a_full_record_cache_drop_every_value_once() {
+    const TASKS: usize = 50_000;
+    const THREADS: usize = 3;
+    let counter = Counter::default();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|k| {
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let c = counter.clone();
+                let (r, _) = run_on_virtual(move || {
+                    // All records live at once, then all freed: the cache
+                    // fills to its cap and the thread exits with it full.
+                    let tasks: Vec<Task<(Counted, [u8; 300])>> = (0..TASKS)
+                        .map(|i| {
+                            let token = c.token();
+                            runtime::spawn(move || Ok((token, pattern::<300>(k * TASKS + i))))
+                        })
+                        .collect();
+                    runtime::sleep(ms(1))?;
+                    for (i, t) in tasks.iter().enumerate() {
+                        let (token, bytes) = t.join()?;
+                        assert!(bytes == pattern::<300>(k * TASKS + i), "result {i} corrupted");
+                        drop(token);
+                    }
+                    Ok(())
+                });
+                r.unwrap();
+                counter.get()
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("the thread ran its loop");
+    }
+    assert_eq!(counter.get(), THREADS * TASKS);
+}
+
+#[test]
+fn task_records_freed_on_another_loop_than_the_one_that_made_them() {
+    let counter = Counter::default();
+    let a = Builder::new().clock(Clock::virtual_time()).build();
+    let c = counter.clone();
+    let handles = a
+        .run_until_complete(move || {
+            let hs: Vec<Task<(Counted, [u8; 900])>> = (0..2_000)
+                .map(|i| {
+                    let token = c.token();
+                    runtime::spawn(move || {
+                        runtime::sleep(ms(1 + (i % 3) as u64))?;
+                        Ok((token, pattern::<900>(i)))
+                    })
+                })
+                .collect();
+            for h in &hs {
+                h.join().map(drop).unwrap_or(());
+            }
+            Ok(hs)
+        })
+        .unwrap();
+    // join took the values out: they were dropped on loop a.
+    assert_eq!(counter.get(), 2_000);
+    let c = counter.clone();
+    let again = a
+        .run_until_complete(move || {
+            Ok((0..2_000)
+                .map(|i| {
+                    let token = c.token();
+                    runtime::spawn(move || {
+                        runtime::sleep(ms(1))?;
+                        Ok((token, pattern::<900>(i + 7)))
+                    })
+                })
+                .collect::<Vec<_>>())
+        })
+        .unwrap();
+    let c = counter.clone();
+    a.run_until_complete(move || {
+        runtime::sleep(ms(5))?;
+        assert_eq!(c.get(), 2_000, "the results stay in their records");
+        Ok(())
+    })
+    .unwrap();
+    drop(a);
+    // Loop b reads and drops the handles of loop a's tasks: the records
+    // are freed there, into this thread's cache, and b's own tasks reuse
+    // the blocks.
+    let c = counter.clone();
+    let (r, _) = run_on_virtual(move || {
+        for (i, t) in again.iter().enumerate() {
+            assert!(t.is_done());
+            let (token, bytes) = t.result()?;
+            assert!(bytes == pattern::<900>(i + 7), "result {i} corrupted");
+            drop(token);
+        }
+        drop(again);
+        drop(handles);
+        let before = c.get();
+        let mine: Vec<Task<[u8; 900]>> = (0..2_000)
+            .map(|i| {
+                runtime::spawn(move || {
+                    runtime::sleep(ms(1))?;
+                    Ok(pattern::<900>(i + 13))
+                })
+            })
+            .collect();
+        for (i, t) in mine.iter().enumerate() {
+            assert!(t.join()? == pattern::<900>(i + 13), "result {i} corrupted");
+        }
+        Ok(before)
+    });
+    assert_eq!(r.unwrap(), 4_000);
+    assert_eq!(counter.get(), 4_000);
+}
+
+thread_local! {
+    /// Task handles that outlive everything on their thread: registered
+    /// before the record cache's exit guard, so destroyed after it.
+    static KEPT: RefCell<Vec<Task<(Counted, [u8; 500])>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A thread keeps 20,000 task handles (10,000 results still in their
+/// records) in a thread-local until it exits. With `early`, the
+/// thread-local is touched first, so its destructor runs after the record
+/// cache's exit guard (thread-local destructors run in reverse order of
+/// registration); otherwise before it.
+fn keep_handles_until_thread_exit(early: bool) -> usize {
+    let counter = Counter::default();
+    let c = counter.clone();
+    std::thread::spawn(move || {
+        if early {
+            KEPT.with(|k| assert!(k.borrow().is_empty()));
+        }
+        let c2 = c.clone();
+        let (r, _) = run_on_virtual(move || {
+            let hs: Vec<_> = (0..20_000)
+                .map(|i| {
+                    let token = c2.token();
+                    runtime::spawn(move || {
+                        runtime::sleep(Duration::ZERO)?;
+                        Ok((token, pattern::<500>(i)))
+                    })
+                })
+                .collect();
+            for h in &hs[..10_000] {
+                drop(h.join()?);
+            }
+            runtime::sleep(ms(1))?;
+            Ok(hs)
+        });
+        let hs = r.unwrap();
+        assert_eq!(c.get(), 10_000);
+        KEPT.with(|k| k.borrow_mut().extend(hs));
+    })
+    .join()
+    .expect("the thread exits cleanly");
+    counter.get()
+}
+
+#[test]
+fn records_freed_by_thread_local_destructors_at_thread_exit_are_freed_once() {
+    assert_eq!(keep_handles_until_thread_exit(true), 20_000);
+    assert_eq!(keep_handles_until_thread_exit(false), 20_000);
+}
+
+thread_local! {
+    /// Runs a whole loop from its destructor, at thread exit.
+    static LATE_LOOP: LateLoop = const { LateLoop };
+}
+
+struct LateLoop;
+
+impl Drop for LateLoop {
+    fn drop(&mut self) {
+        let (r, end) = run_on_virtual(|| {
+            let ts: Vec<Task<[u8; 600]>> = (0..1_000)
+                .map(|i| {
+                    runtime::spawn(move || {
+                        runtime::sleep(ms(1 + (i % 2) as u64))?;
+                        Ok(pattern::<600>(i))
+                    })
+                })
+                .collect();
+            for (i, t) in ts.iter().enumerate() {
+                assert!(t.join()? == pattern::<600>(i), "result {i} corrupted");
+            }
+            Ok(ts.len())
+        });
+        println!("late loop: {:?} at {end:?}", r.map_err(|e| e.to_string()));
+    }
+}
+
+// A thread-local destructor that runs a loop with sleeping tasks while its
+// thread exits, after the record cache (and perhaps the stack pool) closed:
+// it runs, or fails cleanly; it must not crash. In a child process.
+#[test]
+fn a_loop_run_by_a_thread_local_destructor_at_thread_exit_does_not_crash() {
+    const NAME: &str = "a_loop_run_by_a_thread_local_destructor_at_thread_exit_does_not_crash";
+    if is_child(NAME) {
+        std::thread::spawn(|| {
+            LATE_LOOP.with(|_| {});
+            let (r, _) = run_on_virtual(|| {
+                let ts: Vec<Task<u8>> =
+                    (0..5_000).map(|i| runtime::spawn(move || Ok(i as u8))).collect();
+                runtime::gather(ts.iter().cloned()).map(|v| v.len())
+            });
+            assert_eq!(r.unwrap(), 5_000);
+        })
+        .join()
+        .expect("the thread exits");
+        return;
+    }
+    let (ok, stdout, stderr) = run_in_child(NAME);
+    assert!(ok, "the child failed:\n{stdout}\n{stderr}");
+    let ran = stdout.contains("late loop: Ok(1000) at 2ms");
+    let refused = stdout.contains(
+        "late loop: Err(\"cannot run an event loop while its thread's thread-locals are being \
+         destroyed\") at 0ns",
+    );
+    assert!(ran || refused, "{stdout}\n{stderr}");
+}
