@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use common::*;
 use gencoro::Generator;
-use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, Task, TaskBuilder};
+use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, Task};
 
 // ---------------------------------------------------------------------
 // Helpers.
@@ -106,7 +106,9 @@ impl Drop for Counted {
 // each sleeping again on waking: deadline order, equal deadlines first in,
 // first out (the prelude's FIFO rule).
 //
-// Expected (CPython 3.11): at 0.5 h; at 1.0 b, d, g; ... (see the program).
+// Expected (CPython 3.11): 0.5 h woke / 1.0 b, d, g woke / 2.0 c, f woke /
+// 2.0 d woke again / 3.0 a, e woke / 3.0 h, b, g, c woke again /
+// 3.5 e woke again / 4.0 f, a woke again / 4.0 all done / result 8 / end 4.0
 const MANY_SLEEPERS_PY: &str = r#"
 from prelude import *
 
@@ -246,6 +248,10 @@ fn a_sleep_and_a_call_later_with_the_same_deadline_fire_in_insertion_order() {
 // some for the same delay as others still to wake, and a task spawned by
 // a done callback sleeps too: the new timers go behind the older ones with
 // the same deadline.
+//
+// Expected (CPython 3.11): 1.0 w0, w1, w3 up / 1.5 w4 up / 1.5 w1 up again /
+// 2.0 w2 up / 2.0 w0, w4 up again / 2.0 spawned starts / 2.5 w3, w2 up again /
+// 3.0 spawned woke / 3.0 done / result 0 / end 3.0
 const RESLEEP_IN_WAKE_ITERATION_PY: &str = r#"
 from prelude import *
 
@@ -396,6 +402,11 @@ fn a_task_that_cancels_itself_then_sleeps_is_cancelled_at_that_sleep() {
 // Cancelling another task right after its step armed the sleep (same
 // iteration), right before its step (it is ready), and while its timer is
 // armed; each one then sleeps again the full new delay.
+//
+// Expected (CPython 3.11): 0.0 cancel a -> True / 0.0 cancel b -> True /
+// 0.0 a caught CancelledError(after arm) / 0.0 b caught CancelledError(before step) /
+// 1.0 a, b slept again / 3.5 cancel d -> True / 3.5 d caught CancelledError(armed) /
+// 4.5 d slept again / 4.5 results ['a', 'b', 'd'] / result 3 / end 4.5
 const CANCEL_AROUND_THE_STEP_PY: &str = r#"
 from prelude import *
 
@@ -733,7 +744,8 @@ fn kind_msg(r: Result<(), Error>) -> (ErrorKind, String) {
 
 const NO_LOOP: &str = "no running event loop";
 const IN_CALLBACK: &str = "sleep must be called from inside a task";
-const NESTED: &str = "a task can only wait from its own stack, not from a generator running inside it";
+const NESTED: &str =
+    "a task can only wait from its own stack, not from a generator running inside it";
 const UNWINDING: &str = "a task cannot wait while it unwinds from a panic";
 
 #[test]
@@ -756,7 +768,9 @@ fn sleep_in_loop_callbacks_is_refused_and_arms_no_timer() {
         let s1 = s.clone();
         runtime::call_soon(move || s1.borrow_mut().push(kind_msg(runtime::sleep(ms(700)))))?;
         let s2 = s.clone();
-        runtime::call_later(ms(1), move || s2.borrow_mut().push(kind_msg(runtime::sleep(ms(800)))))?;
+        runtime::call_later(ms(1), move || {
+            s2.borrow_mut().push(kind_msg(runtime::sleep(ms(800))))
+        })?;
         let t = runtime::spawn(|| Ok(()));
         let s3 = s.clone();
         t.add_done_callback(move |_| s3.borrow_mut().push(kind_msg(runtime::sleep(ms(900)))))?;
@@ -1117,8 +1131,8 @@ fn schedule_driven_sleeps_keep_deadline_order_and_replay_identically() {
     assert_eq!(explored.schedules_run, 300);
     let exhaustive = testing::check_exhaustive(2, sleepy_scenario).expect("the property holds");
     assert!(exhaustive.schedules_run > 1);
-    let schedules =
-        ["fifo", "1", "0.1.2", "2.0.0.1", "0*4.1.1.1", "3.1.4.1.5.9.2.6"].map(|s| s.parse::<Schedule>());
+    let schedules = ["fifo", "1", "0.1.2", "2.0.0.1", "0*4.1.1.1", "3.1.4.1.5.9.2.6"]
+        .map(|s| s.parse::<Schedule>());
     let mut orders = std::collections::BTreeSet::new();
     for schedule in schedules {
         let schedule = schedule.expect("a schedule");
@@ -1457,10 +1471,13 @@ fn task_records_freed_on_another_loop_than_the_one_that_made_them() {
     assert_eq!(counter.get(), 4_000);
 }
 
+/// A task whose result holds a counted value and 500 patterned bytes.
+type KeptTask = Task<(Counted, [u8; 500])>;
+
 thread_local! {
-    /// Task handles that outlive everything on their thread: registered
-    /// before the record cache's exit guard, so destroyed after it.
-    static KEPT: RefCell<Vec<Task<(Counted, [u8; 500])>>> = const { RefCell::new(Vec::new()) };
+    /// Task handles kept until their thread exits (see
+    /// `keep_handles_until_thread_exit`).
+    static KEPT: RefCell<Vec<KeptTask>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A thread keeps 20,000 task handles (10,000 results still in their
@@ -1562,4 +1579,245 @@ fn a_loop_run_by_a_thread_local_destructor_at_thread_exit_does_not_crash() {
          destroyed\") at 0ns",
     );
     assert!(ran || refused, "{stdout}\n{stderr}");
+}
+
+// ---------------------------------------------------------------------
+// Groups of sleepers.
+
+// A task group whose first child fails when its sleep ends, with siblings
+// whose sleeps end at the same deadline (armed before and after the
+// failing one's, and one a step later) and one sleeping longer, which is
+// cancelled and sleeps again in its cleanup. The same-deadline siblings
+// wake in that iteration, before the group's done callback aborts.
+//
+// Expected (CPython 3.11): 1.0 a fails / 1.0 b woke / 1.0 c woke /
+// 1.0 d cancelled / 1.5 d cleanup done / 1.5 group ExceptionGroup[Boom(a)] /
+// result 0 / end 1.5
+const TASK_GROUP_OF_SLEEPERS_PY: &str = r#"
+from prelude import *
+
+async def main():
+    async def b():
+        await asyncio.sleep(1)
+        log("b woke")
+    async def a():
+        await asyncio.sleep(1)
+        log("a fails")
+        raise Boom("a")
+    async def c():
+        await asyncio.sleep(0)
+        await asyncio.sleep(1)
+        log("c woke")
+    async def d():
+        try:
+            await asyncio.sleep(1.5)
+            log("d woke")
+        except asyncio.CancelledError:
+            log("d cancelled")
+            await asyncio.sleep(0.5)
+            log("d cleanup done")
+            raise
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for f in (b, a, c, d):
+                tg.create_task(f())
+            await asyncio.sleep(5)
+            log("body not reached")
+    except BaseExceptionGroup as e:
+        log(f"group {ex(e)}")
+    return 0
+
+go(main)
+"#;
+
+#[test]
+fn a_task_group_of_sleepers_aborts_after_same_deadline_siblings_woke() {
+    let trace = go(|| {
+        let r = runtime::task_group(|tg| {
+            tg.spawn(|| {
+                sleep(1.0)?;
+                log("b woke");
+                Ok(())
+            })?;
+            tg.spawn(|| -> Result<(), Error> {
+                sleep(1.0)?;
+                log("a fails");
+                Err(boom("a"))
+            })?;
+            tg.spawn(|| {
+                sleep(0.0)?;
+                sleep(1.0)?;
+                log("c woke");
+                Ok(())
+            })?;
+            tg.spawn(|| match sleep(1.5) {
+                Ok(()) => {
+                    log("d woke");
+                    Ok(())
+                }
+                Err(e) => {
+                    log("d cancelled");
+                    sleep(0.5)?;
+                    log("d cleanup done");
+                    Err(e)
+                }
+            })?;
+            sleep(5.0)?;
+            log("body not reached");
+            Ok(())
+        });
+        if let Err(e) = r {
+            log(format!("group {}", ex(&e)));
+        }
+        Ok(0)
+    });
+    same_as_cpython(&trace, TASK_GROUP_OF_SLEEPERS_PY);
+}
+
+// `gather` of sleepers, one of which is cancelled in the iteration its
+// sleep was armed (by a sibling that runs after it), another while armed;
+// `return_exceptions` collects the outcomes; the gather itself, cancelled
+// while its children sleep, cancels them all with its message.
+//
+// Expected (CPython 3.11): 0.0 cancel s1 -> True / 2.0 s0 woke /
+// 2.0 outcomes [0, 'CancelledError()', 'CancelledError()', 3] /
+// 3.0 gather cancelled: CancelledError(stop) / 3.0 children cancelled [True, True] /
+// result 0 / end 3.0
+const GATHER_OF_SLEEPERS_PY: &str = r#"
+from prelude import *
+
+async def main():
+    async def s(i, d):
+        await asyncio.sleep(d)
+        if i == 0:
+            log("s0 woke")
+        return i
+    t0 = asyncio.create_task(s(0, 2))
+    t1 = asyncio.create_task(s(1, 5))
+    async def canceller():
+        log(f"cancel s1 -> {t1.cancel()}")
+    tc = asyncio.create_task(canceller())
+    t2 = asyncio.create_task(s(2, 5))
+    t3 = asyncio.create_task(s(3, 1))
+    asyncio.get_running_loop().call_later(1.5, t2.cancel)
+    out = await asyncio.gather(t0, t1, t2, t3, return_exceptions=True)
+    log(f"outcomes {[o if isinstance(o, int) else ex(o) for o in out]}")
+    await tc
+    kids = [asyncio.create_task(s(10 + i, 7)) for i in range(2)]
+    g = asyncio.gather(*kids)
+    asyncio.get_running_loop().call_later(1, g.cancel, "stop")
+    try:
+        await g
+    except asyncio.CancelledError as e:
+        log(f"gather cancelled: {ex(e)}")
+    await asyncio.sleep(0)
+    log(f"children cancelled {[k.cancelled() for k in kids]}")
+    return 0
+
+go(main)
+"#;
+
+#[test]
+fn gathers_of_sleepers_cancelled_in_and_after_the_arming_iteration_match_cpython() {
+    fn s(i: i64, d: f64) -> impl FnOnce() -> Result<i64, Error> {
+        move || {
+            sleep(d)?;
+            if i == 0 {
+                log("s0 woke");
+            }
+            Ok(i)
+        }
+    }
+    let trace = go(|| {
+        let t0 = runtime::spawn(s(0, 2.0));
+        let t1 = runtime::spawn(s(1, 5.0));
+        let t1c = t1.clone();
+        let tc = runtime::spawn(move || {
+            log(format!("cancel s1 -> {}", t1c.cancel().py()));
+            Ok(())
+        });
+        let t2 = runtime::spawn(s(2, 5.0));
+        let t3 = runtime::spawn(s(3, 1.0));
+        let t2c = t2.clone();
+        runtime::call_later(secs(1.5), move || {
+            t2c.cancel();
+        })?;
+        let out = runtime::gather_outcomes([t0, t1, t2, t3])?;
+        let rendered: Vec<String> = out
+            .iter()
+            .map(|o| match o {
+                Ok(v) => v.to_string(),
+                Err(e) => ex(e),
+            })
+            .collect();
+        log(format!(
+            "outcomes [{}]",
+            rendered.iter().map(|r| r.py_repr_num()).collect::<Vec<_>>().join(", ")
+        ));
+        tc.join()?;
+        let kids: Vec<Task<i64>> = (0..2).map(|i| runtime::spawn(s(10 + i, 7.0))).collect();
+        let g = Rc::new(runtime::gather_handle(kids.iter().cloned())?);
+        let g2 = g.clone();
+        runtime::call_later(secs(1.0), move || {
+            g2.cancel_with("stop");
+        })?;
+        if let Err(e) = g.wait() {
+            log(format!("gather cancelled: {}", ex(&e)));
+        }
+        sleep(0.0)?;
+        let states: Vec<bool> = kids.iter().map(|k| k.is_cancelled()).collect();
+        log(format!("children cancelled {}", states.py()));
+        Ok(0)
+    });
+    same_as_cpython(&trace, GATHER_OF_SLEEPERS_PY);
+}
+
+/// Python's `repr` of a gather outcome as the program prints it: ints
+/// bare, the `ex` strings quoted.
+trait PyReprNum {
+    fn py_repr_num(&self) -> String;
+}
+
+impl PyReprNum for String {
+    fn py_repr_num(&self) -> String {
+        if self.parse::<i64>().is_ok() { self.clone() } else { format!("'{self}'") }
+    }
+}
+
+// Not from the sleep change, found on the way: in CPython 3.11 a task
+// cancelled with a message shows up in `gather(..., return_exceptions=True)`
+// as `CancelledError('')`: `Task.__step` ends the task with
+// `super().cancel()` (no message), and gather's `_done_callback` builds the
+// error from `fut._cancel_message`, now None. gencoro keeps the message.
+//
+// Expected (CPython 3.11): 1.0 outcomes ['CancelledError()'] / result 0 / end 1.0
+// gencoro prints: 1.0 outcomes ['CancelledError(late)'] / result 0 / end 1.0
+const GATHER_OUTCOME_MESSAGE_PY: &str = r#"
+from prelude import *
+
+async def main():
+    t = asyncio.create_task(asyncio.sleep(5))
+    asyncio.get_running_loop().call_later(1, t.cancel, "late")
+    out = await asyncio.gather(t, return_exceptions=True)
+    log(f"outcomes {[ex(o) for o in out]}")
+    return 0
+
+go(main)
+"#;
+
+#[test]
+#[ignore = "deviation from CPython 3.11 (not from the sleep change): gather_outcomes keeps the cancel message CPython drops"]
+fn gather_outcomes_of_a_task_cancelled_with_a_message_match_cpython() {
+    let trace = go(|| {
+        let t = runtime::spawn(|| sleep(5.0));
+        let t2 = t.clone();
+        runtime::call_later(secs(1.0), move || {
+            t2.cancel_with("late");
+        })?;
+        let out = runtime::gather_outcomes([t])?;
+        let rendered: Vec<String> = out.iter().map(|o| format!("'{}'", outcome(o))).collect();
+        log(format!("outcomes [{}]", rendered.join(", ")));
+        Ok(0)
+    });
+    same_as_cpython(&trace, GATHER_OUTCOME_MESSAGE_PY);
 }
