@@ -1784,14 +1784,13 @@ impl PyReprNum for String {
     }
 }
 
-// Not from the sleep change, found on the way: in CPython 3.11 a task
-// cancelled with a message shows up in `gather(..., return_exceptions=True)`
-// as `CancelledError('')`: `Task.__step` ends the task with
-// `super().cancel()` (no message), and gather's `_done_callback` builds the
-// error from `fut._cancel_message`, now None. gencoro keeps the message.
+// Found on the way: in CPython 3.11 a task cancelled with a message shows up
+// in `gather(..., return_exceptions=True)` as `CancelledError('')`:
+// `Task.__step` ends the task with `super().cancel()` (no message), and
+// gather's `_done_callback` builds the error from `fut._cancel_message`,
+// now None. gencoro kept the message until this test.
 //
 // Expected (CPython 3.11): 1.0 outcomes ['CancelledError()'] / result 0 / end 1.0
-// gencoro prints: 1.0 outcomes ['CancelledError(late)'] / result 0 / end 1.0
 const GATHER_OUTCOME_MESSAGE_PY: &str = r#"
 from prelude import *
 
@@ -1806,7 +1805,6 @@ go(main)
 "#;
 
 #[test]
-#[ignore = "deviation from CPython 3.11 (not from the sleep change): gather_outcomes keeps the cancel message CPython drops"]
 fn gather_outcomes_of_a_task_cancelled_with_a_message_match_cpython() {
     let trace = go(|| {
         let t = runtime::spawn(|| sleep(5.0));
@@ -1820,4 +1818,53 @@ fn gather_outcomes_of_a_task_cancelled_with_a_message_match_cpython() {
         Ok(0)
     });
     same_as_cpython(&trace, GATHER_OUTCOME_MESSAGE_PY);
+}
+
+// The other half of the rule above: a plain future cancelled with a message
+// keeps it in `gather(..., return_exceptions=True)` (its `_cancel_message`
+// is the message), while a task cancelled the same way has none.
+//
+// Expected (CPython 3.11):
+//   1.0 future ['CancelledError(late)']
+//   1.0 task ['CancelledError()']
+const GATHER_OUTCOME_FUTURE_PY: &str = r#"
+from prelude import *
+
+async def main():
+    loop = asyncio.get_running_loop()
+    f = loop.create_future()
+    t = asyncio.create_task(asyncio.sleep(5))
+    loop.call_later(1, f.cancel, "late")
+    loop.call_later(1, t.cancel, "late")
+    out = await asyncio.gather(f, return_exceptions=True)
+    log(f"future {[ex(o) for o in out]}")
+    out = await asyncio.gather(t, return_exceptions=True)
+    log(f"task {[ex(o) for o in out]}")
+    return 0
+
+go(main)
+"#;
+
+#[test]
+fn gather_outcomes_keep_a_plain_futures_cancel_message_but_not_a_tasks() {
+    let trace = go(|| {
+        let f: gencoro::runtime::Promise<()> = gencoro::runtime::Promise::new()?;
+        let t = runtime::spawn(|| sleep(5.0));
+        let (f2, t2) = (f.clone(), t.clone());
+        runtime::call_later(secs(1.0), move || {
+            f2.cancel_with("late");
+        })?;
+        runtime::call_later(secs(1.0), move || {
+            t2.cancel_with("late");
+        })?;
+        let render = |out: Vec<Result<(), Error>>| -> String {
+            out.iter().map(|o| format!("'{}'", outcome(o))).collect::<Vec<_>>().join(", ")
+        };
+        let out = runtime::gather_outcomes([&f])?;
+        log(format!("future [{}]", render(out)));
+        let out = runtime::gather_outcomes([&t])?;
+        log(format!("task [{}]", render(out)));
+        Ok(0)
+    });
+    same_as_cpython(&trace, GATHER_OUTCOME_FUTURE_PY);
 }

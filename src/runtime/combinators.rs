@@ -179,7 +179,20 @@ pub fn gather_outcomes<W: Waitable>(
 ) -> Result<Vec<Result<W::Output, Error>>, Error> {
     let children = cells(tasks);
     gather_children(&children, true, false)?;
-    Ok(children.iter().map(|c| c.take_result()).collect())
+    Ok(children
+        .iter()
+        .map(|c| match c.take_result() {
+            // Python's `_done_callback` makes a new `CancelledError` from
+            // the child's `_cancel_message`. A task that ends cancelled ends
+            // with `super().cancel()`, no message: whatever message the
+            // cancellation carried, the outcome has none. A plain future
+            // keeps the message it was cancelled with.
+            Err(e) if e.is_cancelled() && !c.header().is_plain_future() => {
+                Err(Error::cancelled(None))
+            }
+            outcome => outcome,
+        })
+        .collect())
 }
 
 /// A gathering's shared state: Python's `_GatheringFuture` with the

@@ -1024,6 +1024,13 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
         // Taken out before it is dropped: dropping it may drop the last
         // handle to another task, and with it user values.
         if let Some(waited_on) = h.waiter.take() {
+            // Only its timer (`finish_sleep`) and `cancel_sleep` wake a
+            // sleeping task, and both end the sleep: a sleep left pending
+            // would keep a stale timer counted as live.
+            debug_assert!(
+                !matches!(waited_on, Waiter::Sleep) || h.sleep.get() == NO_SLEEP,
+                "a sleeping task resumed with its sleep still pending"
+            );
             drop(waited_on);
         }
         let guard =
