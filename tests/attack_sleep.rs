@@ -706,7 +706,6 @@ impl Drop for Value {
 }
 
 #[test]
-#[ignore = "bug: a cancelled sleep's timer keeps its task record (and result) alive until its deadline or a compaction"]
 fn a_finished_task_whose_sleep_was_cancelled_is_freed_with_its_last_handle() {
     let trace = go(|| {
         let task = runtime::spawn(|| {

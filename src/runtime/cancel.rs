@@ -230,7 +230,9 @@ impl<'a> Walk<'a> {
             !h.is_done() && !h.cancel_in_progress()
         };
         match waiter {
-            Waiter::Sleep => (task.header().cancel_sleep(self.core, task, self.msg), Vec::new()),
+            Waiter::Sleep { .. } => {
+                (task.header().cancel_sleep(self.core, task, self.msg), Vec::new())
+            }
             Waiter::Parked(_) => (cancel_parked(self.core, task, self.msg), Vec::new()),
             Waiter::Future(f) => match f.cancel_reply(&f, self.core, self.msg) {
                 CancelReply::Done(cancelled) => (cancelled, Vec::new()),

@@ -182,7 +182,13 @@ pub(crate) trait Notify {
 pub(crate) enum TimerAction {
     /// Completes a task's sleep (`_set_result_unless_cancelled`); the task
     /// itself resumes one iteration later, through its wake-up.
-    Sleep(Record<dyn Runnable<Core>>, u64),
+    ///
+    /// Weak: a sleeping task is kept alive by its own header (its waiter),
+    /// which lets go when the sleep ends, by this timer or by a
+    /// cancellation. A cancelled timer left in the queue then holds only
+    /// the record's block, as CPython's cancelled `TimerHandle` holds
+    /// nothing: the task and its result go with their last handle.
+    Sleep(WeakRecord<dyn Runnable<Core>>, u64),
     /// Runs a cancellable callback (`call_later`, `call_soon` with handle).
     Call(Rc<TimerCall>),
 }
@@ -206,10 +212,11 @@ impl Handle {
     /// stream of its own, told apart by its position `pos`.
     fn stream(&self, pos: usize) -> usize {
         match self {
-            Handle::Step(task)
-            | Handle::Wakeup(task, _, _)
-            | Handle::Timer(TimerAction::Sleep(task, _)) => {
+            Handle::Step(task) | Handle::Wakeup(task, _, _) => {
                 Record::as_ptr(task) as *const () as usize
+            }
+            Handle::Timer(TimerAction::Sleep(task, _)) => {
+                WeakRecord::as_ptr(task) as *const () as usize
             }
             Handle::Timer(TimerAction::Call(_)) | Handle::Call(_) | Handle::Notify(..) => 0,
             // Never the address of a record.
@@ -218,27 +225,38 @@ impl Handle {
     }
 }
 
+/// How much of a sleeping task's record the loop prefetches before its
+/// timer fires: about what a record spans for a small result (its counts,
+/// header, generator and outcome; `TaskCell<()>` is 344 bytes with its
+/// counts).
+const TASK_RECORD_PREFETCH: usize = 384;
+
 impl TimerAction {
     #[inline]
     fn prefetch(&self) {
         if let TimerAction::Sleep(task, _) = self {
-            task.prefetch();
+            if let Some(task) = task.upgrade() {
+                task.prefetch();
+            }
         }
     }
 
     /// The first of two prefetch stages for a timer that fires soon: its
-    /// task's record only. Reading the record for the stack's address would
-    /// wait on memory; that second stage comes when the timer fires.
+    /// task's record only, from its address (the handle is weak, and
+    /// reading the record would wait on memory); the second stage, the
+    /// stack, comes when the timer fires.
     #[inline]
     fn prefetch_record(&self) {
         if let TimerAction::Sleep(task, _) = self {
-            task.prefetch_record();
+            crate::stack::prefetch(WeakRecord::block_addr(task), TASK_RECORD_PREFETCH);
         }
     }
 
     fn is_cancelled(&self) -> bool {
         match self {
-            TimerAction::Sleep(task, token) => !task.sleep_pending(*token),
+            TimerAction::Sleep(task, token) => {
+                task.upgrade().is_none_or(|task| !task.sleep_pending(*token))
+            }
             TimerAction::Call(call) => call.cancelled.get(),
         }
     }
@@ -1223,6 +1241,8 @@ impl Core {
                 }
             }
             Handle::Timer(TimerAction::Sleep(task, token)) => {
+                // A task gone with its cancelled sleep has nothing to wake.
+                let Some(task) = task.upgrade() else { return };
                 // The task resumes in the next iteration: its record is in
                 // cache by now (stage one), so load its stack.
                 task.prefetch();

@@ -313,6 +313,24 @@ impl<T: ?Sized> WeakRecord<T> {
         Some(Record { ptr: self.ptr, _owns: PhantomData })
     }
 
+    /// The address of the record's value, which may have been dropped: for
+    /// telling records apart and for prefetching, never to read through.
+    /// The same address as [`Record::as_ptr`] of a strong handle.
+    #[inline]
+    pub(crate) fn as_ptr(this: &WeakRecord<T>) -> *const T {
+        // SAFETY: a weak handle keeps the box allocated, so the projection
+        // stays inside it; it reads nothing (the vtable of an unsized value,
+        // for the field's alignment, is static).
+        unsafe { &raw const (*this.ptr.as_ptr()).value }
+    }
+
+    /// Where the record's block starts (its counts, then its value): for
+    /// prefetching.
+    #[inline]
+    pub(crate) fn block_addr(this: &WeakRecord<T>) -> usize {
+        this.ptr.as_ptr().cast::<u8>() as usize
+    }
+
     /// The box, for [`unsize_weak_record!`].
     #[inline(always)]
     pub(crate) fn into_box_ptr(this: WeakRecord<T>) -> NonNull<RecordBox<T>> {

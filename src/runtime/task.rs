@@ -68,8 +68,10 @@ pub(crate) use super::schedule::Wake;
 /// What a suspended task waits on. Python: `Task._fut_waiter`.
 #[derive(Clone)]
 pub(crate) enum Waiter {
-    /// Its own sleep timer.
-    Sleep,
+    /// Its own sleep timer. Holds the task itself: while it sleeps, only
+    /// this keeps it alive (its timer's handle is weak), so a cancelled
+    /// sleep's timer keeps nothing once the sleep ends.
+    Sleep { _task: Record<dyn Runnable<Core>> },
     /// A future-like object: a task, or an internal future.
     Future(Record<dyn Awaitable>),
     /// Parked ([`super::park`]): woken by whoever holds its entry, with
@@ -359,8 +361,8 @@ fn arm_sleep(h: &Header, this: &Record<dyn Runnable<Core>>, core: &Core) {
     let token = h.next_token();
     h.start_sleep(token);
     let when = core.now().saturating_add(SLEEP_DELAY.get());
-    core.push_timer(when, TimerAction::Sleep(this.clone(), token));
-    h.waiter.set(Some(Waiter::Sleep));
+    core.push_timer(when, TimerAction::Sleep(Record::downgrade(this), token));
+    h.waiter.set(Some(Waiter::Sleep { _task: this.clone() }));
 }
 
 /// Clears the loop's notion of the current task when a step ends, also if
@@ -637,7 +639,7 @@ impl Header {
     pub(crate) fn waiting_on(&self) -> String {
         match self.waiter() {
             None => "nothing (it is ready to run)".to_owned(),
-            Some(Waiter::Sleep) => "a sleep".to_owned(),
+            Some(Waiter::Sleep { .. }) => "a sleep".to_owned(),
             Some(Waiter::Future(f)) => f.describe(),
             Some(Waiter::Parked(what)) => format!("{what}()"),
         }
@@ -1028,7 +1030,7 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
             // sleeping task, and both end the sleep: a sleep left pending
             // would keep a stale timer counted as live.
             debug_assert!(
-                !matches!(waited_on, Waiter::Sleep) || h.sleep.get() == NO_SLEEP,
+                !matches!(waited_on, Waiter::Sleep { .. }) || h.sleep.get() == NO_SLEEP,
                 "a sleeping task resumed with its sleep still pending"
             );
             drop(waited_on);
