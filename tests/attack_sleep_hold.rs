@@ -12,48 +12,22 @@
 
 mod common;
 
-#[path = "cpython/python3.rs"]
-mod python3;
+#[path = "common/drop_counter.rs"]
+mod drop_counter;
+#[path = "common/inline_python.rs"]
+mod inline_python;
 
 use std::cell::{Cell, RefCell};
-use std::path::Path;
-use std::process::Command;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
+use drop_counter::{Counted, Counter};
 use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, EventLoop, Task};
+use inline_python::same_as_cpython;
 
 // ---------------------------------------------------------------------
 // Helpers.
-
-#[track_caller]
-fn cpython(program: &str) -> Option<Vec<String>> {
-    let python = python3::available("attack_sleep_hold")?;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("cpython");
-    let out = Command::new(python)
-        .arg("-c")
-        .arg(program)
-        .env("PYTHONPATH", dir)
-        .output()
-        .expect("run python3");
-    assert!(
-        out.status.success(),
-        "python3 failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect())
-}
-
-#[track_caller]
-fn same_as_cpython(trace: &[String], program: &str) {
-    if let Some(expected) = cpython(program) {
-        assert_eq!(trace, expected, "gencoro (left) and CPython (right) differ");
-    }
-}
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -65,33 +39,6 @@ fn s(n: u64) -> Duration {
 
 fn virtual_builder() -> Builder {
     Builder::new().clock(Clock::virtual_time())
-}
-
-/// Counts drops; `Send` so threads can share it.
-#[derive(Clone, Default)]
-struct Counter(Arc<AtomicUsize>);
-
-impl Counter {
-    fn token(&self) -> Counted {
-        Counted { counter: self.clone(), armed: true }
-    }
-    fn get(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// A value whose drop is counted, and must happen once.
-struct Counted {
-    counter: Counter,
-    armed: bool,
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        assert!(self.armed, "dropped twice");
-        self.armed = false;
-        self.counter.0.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 /// A loop-side exception handler that counts "Task was destroyed but it is
@@ -486,7 +433,7 @@ impl Drop for Meddler {
             spawned.map(|_| ()).map_err(|e| e.kind()),
             spawn_on_loop.map_err(|e| e.kind())
         ));
-        self.counter.0.fetch_add(1, Ordering::SeqCst);
+        self.counter.count_one();
     }
 }
 
