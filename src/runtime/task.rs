@@ -113,19 +113,26 @@ pub(crate) enum CallbackKind {
 }
 
 /// A future's callback list, in registration order. Most futures get one
-/// callback (their waiter), which is kept inline, with no allocation.
+/// callback (their waiter), which is kept inline, with no allocation; the
+/// rest are boxed, so a record with at most one callback carries one word
+/// for them.
 #[derive(Default)]
 pub(crate) struct Callbacks {
     first: Option<Callback>,
-    rest: Vec<Callback>,
+    /// Boxed on purpose: one word in every record instead of a `Vec`'s
+    /// three, for the few futures with more than one callback.
+    #[allow(clippy::box_collection)]
+    rest: Option<Box<Vec<Callback>>>,
 }
 
 impl Callbacks {
     pub(crate) fn push(&mut self, callback: Callback) {
-        if self.first.is_none() && self.rest.is_empty() {
-            self.first = Some(callback);
-        } else {
-            self.rest.push(callback);
+        match &mut self.rest {
+            None if self.first.is_none() => self.first = Some(callback),
+            Some(rest) if self.first.is_none() && rest.is_empty() => {
+                self.first = Some(callback)
+            }
+            rest => rest.get_or_insert_with(Box::default).push(callback),
         }
     }
 
@@ -135,15 +142,16 @@ impl Callbacks {
         if self.first.as_ref().is_some_and(|cb| cb.id == id) {
             return self.first.take();
         }
-        let index = self.rest.iter().position(|cb| cb.id == id)?;
-        Some(self.rest.remove(index))
+        let rest = self.rest.as_mut()?;
+        let index = rest.iter().position(|cb| cb.id == id)?;
+        Some(rest.remove(index))
     }
 
     /// Empties the list: the first callback and the later ones, in
     /// registration order.
     #[inline]
     fn take(&mut self) -> (Option<Callback>, Vec<Callback>) {
-        (self.first.take(), std::mem::take(&mut self.rest))
+        (self.first.take(), self.rest.take().map(|rest| *rest).unwrap_or_default())
     }
 
     /// Empties the list, in registration order.
