@@ -227,7 +227,7 @@ impl Handle {
 
 /// How much of a sleeping task's record the loop prefetches before its
 /// timer fires: about what a record spans for a small result (its counts,
-/// header, generator and outcome; `TaskCell<()>` is 344 bytes with its
+/// header, generator and outcome; `TaskCell<()>` is 328 bytes with its
 /// counts).
 const TASK_RECORD_PREFETCH: usize = 384;
 

@@ -11,13 +11,13 @@
 //! - Blocks are sized in classes of [`CLASS`] bytes, up to [`MAX_POOLED`];
 //!   larger or over-aligned records go straight to the system allocator.
 //! - A thread keeps at most [`CACHE_BYTES`] of free blocks (16 MiB, about
-//!   45,000 task records); beyond that a freed block goes back to the
+//!   50,000 task records); beyond that a freed block goes back to the
 //!   system allocator. A burst of 10,000 sleeping tasks fits: with a 2 MiB
 //!   cap, the 40% of its records beyond it went through `malloc` and
 //!   `free`, 120 more instructions a task on average. What a thread keeps
 //!   is bounded by its peak of live records, and is under a tenth of what
 //!   the stack pool keeps for the same peak (a started task's stack holds
-//!   at least one 4 KiB page, its record about 350 bytes).
+//!   at least one 4 KiB page, its record about 330 bytes).
 //! - Built with the `sanitize` feature, nothing is cached, so that
 //!   AddressSanitizer sees every record freed and can catch a use after.
 //! - The cache is a `const` thread-local with no destructor (the fast path

@@ -129,9 +129,7 @@ impl Callbacks {
     pub(crate) fn push(&mut self, callback: Callback) {
         match &mut self.rest {
             None if self.first.is_none() => self.first = Some(callback),
-            Some(rest) if self.first.is_none() && rest.is_empty() => {
-                self.first = Some(callback)
-            }
+            Some(rest) if self.first.is_none() && rest.is_empty() => self.first = Some(callback),
             rest => rest.get_or_insert_with(Box::default).push(callback),
         }
     }
