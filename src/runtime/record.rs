@@ -581,6 +581,24 @@ mod tests {
         assert_eq!(drops.get(), 1);
     }
 
+    /// A weak handle names its value's address and its block's, also as a
+    /// trait object and after the value is gone (reading nothing).
+    #[test]
+    fn a_weak_handle_names_its_value_and_block_after_the_value_is_gone() {
+        let drops = Rc::new(Cell::new(0));
+        let r = Record::new(Thing("w".into(), drops.clone()));
+        let value = Record::as_ptr(&r) as *const () as usize;
+        let weak = unsize_weak_record!(Record::downgrade(&r) => dyn Named);
+        assert_eq!(WeakRecord::as_ptr(&weak) as *const () as usize, value);
+        let block = WeakRecord::block_addr(&weak);
+        assert_eq!(value - block, std::mem::offset_of!(RecordBox<Thing>, value));
+        drop(r);
+        assert_eq!(drops.get(), 1);
+        assert!(weak.upgrade().is_none());
+        assert_eq!(WeakRecord::as_ptr(&weak) as *const () as usize, value);
+        assert_eq!(WeakRecord::block_addr(&weak), block);
+    }
+
     #[test]
     fn coerced_and_upcast_records_share_the_count() {
         let drops = Rc::new(Cell::new(0));
