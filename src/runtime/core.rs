@@ -254,6 +254,9 @@ impl TimerAction {
 
     fn is_cancelled(&self) -> bool {
         match self {
+            // Called under the timer queue's borrow: the handle upgraded
+            // here is never the last (it exists only while another does),
+            // so dropping it runs no destructor.
             TimerAction::Sleep(task, token) => {
                 task.upgrade().is_none_or(|task| !task.sleep_pending(*token))
             }

@@ -40,8 +40,6 @@ pub(crate) trait Runnable<L: ?Sized> {
     /// Starts loading the task's record and stack into cache. Reads the
     /// record (for the stack's address): call it once the record is cached.
     fn prefetch(&self);
-    /// Starts loading the task's record into cache, reading nothing.
-    fn prefetch_record(&self);
     /// The task's process-wide unique id.
     fn id(&self) -> u64;
     /// Whether the task is done.

@@ -1081,13 +1081,8 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
     }
 
     #[inline]
-    fn prefetch_record(&self) {
-        crate::stack::prefetch(self as *const Self as usize, std::mem::size_of::<Self>());
-    }
-
-    #[inline]
     fn prefetch(&self) {
-        self.prefetch_record();
+        crate::stack::prefetch(self as *const Self as usize, std::mem::size_of::<Self>());
         self.generator.prefetch();
     }
 
