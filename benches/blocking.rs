@@ -7,7 +7,11 @@
 //! * `offload_roundtrip`: 1,000 trivial closures, each offloaded to a
 //!   thread pool and awaited before the next one is offloaded, so every
 //!   iteration measures 1,000 round trips loop → pool thread → loop (two
-//!   cross-thread wake-ups each).
+//!   cross-thread hand-offs each). gencoro's loop and pool thread each
+//!   spin for up to 50 µs before they block (see the `blocking` module),
+//!   so here a hand-off seldom needs a futex wake-up; tokio's blocking
+//!   pool and current-thread runtime block at once, and each hand-off
+//!   wakes a sleeping thread.
 //!   - `gencoro`: `runtime::offload(move || black_box(i))` from one task,
 //!     in one `EventLoop::run_until_complete` on the real clock. The loop is
 //!     built once, outside the timing loop, so its pool and its (one busy)

@@ -258,6 +258,84 @@ fn the_loop_thread_uses_almost_no_cpu_while_it_waits_on_blocking_work() {
     assert!(cpu < Duration::from_millis(50), "the loop thread used {cpu:?} while it waited");
 }
 
+/// CPU time the thread with kernel id `tid` of this process has used.
+fn cpu_time_of(tid: u64) -> Duration {
+    let stat =
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).expect("schedstat");
+    let ns: u64 = stat.split_whitespace().next().and_then(|f| f.parse().ok()).expect("a number");
+    Duration::from_nanos(ns)
+}
+
+/// A pool thread that has finished its job spins a little for the next
+/// one (50 µs), then sleeps: idle for 300 ms, it uses almost no CPU time
+/// (a thread that kept spinning would use about 300 ms).
+#[test]
+fn an_idle_pool_thread_stops_spinning_and_sleeps() {
+    let (cpu, idle) = Builder::new()
+        .clock(Clock::real_time())
+        .run(|| {
+            let pool_thread = runtime::offload(tid)?;
+            let cpu0 = cpu_time_of(pool_thread);
+            let wall0 = Instant::now();
+            runtime::sleep(Duration::from_millis(300))?;
+            Ok((cpu_time_of(pool_thread) - cpu0, wall0.elapsed()))
+        })
+        .unwrap();
+    eprintln!("an idle pool thread's CPU time over {idle:?}: {cpu:?}");
+    assert!(idle >= Duration::from_millis(300));
+    assert!(cpu < Duration::from_millis(50), "the idle pool thread used {cpu:?}");
+}
+
+/// Offloads from several tasks at once, and one after another, while
+/// pool threads spin for work and sleep between bursts: every closure
+/// runs once and its result reaches its own task.
+#[test]
+fn offloads_in_bursts_and_one_at_a_time_each_run_once() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let total = Builder::new()
+        .clock(Clock::real_time())
+        .blocking_threads(3)
+        .run({
+            let ran = ran.clone();
+            move || {
+                let mut total = 0u64;
+                for round in 0..20u64 {
+                    let tasks: Vec<_> = (0..5u64)
+                        .map(|t| {
+                            let ran = ran.clone();
+                            runtime::spawn(move || {
+                                let mut sum = 0;
+                                for i in 0..10u64 {
+                                    let ran = ran.clone();
+                                    let v = round * 1000 + t * 100 + i;
+                                    sum += runtime::offload(move || {
+                                        ran.fetch_add(1, Ordering::SeqCst);
+                                        v
+                                    })?;
+                                }
+                                Ok(sum)
+                            })
+                        })
+                        .collect();
+                    for task in tasks {
+                        total += task.join()?;
+                    }
+                    if round % 5 == 4 {
+                        // Long enough for every spinning thread to sleep.
+                        runtime::sleep(Duration::from_millis(2))?;
+                    }
+                }
+                Ok(total)
+            }
+        })
+        .unwrap();
+    let expected: u64 = (0..20u64)
+        .flat_map(|r| (0..5u64).flat_map(move |t| (0..10u64).map(move |i| r * 1000 + t * 100 + i)))
+        .sum();
+    assert_eq!(total, expected);
+    assert_eq!(ran.load(Ordering::SeqCst), 1000);
+}
+
 /// On the virtual clock, a sleeper's deadline does not arrive while a
 /// closure still runs: time stands still until the closure is done.
 #[test]
