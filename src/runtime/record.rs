@@ -178,6 +178,30 @@ impl<T: ?Sized> Record<T> {
         ptr
     }
 
+    /// The box, without touching the handle's count: an address to keep
+    /// where a borrow of the handle cannot be (see
+    /// [`clone_from_box_ptr`](Self::clone_from_box_ptr)).
+    #[inline(always)]
+    pub(crate) fn box_ptr(this: &Record<T>) -> NonNull<RecordBox<T>> {
+        this.ptr
+    }
+
+    /// A new handle to the record whose box is at `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must come from [`box_ptr`](Self::box_ptr) of a handle to a
+    /// record of this type (through at most a cast to the value's own type
+    /// and an unsizing coercion, which keep the address), and a handle to
+    /// the record must still be alive.
+    #[inline(always)]
+    pub(crate) unsafe fn clone_from_box_ptr(ptr: NonNull<RecordBox<T>>) -> Record<T> {
+        // SAFETY: a live handle keeps the box allocated and its value alive
+        // (the caller's precondition).
+        increment(unsafe { &(*ptr.as_ptr()).strong });
+        Record { ptr, _owns: PhantomData }
+    }
+
     /// Takes over the count of a handle made into a box pointer by
     /// [`into_box_ptr`](Self::into_box_ptr).
     ///
@@ -629,6 +653,29 @@ mod tests {
         assert_eq!(drops.get(), 0);
         assert_eq!(again.0, "v");
         drop(again);
+        assert_eq!(drops.get(), 1);
+    }
+
+    /// A box address kept without a count, cast to the value's type and
+    /// coerced to a trait object, makes a new strong handle while another
+    /// is alive (as the current task's address does).
+    #[test]
+    fn a_handle_made_from_a_kept_box_address_is_a_new_strong_handle() {
+        let drops = Rc::new(Cell::new(0));
+        let r = Record::new(Thing("k".into(), drops.clone()));
+        let tagged = unsize_record!(r.clone() => dyn Tagged);
+        drop(r);
+        let kept: NonNull<RecordBox<Thing>> = Record::box_ptr(&tagged).cast();
+        let kept: NonNull<RecordBox<dyn Named>> = kept;
+        // SAFETY: `kept` is the box of `tagged`, a live handle to a record
+        // made as a `Record<Thing>`.
+        let named = unsafe { Record::clone_from_box_ptr(kept) };
+        assert!(Record::ptr_eq(&named, &tagged));
+        assert_eq!(named.name(), "k");
+        drop(tagged);
+        assert_eq!(drops.get(), 0);
+        assert_eq!(named.name(), "k");
+        drop(named);
         assert_eq!(drops.get(), 1);
     }
 

@@ -30,6 +30,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::ptr::NonNull;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -40,7 +41,7 @@ use super::core::{Core, Handle, Notify, TimerAction, current_core, drop_each, lo
 use super::error::{Error, ErrorKind};
 use super::explore::{Ending, Explore, TraceEventKind};
 use super::park::ParkState;
-use super::record::{Record, unsize_record, unsize_weak_record};
+use super::record::{Record, RecordBox, unsize_record, unsize_weak_record};
 use super::schedule::Runnable;
 use crate::generator::{
     Generator, GeneratorBuilder, GeneratorExit, RawYielder, ResumeError, State, Step, Yielder,
@@ -275,7 +276,11 @@ thread_local! {
     /// The task whose step is running: set by the step's guard and cleared
     /// when the step ends. Python: `current_task()` (of the running loop:
     /// one loop runs on a thread at a time, and steps never nest).
-    static CURRENT_TASK: Cell<Option<Record<dyn TaskObj>>> = const { Cell::new(None) };
+    ///
+    /// Kept as the record's address, without a count: the step that sets
+    /// it borrows a handle to the task for as long as it is set, and
+    /// [`current_task_obj`] makes a handle of its own from it.
+    static CURRENT_TASK: Cell<Option<NonNull<RecordBox<dyn TaskObj>>>> = const { Cell::new(None) };
 }
 
 thread_local! {
@@ -379,39 +384,48 @@ fn arm_sleep(h: &Header, this: &Record<dyn Runnable<Core>>, core: &Core) {
 /// previous task or yielder to restore, only `None` (checked in debug
 /// builds). Were that ever broken, the outer task's waits would be refused
 /// with an error, nothing worse: a missing yielder is never used.
-struct StepGuard;
+///
+/// The guard borrows the handle the step runs through (`'a`), so the task
+/// outlives the guard, and with it the address kept in `CURRENT_TASK`.
+struct StepGuard<'a>(std::marker::PhantomData<&'a Record<dyn Runnable<Core>>>);
 
-impl StepGuard {
+impl<'a> StepGuard<'a> {
+    /// Makes `task`'s record (the value of `this`) the current task.
     #[inline(always)]
-    fn enter(task: Record<dyn TaskObj>, yielder: Option<RawYielder<Suspend, Wake>>) -> Self {
-        let previous = CURRENT_TASK.replace(Some(task));
+    fn enter<T: 'static>(
+        this: &'a Record<dyn Runnable<Core>>,
+        task: &TaskCell<T>,
+        yielder: Option<RawYielder<Suspend, Wake>>,
+    ) -> Self {
+        assert!(Record::value_is_at(this, task), "a task's own handle");
+        // `this`'s value is `task`, a `TaskCell<T>` (see `TaskCell::own`).
+        let own: NonNull<RecordBox<TaskCell<T>>> = Record::box_ptr(this).cast();
+        let own: NonNull<RecordBox<dyn TaskObj>> = own;
+        let previous = CURRENT_TASK.replace(Some(own));
         debug_assert!(previous.is_none(), "steps never nest");
-        drop(previous);
         CURRENT_YIELDER.set(yielder);
-        StepGuard
+        StepGuard(std::marker::PhantomData)
     }
 }
 
-impl Drop for StepGuard {
+impl Drop for StepGuard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         CURRENT_YIELDER.set(None);
-        drop(CURRENT_TASK.take());
+        CURRENT_TASK.set(None);
     }
 }
 
 /// The task whose step is running on this thread, if any.
 #[inline]
 pub(crate) fn current_task_obj() -> Option<Record<dyn TaskObj>> {
-    CURRENT_TASK
-        .try_with(|current| {
-            let task = current.take();
-            let copy = task.clone();
-            current.set(task);
-            copy
-        })
-        .ok()
-        .flatten()
+    let ptr = CURRENT_TASK.try_with(Cell::get).ok().flatten()?;
+    // SAFETY: `CURRENT_TASK` holds an address only while a `StepGuard`
+    // lives (set by `enter`, cleared by its drop, also on unwind), and the
+    // guard borrows the handle its step runs through, whose value is the
+    // `TaskCell` the address was cast to: a live handle to that record
+    // exists.
+    Some(unsafe { Record::clone_from_box_ptr(ptr) })
 }
 
 impl Header {
@@ -659,13 +673,36 @@ pub(crate) fn runnable(task: Record<dyn TaskObj>) -> Record<dyn Runnable<Core>> 
 }
 
 /// The type-erased view of a task the loop works with.
+///
+/// [`TaskCell`] is its only implementation, and must stay so: the header
+/// is read through [`header`](<dyn TaskObj>::header) without a virtual
+/// call, from the start of the value, where `TaskCell` (`repr(C)`) keeps
+/// it.
 pub(crate) trait TaskObj: Runnable<Core> {
-    fn header(&self) -> &Header;
+    /// The header, through the vtable: only to check, in debug builds, that
+    /// the direct read finds the same one.
+    fn header_virtual(&self) -> &Header;
     /// The failure the task finished with, if it failed or was cancelled.
     fn failure(&self) -> Option<Error>;
     /// Cancels a plain future at once: it ends cancelled and its callbacks
     /// are queued. Python: `Future.cancel`. False if it was done.
     fn cancel_future(&self, core: &Core, msg: Option<&str>) -> bool;
+}
+
+impl dyn TaskObj {
+    /// The task's header, read without a virtual call.
+    #[inline(always)]
+    pub(crate) fn header(&self) -> &Header {
+        let value = (self as *const dyn TaskObj).cast::<Header>();
+        // SAFETY: `TaskCell` is the only type that implements `TaskObj`
+        // (a crate-private trait with one impl, see its docs), and it is
+        // `repr(C)` with `header` as its first field: the value this
+        // trait object points at starts with a live `Header`, borrowed for
+        // as long as `self` is.
+        let header = unsafe { &*value };
+        debug_assert!(std::ptr::eq(header, self.header_virtual()), "a task's header is first");
+        header
+    }
 }
 
 /// Python: `task.add_done_callback(cb)`: appended while the task is
@@ -779,6 +816,10 @@ fn trace_cold(core: &Core, task: &dyn Runnable<Core>, kind: TraceEventKind) {
 }
 
 /// A task record: header, generator, outcome.
+///
+/// `repr(C)`, with the header first: [`<dyn TaskObj>::header`] reads it
+/// from the start of the value.
+#[repr(C)]
 pub(crate) struct TaskCell<T> {
     header: Header,
     generator: Generator<Suspend, Wake, Result<T, Error>>,
@@ -996,7 +1037,7 @@ impl<T: 'static> TaskCell<T> {
 }
 
 impl<T: 'static> TaskObj for TaskCell<T> {
-    fn header(&self) -> &Header {
+    fn header_virtual(&self) -> &Header {
         &self.header
     }
 
@@ -1041,8 +1082,7 @@ impl<T: 'static> Runnable<Core> for TaskCell<T> {
             );
             drop(waited_on);
         }
-        let guard =
-            StepGuard::enter(unsize_record!(self.own(this) => dyn TaskObj), h.yielder.get());
+        let guard = StepGuard::enter(this, self, h.yielder.get());
         let step = if self.generator.state() == State::Suspended {
             self.generator.send(wake).ok()
         } else {
