@@ -40,8 +40,14 @@
 //! hand-offs. On a machine with more than one core, both sides therefore
 //! wait awake for a short while before they block:
 //!
-//! - the loop, with nothing else to do and outside work under way, spins
-//!   for up to 50 µs for a message before it blocks on its channel;
+//! - the loop, with nothing else to do and an offloaded closure queued or
+//!   running, spins for up to 50 µs for a message before it blocks on its
+//!   channel (other outside work, such as an
+//!   [`InFlight`](crate::runtime::InFlight) guard, may last any time: no
+//!   spin for it). Each spin that comes to nothing halves the next, down to
+//!   none, so a closure that runs long beside frequent timers costs a few
+//!   spins in all; a result that arrives soon after the loop blocked
+//!   restores the full spin;
 //! - a pool thread that has just finished a job spins for up to 50 µs for
 //!   the next one before it blocks on the pool's condition variable (one
 //!   thread of a pool at a time; the others block at once), and a job
@@ -49,13 +55,19 @@
 //!
 //! A closure that returns at once then makes its round trip in about a
 //! microsecond. A wait on a closure that runs for a second costs the loop's
-//! thread 50 µs of CPU time, and an idle pool costs nothing: after the spin,
-//! both block, as before. With one core, neither spins.
+//! thread at most 50 µs of CPU time, and an idle pool costs nothing: after
+//! the spin, both block, as before. With one core, neither spins. Whether
+//! a machine has more than one core is decided once per process, from the
+//! CPUs the first thread to ask may run on (`available_parallelism`).
+//!
+//! A job queued while a pool thread spins is left to that thread, with no
+//! signal to a sleeping one: if the spinning thread is preempted just then
+//! (a loaded machine), the job waits for its next time slice.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -123,6 +135,8 @@ struct Shared {
     /// Jobs queued: `State::queue`'s length, readable without the lock by
     /// the spinning thread.
     queued: AtomicUsize,
+    /// `State::shutdown`, readable without the lock by the spinning thread.
+    closing: AtomicBool,
     config: PoolConfig,
 }
 
@@ -156,6 +170,7 @@ impl Pool {
                 }),
                 work: Condvar::new(),
                 queued: AtomicUsize::new(0),
+                closing: AtomicBool::new(false),
                 config,
             }),
         }
@@ -207,6 +222,7 @@ impl Pool {
         let handles = {
             let mut state = self.shared.lock();
             state.shutdown = true;
+            self.shared.closing.store(true, Ordering::Release);
             std::mem::take(&mut state.handles)
         };
         self.shared.work.notify_all();
@@ -281,7 +297,7 @@ const SPIN_FOR_JOB: Duration = Duration::from_micros(50);
 fn spin_for_job(shared: &Shared) {
     let start = Instant::now();
     let mut spins = 0u32;
-    while shared.queued.load(Ordering::Acquire) == 0 {
+    while shared.queued.load(Ordering::Acquire) == 0 && !shared.closing.load(Ordering::Acquire) {
         spins = spins.wrapping_add(1);
         if spins % 64 == 0 && start.elapsed() >= SPIN_FOR_JOB {
             return;
@@ -393,8 +409,9 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    let (sender, receiver) = runtime::delivery::<Result<T, Error>>("offload")?;
+    let (mut sender, receiver) = runtime::delivery::<Result<T, Error>>("offload")?;
     let loop_id = EventLoop::running()?.id();
+    sender.expect_soon();
     let job: Job = Box::new(move || {
         let outcome = panic::catch_unwind(AssertUnwindSafe(f)).map_err(Error::panicked);
         sender.send(outcome);

@@ -110,16 +110,19 @@ fn within<T: Send + 'static>(
     }
 }
 
-/// Pins the calling thread to CPU `cpu` (threads it starts from now on
-/// inherit that).
+/// Pins the calling thread to CPU `cpu` (threads and processes it starts
+/// from now on inherit that).
 fn pin_this_thread(cpu: usize) {
-    let tid = tid();
-    let status = std::process::Command::new("taskset")
-        .args(["-p", "-c", &cpu.to_string(), &tid.to_string()])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("taskset (util-linux) runs");
-    assert!(status.success(), "taskset -p -c {cpu} {tid}: {status}");
+    // SAFETY: `cpu_set_t` is plain data, valid when zeroed; `CPU_SET`
+    // writes inside the set (`cpu` is below `CPU_SETSIZE`, checked), and
+    // `sched_setaffinity` only reads the set, for the calling thread (pid 0).
+    let result = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        assert!(cpu < libc::CPU_SETSIZE as usize, "cpu {cpu} out of range");
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    assert_eq!(result, 0, "sched_setaffinity to cpu {cpu}: {}", std::io::Error::last_os_error());
 }
 
 /// A thread pinned to CPU `cpu` that burns it until the guard is dropped:
@@ -889,7 +892,7 @@ const PINNED: [&str; 6] = [
     "an_idle_pool_and_an_idle_loop_after_a_burst_use_almost_no_cpu",
 ];
 
-/// With one core (this test binary re-run under `taskset -c 0`, which
+/// With one core (this test binary re-run pinned to CPU 0, which
 /// `available_parallelism` sees) neither side spins: the pool signals
 /// every sleeper and the loop blocks at once. The attacks above on lost
 /// jobs, the limit, cancellation, timers, virtual time and idle CPU pass
@@ -904,14 +907,22 @@ fn on_a_single_core_the_attacks_pass_without_spinning() {
     // The pinned run loads CPU 0 heavily: not beside the timing test.
     let _exclusive = exclusive();
     let exe = std::env::current_exe().expect("the test binary");
-    let out = std::process::Command::new("taskset")
-        .args(["-c", "0"])
-        .arg(exe)
-        .args(["--exact", "--test-threads=1", "on_a_single_core_the_attacks_pass_without_spinning"])
-        .args(PINNED)
-        .env("ATTACK_SPIN_PINNED", "1")
-        .output()
-        .expect("taskset (util-linux) runs");
+    // Started from a thread pinned to CPU 0: the child inherits the mask.
+    let out = thread::spawn(move || {
+        pin_this_thread(0);
+        std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "--test-threads=1",
+                "on_a_single_core_the_attacks_pass_without_spinning",
+            ])
+            .args(PINNED)
+            .env("ATTACK_SPIN_PINNED", "1")
+            .output()
+            .expect("the test binary runs again")
+    })
+    .join()
+    .expect("the pinned launcher");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "pinned to one core:\n{stdout}\n{stderr}");

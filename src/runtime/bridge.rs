@@ -444,6 +444,8 @@ pub(crate) struct DeliverySender<T: Send + 'static> {
     /// in its channel, and the last guard needs no wake-up message of its
     /// own (the loop is not blocked when it drops). `None` once sent.
     in_flight: Option<InFlight>,
+    /// Counted in the loop's offloads until sent (see `expect_soon`).
+    soon: bool,
     _value: std::marker::PhantomData<fn(T)>,
 }
 
@@ -451,6 +453,15 @@ impl<T: Send + 'static> DeliverySender<T> {
     /// Posts `value` to the loop, whose thread wakes for it.
     pub(crate) fn send(mut self, value: T) {
         self.post(Some(value));
+    }
+
+    /// Counts this delivery as an offloaded closure's, whose result the
+    /// loop may spin for briefly rather than block at once.
+    pub(crate) fn expect_soon(&mut self) {
+        if !self.soon && self.in_flight.is_some() {
+            self.soon = true;
+            self.remote.begin_offload();
+        }
     }
 
     fn post(&mut self, value: Option<T>) {
@@ -461,6 +472,11 @@ impl<T: Send + 'static> DeliverySender<T> {
             deliver(key, value);
             drop(in_flight);
         }));
+        // After the post: a loop spinning while this counts sees the
+        // message in its channel first.
+        if std::mem::take(&mut self.soon) {
+            self.remote.end_offload();
+        }
     }
 }
 
@@ -524,6 +540,7 @@ pub(crate) fn delivery<T: Send + 'static>(
         key,
         remote,
         in_flight: Some(in_flight),
+        soon: false,
         _value: std::marker::PhantomData,
     };
     Ok((sender, DeliveryReceiver { key, slot, cx }))

@@ -35,6 +35,9 @@ const PREFETCH_BATCH: usize = 2048;
 /// thread this much CPU time per wait, no more.
 const SPIN_BEFORE_BLOCKING: Duration = Duration::from_micros(50);
 
+/// The full spin, in nanoseconds, for `Core::spin_budget`.
+const SPIN_BUDGET_FULL: u32 = 50_000;
+
 /// Whether spinning for another thread can pay: not with a single core,
 /// where the other thread cannot run while this one spins. Worked out once
 /// per process (`available_parallelism` reads cgroup files).
@@ -76,6 +79,10 @@ pub(crate) struct Remote {
     /// the loop blocks sees this set and wakes it, and a loop about to block
     /// sees the guard gone; neither misses the other.
     waiting: AtomicBool,
+    /// Offloaded closures queued or running (`runtime::offload`): outside
+    /// work whose result often comes back within microseconds, which the
+    /// loop spins for briefly before it blocks.
+    offloads: AtomicUsize,
     /// Set when the loop is torn down: nothing posted after it can run.
     closed: AtomicBool,
     /// Set once the loop has a poll (`gencoro::net`): a loop that waits
@@ -132,6 +139,20 @@ impl Remote {
                 waker.wake();
             }
         }
+    }
+
+    /// An offloaded closure was queued: see `offloads`.
+    pub(crate) fn begin_offload(&self) {
+        self.offloads.fetch_add(1, AtomicOrdering::SeqCst);
+    }
+
+    /// An offloaded closure's result was posted (or it was dropped).
+    pub(crate) fn end_offload(&self) {
+        self.offloads.fetch_sub(1, AtomicOrdering::SeqCst);
+    }
+
+    fn offloads_running(&self) -> usize {
+        self.offloads.load(AtomicOrdering::Relaxed)
     }
 
     pub(crate) fn work_in_flight(&self) -> usize {
@@ -343,6 +364,9 @@ pub(crate) struct Core {
     registry: RefCell<Registry>,
     /// Timers cancelled but still queued. Python: `_timer_cancelled_count`.
     cancelled_timers: Cell<usize>,
+    /// The longest the loop spins for an offloaded closure's result before
+    /// it blocks, in nanoseconds (see `spin_for_message`).
+    spin_budget: Cell<u32>,
     next_callback_id: Cell<u64>,
     /// Set once the loop has been torn down: it never runs again.
     closed: Cell<bool>,
@@ -480,6 +504,7 @@ impl Core {
             timers: RefCell::new(timers),
             registry: RefCell::new(registry),
             cancelled_timers: Cell::new(0),
+            spin_budget: Cell::new(SPIN_BUDGET_FULL),
             next_callback_id: Cell::new(0),
             closed: Cell::new(false),
             orphaned: Cell::new(false),
@@ -490,6 +515,7 @@ impl Core {
                 in_flight: AtomicUsize::new(0),
                 untimed: AtomicUsize::new(0),
                 waiting: AtomicBool::new(false),
+                offloads: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 poll_waker: OnceLock::new(),
             }),
@@ -1082,9 +1108,7 @@ impl Core {
                 if self.receive_posted() {
                     return;
                 }
-                if self.spin_for_message(SPIN_BEFORE_BLOCKING, &|| {
-                    self.remote.timed_work_in_flight() > 0
-                }) {
+                if self.spin_for_message(SPIN_BEFORE_BLOCKING) {
                     continue;
                 }
                 // The Dekker pair of `wait_for_outside_work`.
@@ -1096,7 +1120,7 @@ impl Core {
                     }
                     return;
                 }
-                let msg = self.remote_rx.recv();
+                let msg = self.recv_blocking();
                 self.remote.waiting.store(false, AtomicOrdering::SeqCst);
                 match msg {
                     Ok(RemoteMsg::Wake) => {}
@@ -1111,12 +1135,13 @@ impl Core {
                 }
             }
         } else {
-            let spin = timeout.min(SPIN_BEFORE_BLOCKING);
             let start = Instant::now();
-            let msg = if self.spin_for_message(spin, &|| self.remote.work_in_flight() > 0) {
+            let msg = if self.spin_for_message(timeout.min(SPIN_BEFORE_BLOCKING)) {
                 self.remote_rx.try_recv().ok()
             } else {
-                self.remote_rx.recv_timeout(timeout.saturating_sub(start.elapsed())).ok()
+                let msg = self.remote_rx.recv_timeout(timeout.saturating_sub(start.elapsed()));
+                self.note_blocked_wait(start, msg.is_ok());
+                msg.ok()
             };
             if let Some(msg) = msg {
                 // Woken early by another thread: run its call; the next
@@ -1126,32 +1151,62 @@ impl Core {
         }
     }
 
-    /// Spins for at most `limit` while `worth_it()` holds (outside work is
-    /// under way), in case a message arrives soon; true if one is in the
-    /// channel. A blocking closure's result often comes back within
-    /// microseconds, and blocking on the channel costs two futex calls and
-    /// a thread wake-up (about 10 µs on a VM) where a spin costs a few
-    /// hundred nanoseconds of a spare core. On a machine with one core the
-    /// thread that would post could not run meanwhile: no spin there.
-    fn spin_for_message(&self, limit: Duration, worth_it: &dyn Fn() -> bool) -> bool {
-        if !spinning_pays() {
+    /// Spins for at most `limit` (less if recent spins came to nothing)
+    /// while an offloaded closure runs, in case its result arrives soon;
+    /// true if a message is in the channel.
+    ///
+    /// A blocking closure's result often comes back within microseconds,
+    /// and blocking on the channel costs two futex calls and a thread
+    /// wake-up (about 10 µs on a VM) where a spin costs a few hundred
+    /// nanoseconds of a spare core. Other outside work (an `InFlight`
+    /// guard, a waker of `await_future`) may last any time: no spin for it.
+    /// Each spin that comes to nothing halves the next one, down to none,
+    /// so a closure that runs long beside frequent timers costs a few
+    /// spins, not one per timer; a result that arrives soon after the loop
+    /// blocked (or during a spin) restores the full spin. On a machine
+    /// with one core the thread that would post could not run meanwhile:
+    /// no spin there.
+    fn spin_for_message(&self, limit: Duration) -> bool {
+        let budget = Duration::from_nanos(u64::from(self.spin_budget.get()));
+        let limit = limit.min(budget);
+        if limit.is_zero() || !spinning_pays() || self.remote.offloads_running() == 0 {
             return !self.remote_rx.is_empty();
         }
         let start = Instant::now();
         let mut spins = 0u32;
         loop {
             if !self.remote_rx.is_empty() {
+                self.spin_budget.set(SPIN_BUDGET_FULL);
                 return true;
             }
-            if !worth_it() {
-                return false;
+            if self.remote.offloads_running() == 0 {
+                return !self.remote_rx.is_empty();
             }
             spins = spins.wrapping_add(1);
             if spins % 64 == 0 && start.elapsed() >= limit {
+                let halved = self.spin_budget.get() / 2;
+                self.spin_budget.set(if halved < 1_000 { 0 } else { halved });
                 return false;
             }
             std::hint::spin_loop();
         }
+    }
+
+    /// After a blocking wait that began at `start`: a message that came
+    /// within a spin's length (`got`) restores the full spin.
+    fn note_blocked_wait(&self, start: Instant, got: bool) {
+        if got && start.elapsed() < SPIN_BEFORE_BLOCKING {
+            self.spin_budget.set(SPIN_BUDGET_FULL);
+        }
+    }
+
+    /// Blocks on the channel for the next message (see
+    /// [`note_blocked_wait`](Self::note_blocked_wait)).
+    fn recv_blocking(&self) -> Result<RemoteMsg, crossbeam_channel::RecvError> {
+        let start = Instant::now();
+        let msg = self.remote_rx.recv();
+        self.note_blocked_wait(start, matches!(msg, Ok(RemoteMsg::Call(_))));
+        msg
     }
 
     /// Nothing is ready and no timer is armed: waits for work from other
@@ -1184,7 +1239,7 @@ impl Core {
             if self.receive_posted() {
                 return true;
             }
-            if self.spin_for_message(SPIN_BEFORE_BLOCKING, &|| self.remote.work_in_flight() > 0) {
+            if self.spin_for_message(SPIN_BEFORE_BLOCKING) {
                 continue;
             }
             self.remote.waiting.store(true, AtomicOrdering::SeqCst);
@@ -1194,7 +1249,7 @@ impl Core {
                 // channel by now: the guard's drop came after the post.
                 return self.receive_posted();
             }
-            let msg = self.remote_rx.recv();
+            let msg = self.recv_blocking();
             self.remote.waiting.store(false, AtomicOrdering::SeqCst);
             match msg {
                 Ok(RemoteMsg::Wake) => {}
