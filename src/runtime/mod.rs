@@ -486,7 +486,7 @@ impl EventLoop {
             let _installed = Installed::new(&self.core)?;
             (|| {
                 let main_task = TaskCell::spawn(&self.core, None, main)?;
-                self.core.run_until(&|| main_task.header().is_done())?;
+                self.core.run_until(|| main_task.header().is_done())?;
                 // The stop callback runs one iteration after `main`
                 // completes.
                 self.core.settle(1);
@@ -675,7 +675,7 @@ fn cancel_pending(core: &Rc<Core>) -> Result<(), Error> {
     // Done-ness never reverts, so a cursor over the tasks checks each one
     // once in all, not every task in every iteration.
     let cursor = std::cell::Cell::new(0);
-    core.run_until(&|| {
+    core.run_until(|| {
         let mut i = cursor.get();
         while pending.get(i).is_some_and(|t| t.header().is_done()) {
             i += 1;
