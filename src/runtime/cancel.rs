@@ -263,7 +263,7 @@ impl<'a> Walk<'a> {
     fn interrupt(&self, task: &Record<dyn TaskObj>) {
         let token = task.header().next_token();
         let error = Error::cancelled(self.msg);
-        self.core.push(Handle::Wakeup(runnable(task.clone()), token, Wake::Cancel(error)));
+        self.core.push(Handle::wakeup(runnable(task.clone()), token, Wake::Cancel(error)));
     }
 }
 

@@ -17,7 +17,7 @@ use super::error::{Error, ErrorKind};
 use super::explore::{Explore, PositionSet, TraceEventKind};
 use super::record::{Record, WeakRecord};
 use super::report::{ExceptionContext, Handler, report};
-use super::schedule::{Runnable, Wake};
+use super::schedule::{Runnable, Wake, wake_token};
 use super::timers::{self, TimerEntry, Timers};
 use crate::net::driver::{Driver, PollWaker};
 
@@ -190,9 +190,13 @@ pub(crate) enum Handle {
     /// A task's `__step` with nothing to deliver: its first step, or the
     /// step after `sleep(0)`.
     Step(Record<dyn Runnable<Core>>),
-    /// A task's `__wakeup`: deliver `Wake` if the task still waits with
-    /// this token.
-    Wakeup(Record<dyn Runnable<Core>>, u64, Wake),
+    /// A task's `__wakeup`: resume it with [`Wake::Go`] if it still waits
+    /// with this token.
+    Wakeup(Record<dyn Runnable<Core>>, u64),
+    /// A task's `__wakeup` with a cancellation, if it still waits with this
+    /// token. Boxed, so that a handle takes four words, not five (every
+    /// handle is written to the ready queue and read back).
+    WakeupCancel(Record<dyn Runnable<Core>>, Box<(u64, Error)>),
     /// A due timer's callback.
     Timer(TimerAction),
     /// A callback scheduled with `call_soon`, such as a done callback.
@@ -230,11 +234,22 @@ pub(crate) enum TimerAction {
 }
 
 impl Handle {
+    /// A task's wake-up delivering `wake` at suspension `token`.
+    #[inline(always)]
+    pub(crate) fn wakeup(task: Record<dyn Runnable<Core>>, token: u64, wake: Wake) -> Handle {
+        match wake {
+            Wake::Go => Handle::Wakeup(task, token),
+            Wake::Cancel(e) => Handle::WakeupCancel(task, Box::new((token, e))),
+        }
+    }
+
     /// Starts loading the task this handle will run into cache.
     #[inline]
     fn prefetch(&self) {
         match self {
-            Handle::Step(task) | Handle::Wakeup(task, _, _) => task.prefetch(),
+            Handle::Step(task) | Handle::Wakeup(task, _) | Handle::WakeupCancel(task, _) => {
+                task.prefetch()
+            }
             Handle::Timer(action) => action.prefetch(),
             Handle::Call(_) | Handle::Notify(..) | Handle::Offloaded(_) => {}
         }
@@ -248,7 +263,7 @@ impl Handle {
     /// stream of its own, told apart by its position `pos`.
     fn stream(&self, pos: usize) -> usize {
         match self {
-            Handle::Step(task) | Handle::Wakeup(task, _, _) => {
+            Handle::Step(task) | Handle::Wakeup(task, _) | Handle::WakeupCancel(task, _) => {
                 Record::as_ptr(task) as *const () as usize
             }
             Handle::Timer(TimerAction::Sleep(task, _)) => {
@@ -537,7 +552,7 @@ impl Core {
     #[cold]
     #[inline(never)]
     fn trace_push(&self, handle: &Handle) {
-        if let Handle::Wakeup(task, ..) = handle {
+        if let Handle::Wakeup(task, _) | Handle::WakeupCancel(task, _) = handle {
             self.trace(&**task, TraceEventKind::Wake);
         }
     }
@@ -1051,7 +1066,10 @@ impl Core {
     fn run_handle_traced(&self, handle: Handle) {
         let stepped = match &handle {
             Handle::Step(task) => Some(task.clone()),
-            Handle::Wakeup(task, token, _) if task.token() == *token => Some(task.clone()),
+            Handle::Wakeup(task, token) if wake_token(&**task) == *token => Some(task.clone()),
+            Handle::WakeupCancel(task, cancel) if wake_token(&**task) == cancel.0 => {
+                Some(task.clone())
+            }
             _ => None,
         };
         let Some(task) = stepped.filter(|t| !t.is_done()) else {
@@ -1373,8 +1391,14 @@ impl Core {
                     self.push(Handle::Step(task));
                 }
             }
-            Handle::Wakeup(task, token, wake) => {
-                if task.token() == token && task.step(&task, self, wake) {
+            Handle::Wakeup(task, token) => {
+                if wake_token(&*task) == token && task.step(&task, self, Wake::Go) {
+                    self.push(Handle::Step(task));
+                }
+            }
+            Handle::WakeupCancel(task, cancel) => {
+                let (token, e) = *cancel;
+                if wake_token(&*task) == token && task.step(&task, self, Wake::Cancel(e)) {
                     self.push(Handle::Step(task));
                 }
             }
@@ -1385,7 +1409,7 @@ impl Core {
                 // cache by now (stage one), so load its stack.
                 task.prefetch();
                 if task.finish_sleep(token) {
-                    self.push(Handle::Wakeup(task, token, Wake::Go));
+                    self.push(Handle::Wakeup(task, token));
                 }
             }
             Handle::Timer(TimerAction::Call(call)) => {

@@ -96,7 +96,7 @@ impl Parked {
     pub(crate) fn wake(&self) -> bool {
         match self.mark_woken() {
             Some(core) => {
-                core.push(Handle::Wakeup(runnable(self.task.clone()), self.token, Wake::Go));
+                core.push(Handle::Wakeup(runnable(self.task.clone()), self.token));
                 true
             }
             None => false,
@@ -113,7 +113,7 @@ impl Parked {
     pub(crate) fn wake_taken(self) -> Result<(), Parked> {
         match self.mark_woken() {
             Some(core) => {
-                core.push(Handle::Wakeup(runnable(self.task), self.token, Wake::Go));
+                core.push(Handle::Wakeup(runnable(self.task), self.token));
                 Ok(())
             }
             None => Err(self),
@@ -244,7 +244,7 @@ pub(crate) fn cancel_parked(core: &Core, task: &Record<dyn TaskObj>, msg: Option
         return false;
     }
     h.set_park_state(ParkState::Cancelled);
-    core.push(Handle::Wakeup(
+    core.push(Handle::wakeup(
         runnable(task.clone()),
         h.token(),
         Wake::Cancel(Error::cancelled(msg)),

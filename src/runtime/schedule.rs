@@ -8,6 +8,7 @@
 //! internals through this one; `core.rs` does not import `task.rs` at all.
 
 use std::any::Any;
+use std::cell::Cell;
 
 use super::error::Error;
 use super::record::Record;
@@ -23,7 +24,15 @@ pub(crate) enum Wake {
 
 /// A task as the loop core sees it. `L` is the loop (the core's own type,
 /// named by the core), so this module needs nothing of it.
-pub(crate) trait Runnable<L: ?Sized> {
+///
+/// # Safety
+///
+/// An implementing type's value starts with the token of the task's
+/// current suspension, a `Cell<u64>` (what [`token`](Self::token)
+/// returns): [`wake_token`] reads it there, with no virtual call, for
+/// every wake-up the loop runs. The task layer's `TaskCell` is `repr(C)`
+/// with its header first, and the header `repr(C)` with the token first.
+pub(crate) unsafe trait Runnable<L: ?Sized> {
     /// Python: `Task.__step`, entered from `__wakeup` or the ready queue.
     /// `this` is the handle `self` was reached through. True if the task
     /// yielded (`sleep(0)`): the loop queues `this` again at the back of
@@ -59,4 +68,17 @@ pub(crate) trait Runnable<L: ?Sized> {
     /// tasks back (`all_tasks`, shutdown) without knowing their type.
     /// `this` is the handle `self` was reached through.
     fn erased(&self, this: &Record<dyn Runnable<L>>) -> Box<dyn Any>;
+}
+
+/// The token of `task`'s current suspension ([`Runnable::token`]), read
+/// from the start of its value.
+#[inline(always)]
+pub(crate) fn wake_token<L: ?Sized>(task: &dyn Runnable<L>) -> u64 {
+    let first = (task as *const dyn Runnable<L>).cast::<Cell<u64>>();
+    // SAFETY: `Runnable`'s contract: every implementing type's value
+    // starts with its token, a `Cell<u64>`, alive as long as `task` is
+    // borrowed.
+    let token = unsafe { &*first }.get();
+    debug_assert_eq!(token, task.token(), "a task's value starts with its token");
+    token
 }

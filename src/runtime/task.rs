@@ -165,7 +165,7 @@ impl Callback {
     pub(crate) fn schedule(self, core: &Core, wake: &Wake) {
         match self.kind {
             CallbackKind::Wakeup(task, token) => {
-                core.push(Handle::Wakeup(runnable(task), token, wake.clone()))
+                core.push(Handle::wakeup(runnable(task), token, wake.clone()))
             }
             CallbackKind::Call(f) => core.push(Handle::Call(f)),
             CallbackKind::Notify(n, index) => core.push(Handle::Notify(n, index)),
@@ -642,7 +642,7 @@ impl Header {
             token => {
                 self.sleep.set(NO_SLEEP);
                 core.timer_cancelled();
-                core.push(Handle::Wakeup(
+                core.push(Handle::wakeup(
                     runnable(task.clone()),
                     token,
                     Wake::Cancel(Error::cancelled(msg)),
@@ -1057,7 +1057,10 @@ impl<T: 'static> TaskObj for TaskCell<T> {
     }
 }
 
-impl<T: 'static> Runnable<Core> for TaskCell<T> {
+// SAFETY: `TaskCell` is `repr(C)` with `header` first, and `Header` is
+// `repr(C)` with `token: Cell<u64>` first: the value starts with the token
+// `token()` returns.
+unsafe impl<T: 'static> Runnable<Core> for TaskCell<T> {
     fn step(&self, this: &Record<dyn Runnable<Core>>, core: &Core, wake: Wake) -> bool {
         let h = &self.header;
         if h.is_done() {
