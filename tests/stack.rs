@@ -18,7 +18,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use gencoro::stack::{self, DEFAULT_STACK_SIZE, GuardMode, StackError};
-use gencoro::{Generator, GeneratorBuilder, ResumeError, Step};
+use gencoro::{Generator, GeneratorBuilder, ResumeError, Step, Yielder};
 
 /// Set in a child process to the name of the test it runs as the child.
 const CHILD_ENV: &str = "GENCORO_STACK_TEST_CHILD";
@@ -860,4 +860,26 @@ fn scale_example_reports_rss_per_task() {
     // came close to its whole 128 KiB stack.
     let page = stack::page_size() as u64;
     assert!((page / 2..64 * 1024).contains(&bytes), "{bytes} bytes per task: {context}");
+}
+
+/// Stack sizes are rounded up to the page size and kept exactly; a size
+/// the address space cannot hold with its guard page is refused at
+/// creation with `SizeOverflow`, never truncated.
+#[test]
+fn stack_sizes_round_to_pages_and_absurd_ones_are_refused() {
+    let page = 4096;
+    for (asked, kept) in
+        [(100 * 1024, 100 * 1024), (100 * 1024 + 1, 101 * 1024), (1 << 30, 1 << 30)]
+    {
+        let g = GeneratorBuilder::new().stack_size(asked).build(|_: &Yielder<()>| ()).unwrap();
+        assert_eq!(g.stack_size() % page, 0);
+        assert!(g.stack_size() >= kept, "asked {asked}, got {}", g.stack_size());
+        assert!(g.stack_size() < kept + page, "asked {asked}, got {}", g.stack_size());
+    }
+    for asked in [usize::MAX - page, usize::MAX] {
+        match GeneratorBuilder::new().stack_size(asked).build(|_: &Yielder<()>| ()) {
+            Err(StackError::SizeOverflow(_)) => {}
+            other => panic!("{asked} bytes: {:?}", other.map(|g| g.stack_size())),
+        }
+    }
 }

@@ -379,6 +379,9 @@ pub(crate) struct Core {
     registry: RefCell<Registry>,
     /// Timers cancelled but still queued. Python: `_timer_cancelled_count`.
     cancelled_timers: Cell<usize>,
+    /// Interrupts taken out of the channel while a step may have been
+    /// running (see `take_in_posted_calls`), to run at the next drain.
+    interrupts: RefCell<Vec<RemoteCall>>,
     /// The longest the loop spins for an offloaded closure's result before
     /// it blocks, in nanoseconds (see `spin_for_message`).
     spin_budget: Cell<u32>,
@@ -519,6 +522,7 @@ impl Core {
             timers: RefCell::new(timers),
             registry: RefCell::new(registry),
             cancelled_timers: Cell::new(0),
+            interrupts: RefCell::new(Vec::new()),
             spin_budget: Cell::new(SPIN_BUDGET_FULL),
             next_callback_id: Cell::new(0),
             closed: Cell::new(false),
@@ -570,8 +574,49 @@ impl Core {
     }
 
     /// Appends to the ready queue. Python: `call_soon`.
+    ///
+    /// Calls other threads posted before this (`call_soon_threadsafe`)
+    /// enter the queue first: CPython appends them to `_ready` at once, so
+    /// they run before what the loop's thread schedules after them, even
+    /// within one iteration. (Schedule-driven runs take posts in only at
+    /// the start of an iteration and at their waits, as before.)
     #[inline]
     pub(crate) fn push(&self, handle: Handle) {
+        if self.explore.is_some() {
+            self.trace_push(&handle);
+        } else if self.remote.posted.load(AtomicOrdering::Acquire) != 0 {
+            self.take_in_posted_calls();
+        }
+        self.ready.borrow_mut().push_back(handle);
+    }
+
+    /// For [`push`](Self::push): moves the calls posted so far into the
+    /// ready queue. A step may be running, so an interrupt cannot run now:
+    /// it waits in `interrupts` for the next iteration's start, where it
+    /// runs before anything else is taken in (as if it were still in the
+    /// channel).
+    #[cold]
+    #[inline(never)]
+    fn take_in_posted_calls(&self) {
+        self.remote.posted.swap(0, AtomicOrdering::AcqRel);
+        for _ in 0..self.remote_rx.len() {
+            let Ok(msg) = self.remote_rx.try_recv() else { break };
+            match msg {
+                RemoteMsg::Call(call) => {
+                    self.ready.borrow_mut().push_back(Handle::Call(Box::new(call)))
+                }
+                RemoteMsg::Interrupt(call) => {
+                    self.interrupts.borrow_mut().push(call);
+                    // The next iteration drains, and runs it first.
+                    self.remote.posted.fetch_add(1, AtomicOrdering::SeqCst);
+                }
+                RemoteMsg::Wake => {}
+            }
+        }
+    }
+
+    /// [`push`](Self::push) for a call taken in from the channel.
+    fn push_taken_in(&self, handle: Handle) {
         if self.explore.is_some() {
             self.trace_push(&handle);
         }
@@ -1355,6 +1400,11 @@ impl Core {
     /// post counts in `posted` after it is sent).
     fn receive_posted(&self) -> bool {
         let mut any = false;
+        let interrupts = std::mem::take(&mut *self.interrupts.borrow_mut());
+        for call in interrupts {
+            any = true;
+            self.run_callback(call);
+        }
         for _ in 0..self.remote_rx.len() {
             let Ok(msg) = self.remote_rx.try_recv() else { break };
             any |= self.take_in(msg);
@@ -1367,7 +1417,8 @@ impl Core {
     /// messages in only between steps). True unless it was a bare `Wake`.
     fn take_in(&self, msg: RemoteMsg) -> bool {
         match msg {
-            RemoteMsg::Call(call) => self.push(Handle::Call(Box::new(call))),
+            // Not `push`: that would take in later posts before this one.
+            RemoteMsg::Call(call) => self.push_taken_in(Handle::Call(Box::new(call))),
             RemoteMsg::Interrupt(call) => self.run_callback(call),
             RemoteMsg::Wake => return false,
         }
@@ -1485,6 +1536,8 @@ impl Core {
                 posted.push(msg);
             }
             drop_each(posted);
+            let interrupts = std::mem::take(&mut *self.interrupts.borrow_mut());
+            drop_each(interrupts);
             let stuck = self.pending_tasks();
             self.registry.borrow_mut().clear();
             let ready = std::mem::take(&mut *self.ready.borrow_mut());

@@ -29,8 +29,10 @@
 //! record to a trait object is [`unsize_record!`]
 //! (custom smart pointers cannot coerce implicitly on stable Rust).
 //!
-//! This module and two blocks in `task.rs` (`suspend` and `TaskCell::own`)
-//! are the runtime's only unsafe code.
+//! This module, four blocks in `task.rs` (`suspend`, `TaskCell::own`,
+//! `<dyn TaskObj>::header` and `current_task_obj`) and one in `schedule.rs`
+//! (`wake_token`, with the `unsafe impl` of `Runnable` in `task.rs`) are the
+//! runtime's only unsafe code (ARCHITECTURE.md says why each holds).
 
 use std::alloc::{self, Layout};
 use std::cell::Cell;

@@ -198,7 +198,6 @@ pub(crate) struct Header {
     sleep: Cell<u64>,
     yielder: Cell<Option<RawYielder<Suspend, Wake>>>,
     waiter: Cell<Option<Waiter>>,
-    slot: Cell<usize>,
     state: Cell<FutState>,
     must_cancel: Cell<bool>,
     /// Where its latest park ([`super::park`]) stands; meaningful while
@@ -216,12 +215,15 @@ pub(crate) struct Header {
     /// ([`mark`](Self::mark)); clear at every other time.
     marked: Cell<bool>,
     cancels_requested: Cell<u32>,
+    /// Its slot in the loop's registry of live tasks (`u32::MAX`: none).
+    slot: Cell<u32>,
     callbacks: RefCell<Callbacks>,
     /// The loop the task belongs to, for calls made from outside it.
     core: Weak<Core>,
     pub(crate) id: u64,
-    /// Rarely set: kept out of the hot record.
-    cold: RefCell<Option<Box<Cold>>>,
+    /// Rarely set: kept out of the hot record. Read and written through
+    /// [`with_cold`](Self::with_cold).
+    cold: Cell<Option<Box<Cold>>>,
 }
 
 /// The fields of a task record that are rarely set.
@@ -434,9 +436,7 @@ impl Header {
         Header {
             id: next_task_id(),
             core: Rc::downgrade(core),
-            cold: RefCell::new(
-                name.map(|name| Box::new(Cold { name: Some(name), cancel_msg: None })),
-            ),
+            cold: Cell::new(name.map(|name| Box::new(Cold { name: Some(name), cancel_msg: None }))),
             state: Cell::new(FutState::Pending),
             must_cancel: Cell::new(false),
             cancels_requested: Cell::new(0),
@@ -449,20 +449,18 @@ impl Header {
             sleep: Cell::new(NO_SLEEP),
             callbacks: RefCell::new(Callbacks::default()),
             yielder: Cell::new(None),
-            slot: Cell::new(usize::MAX),
+            slot: Cell::new(u32::MAX),
             plain_future,
         }
     }
 
     pub(crate) fn name(&self) -> String {
-        match self.cold.borrow().as_ref().and_then(|c| c.name.as_ref()) {
-            Some(name) => name.clone(),
-            None => format!("Task-{}", self.id),
-        }
+        let name = self.with_cold(|c| c.as_ref().and_then(|c| c.name.clone()));
+        name.unwrap_or_else(|| format!("Task-{}", self.id))
     }
 
     fn cancel_msg(&self) -> Option<String> {
-        self.cold.borrow().as_ref().and_then(|c| c.cancel_msg.clone())
+        self.with_cold(|c| c.as_ref().and_then(|c| c.cancel_msg.clone()))
     }
 
     pub(crate) fn set_name(&self, name: String) {
@@ -471,7 +469,17 @@ impl Header {
                 explore.relabel(self.id, name.clone());
             }
         }
-        self.cold.borrow_mut().get_or_insert_with(Box::default).name = Some(name);
+        self.with_cold(|c| c.get_or_insert_with(Box::default).name = Some(name));
+    }
+
+    /// Runs `f` on the rarely set fields, taken out of their cell meanwhile
+    /// (`f` only reads and writes them: no user code runs).
+    #[inline]
+    fn with_cold<R>(&self, f: impl FnOnce(&mut Option<Box<Cold>>) -> R) -> R {
+        let mut cold = self.cold.take();
+        let result = f(&mut cold);
+        self.cold.set(cold);
+        result
     }
 
     pub(crate) fn state(&self) -> FutState {
@@ -623,10 +631,11 @@ impl Header {
     /// Python: `self._must_cancel = True; self._cancel_message = msg`.
     pub(crate) fn set_must_cancel(&self, msg: Option<&str>) {
         self.must_cancel.set(true);
-        if msg.is_some() || self.cold.borrow().is_some() {
-            self.cold.borrow_mut().get_or_insert_with(Box::default).cancel_msg =
-                msg.map(str::to_owned);
-        }
+        self.with_cold(|c| {
+            if msg.is_some() || c.is_some() {
+                c.get_or_insert_with(Box::default).cancel_msg = msg.map(str::to_owned);
+            }
+        });
     }
 
     /// Cancels the task's pending sleep, if any: its wait returns the
@@ -799,9 +808,12 @@ enum Outcome<T> {
 #[inline(never)]
 fn explore_spawned(core: &Core, explore: &Explore, task: &Record<dyn TaskObj>) {
     let h = task.header();
-    if h.cold.borrow().as_ref().is_none_or(|c| c.name.is_none()) {
-        h.cold.borrow_mut().get_or_insert_with(Box::default).name = Some(explore.next_task_name());
-    }
+    h.with_cold(|c| {
+        let cold = c.get_or_insert_with(Box::default);
+        if cold.name.is_none() {
+            cold.name = Some(explore.next_task_name());
+        }
+    });
     if explore.is_tracing() {
         let parent = current_task_obj().and_then(|p| explore.traced_index(p.header().id));
         core.trace(&**task, TraceEventKind::Spawn { parent });
@@ -850,7 +862,9 @@ impl<T: 'static> TaskCell<T> {
             outcome: RefCell::new(Outcome::Pending),
         });
         let registered = unsize_weak_record!(Record::downgrade(&cell) => dyn Runnable<Core>);
-        cell.header.slot.set(core.register(registered));
+        let slot = core.register(registered);
+        // More than four billion live tasks would need over a terabyte.
+        cell.header.slot.set(u32::try_from(slot).expect("fewer than 2^32 live tasks"));
         if let Some(explore) = core.explore() {
             let erased = unsize_record!(cell.clone() => dyn TaskObj);
             explore_spawned(core, explore, &erased);
@@ -905,7 +919,7 @@ impl<T: 'static> TaskCell<T> {
         drop(pending);
         let waited_on = h.waiter.take();
         drop(waited_on);
-        core.unregister(h.slot.get());
+        core.unregister(h.slot.get() as usize);
         let wake = match state {
             FutState::Cancelled => {
                 Wake::Cancel(self.failure().unwrap_or_else(|| Error::cancelled(None)))
@@ -1652,6 +1666,14 @@ impl fmt::Debug for TaskRef {
 /// spawned task that has not started costs only its record. If no stack can
 /// be had then, the task fails with [`ErrorKind::NoStack`] without running
 /// its body.
+///
+/// The value `body` returns travels out over the task's own stack, and may
+/// be copied there several times on its way (more in debug builds): return
+/// a large value boxed (`Box<[u8; 100_000]>` rather than `[u8; 100_000]`),
+/// or give the loop's tasks larger stacks
+/// ([`Builder::stack_size`](super::Builder::stack_size)). A stack that is
+/// too small hits its guard page, and the process ends with a message that
+/// says so. (A large *capture* of `body` needs no care: it is boxed.)
 ///
 /// # Panics
 ///
