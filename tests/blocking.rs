@@ -339,7 +339,7 @@ fn offloads_in_bursts_and_one_at_a_time_each_run_once() {
 /// The loop's thread CPU time while it sleeps 1,000 times for 100 µs on
 /// the real clock, with what `hold` starts running meanwhile (the closure
 /// it returns stops it, after the measure).
-fn cpu_of_short_sleeps(hold: impl FnOnce() -> Box<dyn FnOnce()> + 'static) -> Duration {
+fn cpu_of_short_sleeps(hold: fn() -> Box<dyn FnOnce()>) -> Duration {
     Builder::new()
         .clock(Clock::real_time())
         .run(move || {
@@ -356,6 +356,25 @@ fn cpu_of_short_sleeps(hold: impl FnOnce() -> Box<dyn FnOnce()> + 'static) -> Du
         .unwrap()
 }
 
+/// The least, over three tries, of what `hold` adds to the loop thread's CPU
+/// time over 1,000 sleeps of 100 µs (against the same sleeps without it,
+/// measured right before). A loaded machine inflates single measures; a
+/// cost that is really there shows in every try.
+fn least_extra_cpu(hold: fn() -> Box<dyn FnOnce()>) -> (Duration, Duration) {
+    let mut least = Duration::MAX;
+    let mut plain_then = Duration::ZERO;
+    for _ in 0..3 {
+        let plain = cpu_of_short_sleeps(|| Box::new(|| ()));
+        let with = cpu_of_short_sleeps(hold);
+        let extra = with.saturating_sub(plain);
+        if extra < least {
+            least = extra;
+            plain_then = plain;
+        }
+    }
+    (least, plain_then)
+}
+
 /// Outside work other than an offloaded closure (here an `InFlight`
 /// guard), which may last any time, costs the loop no sustained spinning:
 /// 1,000 short timer waits with a guard held cost about what they cost
@@ -364,13 +383,11 @@ fn cpu_of_short_sleeps(hold: impl FnOnce() -> Box<dyn FnOnce()> + 'static) -> Du
 /// spins would still stop it after a few.
 #[test]
 fn the_loop_does_not_spin_for_outside_work_other_than_offloaded_closures() {
-    let cpu = cpu_of_short_sleeps(|| {
+    let (extra, plain) = least_extra_cpu(|| {
         let guard = LoopHandle::current().expect("in a loop").in_flight();
         Box::new(move || drop(guard))
     });
-    let plain = cpu_of_short_sleeps(|| Box::new(|| ()));
-    eprintln!("loop CPU time over 1,000 sleeps of 100 µs: {plain:?}, with a guard held: {cpu:?}");
-    let extra = cpu.saturating_sub(plain);
+    eprintln!("loop CPU time over 1,000 sleeps of 100 µs: {plain:?}, more with a guard: {extra:?}");
     assert!(extra < Duration::from_millis(25), "the guard cost the loop {extra:?} more");
 }
 
@@ -379,7 +396,7 @@ fn the_loop_does_not_spin_for_outside_work_other_than_offloaded_closures() {
 /// halves the next one, down to none.
 #[test]
 fn spins_for_a_long_closure_shrink_to_none() {
-    let cpu = cpu_of_short_sleeps(|| {
+    let (extra, plain) = least_extra_cpu(|| {
         let (tx, rx) = crossbeam_channel::bounded::<()>(0);
         let task = runtime::spawn(move || runtime::offload(move || rx.recv().ok()));
         Box::new(move || {
@@ -387,11 +404,9 @@ fn spins_for_a_long_closure_shrink_to_none() {
             drop(task);
         })
     });
-    let plain = cpu_of_short_sleeps(|| Box::new(|| ()));
     eprintln!(
-        "loop CPU time over 1,000 sleeps of 100 µs: {plain:?}, beside a long closure: {cpu:?}"
+        "loop CPU time over 1,000 sleeps of 100 µs: {plain:?}, more beside a closure: {extra:?}"
     );
-    let extra = cpu.saturating_sub(plain);
     assert!(extra < Duration::from_millis(25), "the closure cost the loop {extra:?} more");
 }
 

@@ -378,3 +378,66 @@ fn virtual_time_goes_on_while_a_task_waits_for_a_signal() {
 fn ctrl_c_outside_a_task_is_refused() {
     assert_eq!(net::ctrl_c().unwrap_err().kind(), ErrorKind::NoRunningLoop);
 }
+
+#[test]
+#[ignore = "a child process of a_sigint_during_a_busy_step_cancels_main_at_its_next_wait"]
+fn child_busy_step() {
+    if !is_child("child_busy_step") {
+        return;
+    }
+    let outcome = Builder::new().cancel_on_ctrl_c(true).run(|| {
+        // A flag of the test's own beside gencoro's hook, to know when the
+        // signal has come.
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        signal_hook::flag::register(Signal::Interrupt.number(), seen.clone()).expect("a hook");
+        println!("child: ready");
+        // The loop's thread stays in this step until the signal has come
+        // and the dispatcher thread has posted its interrupt.
+        while !seen.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        // Queuing takes in what other threads posted first: the interrupt,
+        // which cannot run inside this step, and waits for the next
+        // iteration's start.
+        runtime::call_soon(|| println!("child: callback"))?;
+        println!("child: queued");
+        match runtime::sleep(Duration::ZERO) {
+            Err(e) if e.is_cancelled() => {
+                println!("child: main cancelled at its sleep");
+                Err(e)
+            }
+            other => {
+                println!("child: sleep returned {other:?}");
+                other
+            }
+        }
+    });
+    match outcome {
+        Err(e) if e.kind() == ErrorKind::Cancelled => println!("child: run returned cancelled"),
+        other => println!("child: run returned {other:?}"),
+    }
+}
+
+/// A SIGINT that comes while the main task's step keeps the loop's thread
+/// busy cancels the main task at its next wait, once that step has ended,
+/// as CPython's handler (`main_task.cancel()` from inside the running
+/// step) does: the callback it queued runs first, then the cancellation
+/// reaches it at its `sleep(0)`. The loop took the interrupt in while the
+/// step queued the callback, and ran it at the start of the next
+/// iteration. CPython 3.11, for the same program (`time.sleep` for the
+/// busy step, a `call_soon`, `await asyncio.sleep(0)` in `asyncio.run`),
+/// prints `ready`, `queued`, `callback`, `main cancelled at its sleep`, and
+/// `asyncio.run` raises `KeyboardInterrupt`.
+#[test]
+fn a_sigint_during_a_busy_step_cancels_main_at_its_next_wait() {
+    let mut child = Interactive::spawn(child_command("child_busy_step"));
+    child.wait_for("child: ready");
+    child.interrupt();
+    let (status, lines, stderr) = child.finish();
+    assert!(status.success(), "{status}: {lines:#?}\n{stderr}");
+    assert_eq!(
+        child_lines(&lines),
+        ["ready", "queued", "callback", "main cancelled at its sleep", "run returned cancelled"]
+    );
+}

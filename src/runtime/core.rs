@@ -605,13 +605,14 @@ impl Core {
                 RemoteMsg::Call(call) => {
                     self.ready.borrow_mut().push_back(Handle::Call(Box::new(call)))
                 }
-                RemoteMsg::Interrupt(call) => {
-                    self.interrupts.borrow_mut().push(call);
-                    // The next iteration drains, and runs it first.
-                    self.remote.posted.fetch_add(1, AtomicOrdering::SeqCst);
-                }
+                RemoteMsg::Interrupt(call) => self.interrupts.borrow_mut().push(call),
                 RemoteMsg::Wake => {}
             }
+        }
+        if !self.interrupts.borrow().is_empty() {
+            // Counted as posted (again, if an earlier call took them in), so
+            // the next iteration drains, and runs them first.
+            self.remote.posted.fetch_add(1, AtomicOrdering::SeqCst);
         }
     }
 
