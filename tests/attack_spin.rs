@@ -11,13 +11,16 @@
 //! hanging the suite.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use gencoro::runtime::{self, Builder, Clock, ErrorKind, LoopHandle};
+
+#[path = "common/threads.rs"]
+mod threads;
+use threads::{cpu_time_of, thread_alive, thread_cpu_time, tid};
 
 /// Held by the tests that load a CPU (`Hog`, the single-core re-run) and
 /// by the test whose bounds are on wall-clock time, so they do not run
@@ -30,33 +33,6 @@ fn exclusive() -> std::sync::MutexGuard<'static, ()> {
 
 fn real_loop() -> Builder {
     Builder::new().clock(Clock::real_time())
-}
-
-/// The kernel id of the calling thread.
-fn tid() -> u64 {
-    let link = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
-    let name = link.file_name().and_then(|n| n.to_str()).expect("<pid>/task/<tid>");
-    name.parse().expect("a numeric tid")
-}
-
-/// Whether the thread with kernel id `tid` still exists in this process.
-fn thread_alive(tid: u64) -> bool {
-    Path::new(&format!("/proc/self/task/{tid}")).exists()
-}
-
-/// CPU time the thread with kernel id `tid` of this process has used (the
-/// first field of its `schedstat`); zero once the thread is gone.
-fn cpu_time_of(tid: u64) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")) else {
-        return Duration::ZERO;
-    };
-    let ns: u64 = stat.split_whitespace().next().and_then(|f| f.parse().ok()).expect("a number");
-    Duration::from_nanos(ns)
-}
-
-/// CPU time the calling thread has used.
-fn thread_cpu_time() -> Duration {
-    cpu_time_of(tid())
 }
 
 /// Waits up to `limit` for every thread of `tids` to be gone; the ones

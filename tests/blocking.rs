@@ -22,28 +22,12 @@ use std::time::{Duration, Instant};
 
 use gencoro::runtime::{self, Builder, Clock, Error, ErrorKind, LoopHandle};
 
+#[path = "common/threads.rs"]
+mod threads;
+use threads::{cpu_time_of, thread_alive, thread_cpu_time, tid};
+
 fn virtual_loop() -> Builder {
     Builder::new().clock(Clock::virtual_time())
-}
-
-/// The kernel id of the calling thread.
-fn tid() -> u64 {
-    let link = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
-    let name = link.file_name().and_then(|n| n.to_str()).expect("<pid>/task/<tid>");
-    name.parse().expect("a numeric tid")
-}
-
-/// Whether the thread with kernel id `tid` still exists in this process.
-fn thread_alive(tid: u64) -> bool {
-    Path::new(&format!("/proc/self/task/{tid}")).exists()
-}
-
-/// CPU time the calling thread has used (`/proc/thread-self/schedstat`:
-/// nanoseconds on the CPU, first field).
-fn thread_cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").expect("schedstat");
-    let ns: u64 = stat.split_whitespace().next().and_then(|f| f.parse().ok()).expect("a number");
-    Duration::from_nanos(ns)
 }
 
 #[test]
@@ -256,14 +240,6 @@ fn the_loop_thread_uses_almost_no_cpu_while_it_waits_on_blocking_work() {
     eprintln!("loop thread CPU time while it waited {wall:?} on a closure: {cpu:?}");
     assert!(wall >= Duration::from_millis(300));
     assert!(cpu < Duration::from_millis(50), "the loop thread used {cpu:?} while it waited");
-}
-
-/// CPU time the thread with kernel id `tid` of this process has used.
-fn cpu_time_of(tid: u64) -> Duration {
-    let stat =
-        std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).expect("schedstat");
-    let ns: u64 = stat.split_whitespace().next().and_then(|f| f.parse().ok()).expect("a number");
-    Duration::from_nanos(ns)
 }
 
 /// A pool thread that has finished its job spins a little for the next
