@@ -70,7 +70,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::runtime::{self, Error, EventLoop, spinning_pays};
 
@@ -295,15 +295,9 @@ const SPIN_FOR_JOB: Duration = Duration::from_micros(50);
 /// Spins until a job is queued, the pool shuts down, or `SPIN_FOR_JOB` has
 /// passed; the caller then looks under the lock.
 fn spin_for_job(shared: &Shared) {
-    let start = Instant::now();
-    let mut spins = 0u32;
-    while shared.queued.load(Ordering::Acquire) == 0 && !shared.closing.load(Ordering::Acquire) {
-        spins = spins.wrapping_add(1);
-        if spins % 64 == 0 && start.elapsed() >= SPIN_FOR_JOB {
-            return;
-        }
-        std::hint::spin_loop();
-    }
+    runtime::spin_until(SPIN_FOR_JOB, || {
+        shared.queued.load(Ordering::Acquire) != 0 || shared.closing.load(Ordering::Acquire)
+    });
 }
 
 thread_local! {

@@ -46,6 +46,23 @@ pub(crate) fn spinning_pays() -> bool {
     *PAYS.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }
 
+/// Spins until `stop()` holds or `limit` has passed; whether `stop()` held.
+/// The clock is read once every 64 spins.
+pub(crate) fn spin_until(limit: Duration, mut stop: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    let mut spins = 0u32;
+    loop {
+        if stop() {
+            return true;
+        }
+        spins = spins.wrapping_add(1);
+        if spins % 64 == 0 && start.elapsed() >= limit {
+            return false;
+        }
+        std::hint::spin_loop();
+    }
+}
+
 /// Work posted from another thread, run on the loop's thread.
 pub(crate) type RemoteCall = Box<dyn FnOnce() + Send>;
 
@@ -599,16 +616,13 @@ impl Core {
     #[inline(never)]
     fn take_in_posted_calls(&self) {
         self.remote.posted.swap(0, AtomicOrdering::AcqRel);
-        for _ in 0..self.remote_rx.len() {
-            let Ok(msg) = self.remote_rx.try_recv() else { break };
-            match msg {
-                RemoteMsg::Call(call) => {
-                    self.ready.borrow_mut().push_back(Handle::Call(Box::new(call)))
-                }
-                RemoteMsg::Interrupt(call) => self.interrupts.borrow_mut().push(call),
-                RemoteMsg::Wake => {}
+        self.drain_channel(|msg| match msg {
+            RemoteMsg::Interrupt(call) => {
+                self.interrupts.borrow_mut().push(call);
+                true
             }
-        }
+            msg => self.take_in(msg),
+        });
         if !self.interrupts.borrow().is_empty() {
             // Counted as posted (again, if an earlier call took them in), so
             // the next iteration drains, and runs them first.
@@ -1256,24 +1270,17 @@ impl Core {
         if limit.is_zero() || !spinning_pays() || self.remote.offloads_running() == 0 {
             return !self.remote_rx.is_empty();
         }
-        let start = Instant::now();
-        let mut spins = 0u32;
-        loop {
-            if !self.remote_rx.is_empty() {
-                self.spin_budget.set(SPIN_BUDGET_FULL);
-                return true;
-            }
-            if self.remote.offloads_running() == 0 {
-                return !self.remote_rx.is_empty();
-            }
-            spins = spins.wrapping_add(1);
-            if spins % 64 == 0 && start.elapsed() >= limit {
-                let halved = self.spin_budget.get() / 2;
-                self.spin_budget.set(if halved < 1_000 { 0 } else { halved });
-                return false;
-            }
-            std::hint::spin_loop();
+        let stopped =
+            spin_until(limit, || !self.remote_rx.is_empty() || self.remote.offloads_running() == 0);
+        if !self.remote_rx.is_empty() {
+            self.spin_budget.set(SPIN_BUDGET_FULL);
+            return true;
         }
+        if !stopped {
+            let halved = self.spin_budget.get() / 2;
+            self.spin_budget.set(if halved < 1_000 { 0 } else { halved });
+        }
+        false
     }
 
     /// After a blocking wait that began at `start`: a message that came
@@ -1406,9 +1413,16 @@ impl Core {
             any = true;
             self.run_callback(call);
         }
+        self.drain_channel(|msg| self.take_in(msg)) | any
+    }
+
+    /// Hands each message queued in the channel when it began to `take`;
+    /// true if `take` returned true for one.
+    fn drain_channel(&self, mut take: impl FnMut(RemoteMsg) -> bool) -> bool {
+        let mut any = false;
         for _ in 0..self.remote_rx.len() {
             let Ok(msg) = self.remote_rx.try_recv() else { break };
-            any |= self.take_in(msg);
+            any |= take(msg);
         }
         any
     }

@@ -89,7 +89,7 @@ pub use combinators::{
     AsCompleted, GatherHandle, ReturnWhen, Waitable, Waited, as_completed, gather, gather_cloned,
     gather_handle, gather_outcomes, shield, wait, wait_for,
 };
-pub(crate) use core::spinning_pays;
+pub(crate) use core::{spin_until, spinning_pays};
 pub use error::{Error, ErrorKind};
 pub use promise::{AlreadyDone, CallbackId, Promise};
 pub use report::ExceptionContext;
